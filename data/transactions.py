@@ -1,0 +1,167 @@
+"""Load and validate a transaction log (Klaviyo schema: one row per purchase).
+
+The schema is ``CustomerID, Timestamp (ISO 8601, UTC), PurchaseValue``; column names can be
+overridden and column order does not matter. Every loader returns the same tidy frame with the
+columns ``customer_id`` (str), ``timestamp`` (tz-naive UTC ``datetime64``) and ``value``
+(float), so the RFM code never sees a user's naming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayescope.errors import BayescopeInputError, describe_rows
+
+STANDARD_COLUMNS = ("customer_id", "timestamp", "value")
+
+
+@dataclass(frozen=True)
+class TransactionColumns:
+    """Names of the three transaction columns in the user's file."""
+
+    customer: str = "CustomerID"
+    time: str = "Timestamp"
+    value: str | None = "PurchaseValue"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What the loader did to the raw rows, so the CLI can say it."""
+
+    n_rows_read: int
+    n_duplicates_dropped: int
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file into a DataFrame of strings/values.
+
+    Raises
+    ------
+    BayescopeInputError
+        If the file is missing, empty or of an unknown type.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BayescopeInputError(f"file not found: {path}", field="path")
+    if path.stat().st_size == 0:
+        raise BayescopeInputError(f"file is empty: {path}", field="path")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if suffixes.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        elif ".csv" in suffixes or ".txt" in suffixes or ".tsv" in suffixes:
+            sep = "\t" if ".tsv" in suffixes else ","
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        else:
+            raise BayescopeInputError(
+                f"unknown file type '{suffixes or path.name}': use .csv, .csv.gz, .tsv or .parquet",
+                field="path",
+            )
+    except BayescopeInputError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise BayescopeInputError(f"cannot read {path}: {exc}", field="path") from exc
+    if frame.empty:
+        raise BayescopeInputError(f"file has a header but no rows: {path}", field="path")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def load_transactions(
+    path: str | Path, columns: TransactionColumns | None = None
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Load a user's transaction file and validate it.
+
+    Parameters
+    ----------
+    path
+        CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet file.
+    columns
+        The names of the customer, timestamp and value columns in the file.
+
+    Returns
+    -------
+    transactions, report
+        The tidy frame (see module docstring) and what was dropped.
+    """
+    return validate_transactions(read_table(path), columns or TransactionColumns())
+
+
+def validate_transactions(
+    raw: pd.DataFrame, columns: TransactionColumns | None = None
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Validate a raw transaction table: the single entry point for all transaction input.
+
+    Missing columns, empty customer IDs, unparseable timestamps and negative or non-numeric
+    values raise one :class:`BayescopeInputError` naming the column and the first offending
+    rows (1 = first data row). Exact duplicate rows are dropped and counted.
+    """
+    columns = columns or TransactionColumns()
+    wanted = [columns.customer, columns.time] + ([columns.value] if columns.value else [])
+    missing = [c for c in wanted if c not in raw.columns]
+    if missing:
+        raise BayescopeInputError(
+            f"missing column(s) {missing}; the file has {list(raw.columns)}. "
+            "Use --customer-col/--time-col/--value-col to name yours.",
+            field=missing[0],
+        )
+    if raw.empty:
+        raise BayescopeInputError("the transaction table has no rows", field=columns.customer)
+    row_numbers = np.arange(1, len(raw) + 1)
+
+    customer = raw[columns.customer].astype(str).str.strip()
+    bad = customer.isin(["", "nan", "None", "<NA>"]).to_numpy()
+    _raise_if(bad, row_numbers, columns.customer, "is empty")
+
+    timestamp = _parse_timestamps(raw[columns.time], columns.time, row_numbers)
+
+    if columns.value:
+        value = pd.to_numeric(raw[columns.value], errors="coerce").to_numpy(dtype=float)
+        _raise_if(~np.isfinite(value), row_numbers, columns.value, "is not a finite number",
+                  raw[columns.value])
+        _raise_if(value < 0, row_numbers, columns.value, "is negative", raw[columns.value])
+    else:
+        value = np.full(len(raw), np.nan)
+
+    tidy = pd.DataFrame({"customer_id": customer.to_numpy(), "timestamp": timestamp,
+                         "value": value})
+    n_before = len(tidy)
+    tidy = tidy.drop_duplicates(ignore_index=True)
+    return tidy, LoadReport(n_rows_read=n_before, n_duplicates_dropped=n_before - len(tidy))
+
+
+def _parse_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> np.ndarray:
+    """Parse ISO 8601 timestamps (any offset) to tz-naive UTC; name unparseable rows."""
+    text = raw.astype(str).str.strip()
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = pd.to_datetime(raw, utc=True)
+    else:
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        if parsed.isna().any():  # fall back to pandas' flexible parser for non-ISO layouts
+            retry = pd.to_datetime(text[parsed.isna()], utc=True, errors="coerce", format="mixed")
+            parsed = parsed.fillna(retry)
+    _raise_if(parsed.isna().to_numpy(), row_numbers, column,
+              "is not a timestamp (expected ISO 8601, e.g. 2024-03-01T14:05:00Z)", raw)
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def _raise_if(mask: np.ndarray, row_numbers: np.ndarray, column: str, problem: str,
+              values: pd.Series | None = None) -> None:
+    """Raise one error naming ``column`` and the first rows where ``mask`` is true."""
+    if not mask.any():
+        return
+    rows = row_numbers[mask].tolist()
+    shown = ""
+    if values is not None:
+        sample = [repr(v) for v in np.asarray(values)[mask][:5]]
+        shown = f"; values {', '.join(sample)}"
+    raise BayescopeInputError(
+        f"column '{column}': {len(rows)} row(s) where the value {problem}: "
+        f"rows {describe_rows(rows)}{shown}",
+        field=column,
+        rows=rows[:20],
+    )
