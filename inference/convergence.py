@@ -1,0 +1,84 @@
+"""Convergence gate: R-hat, bulk/tail ESS and divergences for every population parameter.
+
+Thresholds follow Vehtari et al. (2021), "Rank-normalization, folding, and localization": a
+fit passes when every R-hat <= 1.01, every bulk and tail ESS >= 400 and there is no divergent
+transition. Diagnostics come from arviz-stats; this module only applies the thresholds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from arviz_stats import ess, rhat
+
+log = logging.getLogger(__name__)
+
+RHAT_MAX = 1.01
+ESS_MIN = 400.0
+
+
+@dataclass
+class GateReport:
+    """Verdict of the convergence gate with the numbers behind it."""
+
+    method: str
+    passed: bool
+    max_rhat: float | None = None
+    min_ess_bulk: float | None = None
+    min_ess_tail: float | None = None
+    divergences: int | None = None
+    per_parameter: dict[str, dict[str, float]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+def check_convergence(idata: Any, var_names: tuple[str, ...]) -> GateReport:
+    """Apply the gate to a NUTS posterior (``idata`` is an ArviZ DataTree)."""
+    posterior = idata["posterior"]
+    per: dict[str, dict[str, float]] = {}
+    for name in var_names:
+        draws = np.asarray(posterior[name].values, dtype=float)  # (chain, draw)
+        per[name] = {
+            "rhat": float(rhat(draws, chain_axis=0, draw_axis=1)),
+            "ess_bulk": float(ess(draws, chain_axis=0, draw_axis=1, method="bulk")),
+            "ess_tail": float(
+                ess(draws, chain_axis=0, draw_axis=1, method="tail", prob=(0.05, 0.95))
+            ),
+        }
+    divergences = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+    max_rhat = max(v["rhat"] for v in per.values())
+    min_bulk = min(v["ess_bulk"] for v in per.values())
+    min_tail = min(v["ess_tail"] for v in per.values())
+    problems = []
+    if not max_rhat <= RHAT_MAX:
+        problems.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}")
+    if not min_bulk >= ESS_MIN:
+        problems.append(f"min bulk ESS {min_bulk:.0f} < {ESS_MIN:.0f}")
+    if not min_tail >= ESS_MIN:
+        problems.append(f"min tail ESS {min_tail:.0f} < {ESS_MIN:.0f}")
+    if divergences:
+        problems.append(f"{divergences} divergent transitions")
+    return GateReport(
+        method="nuts",
+        passed=not problems,
+        max_rhat=max_rhat,
+        min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail,
+        divergences=divergences,
+        per_parameter=per,
+        problems=problems,
+    )
+
+
+def announce(report: GateReport) -> None:
+    """Say the verdict loudly: a failed gate is a warning on stderr, never silent."""
+    if report.passed:
+        log.info("convergence gate passed (%s)", report.method)
+    else:
+        log.warning("CONVERGENCE GATE FAILED (%s): %s", report.method, "; ".join(report.problems))
