@@ -1,0 +1,211 @@
+"""Artifact store: one netCDF InferenceData (ArviZ DataTree) per fit, written atomically.
+
+``RUN_DIR/posterior.nc`` holds the posterior, sample stats (NUTS), the per-customer data the
+fit saw (group ``constant_data``: customer_id, frequency, recency, T, monetary_value and the
+holdout columns when there is a holdout) and, in the root attributes, everything needed to
+trust and reuse it: model name, package and library versions, time unit, calibration and
+observation ends, a SHA-256 fingerprint of the training data and the convergence verdict.
+Loading checks all of these. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescope import __version__
+from bayescope.data.rfm import RFMSummary
+from bayescope.errors import ArtifactError
+
+ARTIFACT_FORMAT = 1
+POSTERIOR_FILE = "posterior.nc"
+LIBRARIES = ("pymc", "pytensor", "arviz", "pymc-marketing", "nutpie", "numpy", "pandas")
+REQUIRED_ATTRS = ("artifact_format", "model", "time_unit", "calibration_end", "data_fingerprint",
+                  "converged", "method", "bayescope_version")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a posterior depends on."""
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over named arrays, order-independent in names, sensitive to every value."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        values = np.ascontiguousarray(arrays[name])
+        digest.update(name.encode())
+        if values.dtype.kind in "OUS":
+            digest.update("\x1f".join(map(str, values.tolist())).encode())
+        else:
+            digest.update(values.astype(np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def rfm_arrays(rfm: RFMSummary) -> dict[str, np.ndarray]:
+    """The per-customer arrays stored with a BTYD fit."""
+    arrays = {
+        "customer_id": rfm.customer_id.astype(str),
+        "frequency": rfm.frequency,
+        "recency": rfm.recency,
+        "T": rfm.T,
+        "monetary_value": rfm.monetary_value,
+    }
+    if rfm.frequency_holdout is not None and rfm.monetary_value_holdout is not None:
+        arrays["frequency_holdout"] = rfm.frequency_holdout
+        arrays["monetary_value_holdout"] = rfm.monetary_value_holdout
+    return arrays
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a CSV or Parquet (by suffix) through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any]) -> Path:
+    """Write ``RUN_DIR/posterior.nc`` atomically with the customer data and metadata."""
+    arrays = rfm_arrays(rfm)
+    customers = xr.Dataset(
+        {name: ("customer", values) for name, values in arrays.items() if name != "customer_id"},
+        coords={"customer": arrays["customer_id"]},
+    )
+    tree = idata.copy()
+    tree["constant_data"] = xr.DataTree(customers)
+    meta = {
+        "artifact_format": ARTIFACT_FORMAT,
+        "bayescope_version": __version__,
+        "library_versions": json.dumps(library_versions()),
+        "time_unit": rfm.time_unit,
+        "calibration_end": str(rfm.calibration_end),
+        "observation_end": str(rfm.observation_end),
+        "duration_holdout": float(rfm.duration_holdout or 0.0),
+        "n_customers": rfm.n_customers,
+        "data_fingerprint": fingerprint(arrays),
+        **attrs,
+    }
+    tree.attrs = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in meta.items()}
+    for name, value in list(tree.attrs.items()):
+        if isinstance(value, bool):
+            tree.attrs[name] = int(value)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / POSTERIOR_FILE
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".posterior.", suffix=".nc.tmp")
+    os.close(fd)
+    try:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+@dataclass
+class LoadedRun:
+    """A fit read back from disk: posterior draws, customer data and metadata."""
+
+    posterior: dict[str, np.ndarray]
+    rfm: RFMSummary
+    attrs: dict[str, Any]
+
+    @property
+    def model_name(self) -> str:
+        """Stored model name, e.g. ``mbgnbd+gamma_gamma``."""
+        return str(self.attrs["model"])
+
+    @property
+    def converged(self) -> bool:
+        """The stored convergence verdict."""
+        return bool(int(self.attrs["converged"]))
+
+
+def load_posterior(run_dir: str | Path) -> LoadedRun:
+    """Read and check ``RUN_DIR/posterior.nc``.
+
+    Raises
+    ------
+    ArtifactError
+        If the file is missing or unreadable, lacks metadata, is of a newer format, or its
+        customer data no longer matches the stored fingerprint.
+    """
+    path = Path(run_dir) / POSTERIOR_FILE
+    if not path.is_file():
+        raise ArtifactError(f"no fitted run at {run_dir}: {POSTERIOR_FILE} is missing",
+                            field="run_dir")
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}", field="run_dir") from exc
+    attrs = dict(tree.attrs)
+    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+    if missing:
+        raise ArtifactError(f"{path} lacks metadata {missing}: not a bayescope artifact",
+                            field="run_dir")
+    if int(attrs["artifact_format"]) > ARTIFACT_FORMAT:
+        raise ArtifactError(
+            f"{path} has artifact format {attrs['artifact_format']}; this bayescope reads up to "
+            f"{ARTIFACT_FORMAT}: upgrade bayescope", field="run_dir")
+    customers = tree["constant_data"].to_dataset()
+    arrays = {name: np.asarray(customers[name].values) for name in customers.data_vars}
+    arrays["customer_id"] = np.asarray(customers["customer"].values).astype(str)
+    if fingerprint(arrays) != attrs["data_fingerprint"]:
+        raise ArtifactError(f"{path}: stored customer data does not match its fingerprint "
+                            "(file altered or corrupt)", field="run_dir")
+    posterior_ds = tree["posterior"].to_dataset()
+    posterior = {name: np.asarray(posterior_ds[name].values, dtype=float).reshape(-1)
+                 for name in posterior_ds.data_vars}
+    holdout = attrs.get("duration_holdout", 0.0)
+    rfm = RFMSummary(
+        customer_id=arrays["customer_id"],
+        frequency=arrays["frequency"],
+        recency=arrays["recency"],
+        T=arrays["T"],
+        monetary_value=arrays["monetary_value"],
+        time_unit=str(attrs["time_unit"]),
+        calibration_end=pd.Timestamp(attrs["calibration_end"]),
+        observation_end=pd.Timestamp(attrs["observation_end"]),
+        frequency_holdout=arrays.get("frequency_holdout"),
+        monetary_value_holdout=arrays.get("monetary_value_holdout"),
+        duration_holdout=float(holdout) if "frequency_holdout" in arrays else None,
+    )
+    return LoadedRun(posterior=posterior, rfm=rfm, attrs=attrs)
