@@ -1,0 +1,164 @@
+"""Command-line entry point ``bayescope``: thin wrappers over :mod:`bayescope.btyd`.
+
+Exit codes: 0 success, 2 bad input (one message naming the field and rows), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from bayescope import __version__
+from bayescope.errors import BayescopeInputError
+
+console = Console(stderr=True)
+log = logging.getLogger("bayescope")
+
+
+def _fit_btyd(args: argparse.Namespace) -> None:
+    from bayescope.btyd import BTYDFitSettings, fit_btyd
+    from bayescope.data.transactions import TransactionColumns, load_transactions
+
+    columns = TransactionColumns(args.customer_col, args.time_col, args.value_col or None)
+    transactions, report = load_transactions(args.transactions, columns)
+    if report.n_duplicates_dropped:
+        log.warning("dropped %d exact duplicate rows of %d", report.n_duplicates_dropped,
+                    report.n_rows_read)
+    settings = BTYDFitSettings(args.model, args.time_unit, args.calibration_end, args.method,
+                               args.draws, args.chains, args.seed, progress=console.is_terminal)
+    result, summary = fit_btyd(transactions, settings, args.out,
+                               with_spend=bool(args.value_col))
+    _print_summary(summary)
+    console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
+                  f"in {result.seconds:.1f} s")
+
+
+def _print_summary(summary: dict) -> None:
+    verdict = "[green]passed[/]" if summary["converged"] else "[bold red]FAILED[/]"
+    console.print(f"{summary['model']}: {summary['n_customers']} customers, gate {verdict}")
+    for name, s in summary["parameters"].items():
+        console.print(f"  {name:>6} {s['mean']:10.4f}  sd {s['sd']:.4f}  "
+                      f"94% HDI [{s['hdi_low']:.4f}, {s['hdi_high']:.4f}]")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from bayescope.btyd import predict_run
+    from bayescope.inference.artifacts import atomic_write_frame, load_posterior
+
+    n = load_posterior(args.run_dir).rfm.n_customers
+    with _progress() as bar:
+        task = bar.add_task("predicting customers", total=n)
+        frame = predict_run(args.run_dir, args.horizon, args.top, args.by, args.seed,
+                            progress=lambda k: bar.advance(task, k))
+    atomic_write_frame(frame, Path(args.out))
+    console.print(f"wrote {len(frame)} customers to {args.out}")
+
+
+def _simulate_alive(args: argparse.Namespace) -> None:
+    from bayescope.btyd import simulate_run
+    from bayescope.inference.artifacts import atomic_write_frame
+
+    horizons = [h.strip() for h in args.at.split(",") if h.strip()]
+    _, table = simulate_run(args.run_dir, args.customers, horizons, args.seed, args.runs,
+                            args.existing)
+    atomic_write_frame(table, Path(args.out))
+    console.print(table.to_string(index=False))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from bayescope.demo import run_demo
+
+    run_demo(Path(args.out))
+
+
+def _progress() -> Progress:
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                    disable=not console.is_terminal)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its help text is the CLI reference)."""
+    parser = argparse.ArgumentParser(prog="bayescope", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"bayescope {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fit a model and write a run directory")
+    fit_sub = fit.add_subparsers(dest="family", required=True)
+    btyd = fit_sub.add_parser("btyd", help="BG/NBD or MBG/NBD (+ Gamma-Gamma) on transactions")
+    btyd.add_argument("--transactions", required=True, help="CSV or Parquet transaction log")
+    btyd.add_argument("--customer-col", default="CustomerID")
+    btyd.add_argument("--time-col", default="Timestamp")
+    btyd.add_argument("--value-col", default="PurchaseValue",
+                      help="purchase value column; '' fits the purchase model alone")
+    btyd.add_argument("--model", choices=["mbgnbd", "bgnbd"], default="mbgnbd")
+    btyd.add_argument("--time-unit", choices=["D", "W"], default="W")
+    btyd.add_argument("--calibration-end", default=None,
+                      help="last calibration date (inclusive); later purchases form the holdout")
+    btyd.add_argument("--method", choices=["nuts", "map"], default="nuts")
+    btyd.add_argument("--draws", type=int, default=1000)
+    btyd.add_argument("--chains", type=int, default=4)
+    btyd.add_argument("--seed", type=int, default=0)
+    btyd.add_argument("--out", required=True, help="run directory to write")
+    btyd.set_defaults(handler=_fit_btyd)
+
+    predict = sub.add_parser("predict", help="per-customer predictions from a run")
+    predict.add_argument("run_dir")
+    predict.add_argument("--horizon", type=float, required=True, help="horizon in days")
+    predict.add_argument("--top", type=int, default=None)
+    predict.add_argument("--by", choices=["purchases", "spend"], default="purchases")
+    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--out", required=True, help="CSV (or .parquet) to write")
+    predict.set_defaults(handler=_predict)
+
+    alive = sub.add_parser("simulate-alive", help="simulate customers alive through time")
+    alive.add_argument("run_dir")
+    alive.add_argument("--customers", type=int, default=100)
+    alive.add_argument("--at", default="10d,1y,10y,100y", help="horizons, e.g. 10d,1y,10y,100y")
+    alive.add_argument("--seed", type=int, default=7)
+    alive.add_argument("--runs", type=int, default=1000, help="simulated cohorts for the spread")
+    alive.add_argument("--existing", action="store_true",
+                       help="simulate existing customers from their histories, not new ones")
+    alive.add_argument("--out", required=True)
+    alive.set_defaults(handler=_simulate_alive)
+
+    demo = sub.add_parser("demo", help="the whole workflow on CDNOW, small draws")
+    demo.add_argument("--out", default="demo_out")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s", handlers=[RichHandler(console=console,
+                                                                    show_path=False)])
+    for noisy in ("pytensor", "arviz", "pymc", "numba", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    start = time.perf_counter()
+    try:
+        args.handler(args)
+    except BayescopeInputError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    log.debug("done in %.1f s", time.perf_counter() - start)
+    return 0
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

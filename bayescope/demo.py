@@ -1,0 +1,70 @@
+"""``bayescope demo``: the repeat-purchasing workflow end to end on the CDNOW log.
+
+Writes to ``OUT``: ``cdnow_transactions.csv`` (the embedded data in the Klaviyo schema),
+``run/`` (fit with holdout metrics), ``top100_spend.csv``, ``predictions_1y.csv`` and
+``alive.csv``. Small draws so it finishes in a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from bayescope.btyd import BTYDFitSettings, fit_btyd, predict_run, simulate_run
+from bayescope.data.cdnow import CDNOW_CALIBRATION_END, load_cdnow
+from bayescope.inference.artifacts import atomic_write_frame
+from bayescope.posterior_reports.btyd_holdout import comparison_table
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+
+def show(title: str, table: pd.DataFrame) -> None:
+    """Print a titled table in full width (not squeezed into a log line)."""
+    console.print(f"\n[bold]{title}[/]")
+    console.print(table.to_string(), soft_wrap=True, highlight=False)
+
+
+def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
+    """Run the demo and return the paths it wrote."""
+    out.mkdir(parents=True, exist_ok=True)
+    transactions = load_cdnow()
+    csv = out / "cdnow_transactions.csv"
+    atomic_write_frame(pd.DataFrame({
+        "CustomerID": transactions["customer_id"],
+        "Timestamp": transactions["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "PurchaseValue": transactions["value"],
+    }), csv)
+    log.info("CDNOW: %d transactions of %d customers -> %s", len(transactions),
+             transactions["customer_id"].nunique(), csv)
+    run = out / "run"
+    settings = BTYDFitSettings(model="mbgnbd", time_unit="W",
+                               calibration_end=CDNOW_CALIBRATION_END, method="nuts",
+                               draws=draws, chains=chains, seed=0, progress=False)
+    _, summary = fit_btyd(transactions, settings, run)
+    log.info("gate: %s; parameters: %s", "passed" if summary["converged"] else "FAILED",
+             {k: round(v["mean"], 3) for k, v in summary["parameters"].items()})
+    metrics = json.loads((run / "metrics.json").read_text())
+    show("holdout comparison, 39 weeks (metrics.json)", comparison_table(metrics).round(4))
+    show("holdout purchases by calibration frequency",
+         pd.DataFrame(metrics["by_calibration_frequency"]).round(3))
+    show("purchase categories (P(any purchase in the 39-week holdout))",
+         pd.DataFrame(metrics["purchase_categories"]).round(3))
+    paths = {"run": run}
+    top = predict_run(run, 365.0, top=100, by="spend")
+    paths["top100"] = out / "top100_spend.csv"
+    atomic_write_frame(top, paths["top100"])
+    everyone = predict_run(run, 365.0)
+    paths["predictions"] = out / "predictions_1y.csv"
+    atomic_write_frame(everyone, paths["predictions"])
+    _, alive = simulate_run(run, 100, ["10d", "1y", "10y", "100y"], seed=7)
+    paths["alive"] = out / "alive.csv"
+    atomic_write_frame(alive, paths["alive"])
+    show("top 10 of the top-100 by 12-month spend", top.head(10).round(2))
+    show("alive out of 100 new customers (run 0, 5-95% over runs)", alive.round(1))
+    log.info("demo outputs in %s", out)
+    return paths
