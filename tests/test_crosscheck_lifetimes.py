@@ -1,0 +1,70 @@
+"""Cross-check against lifetimes' MLE on CDNOW (weeks, calibration to 1997-09-30).
+
+MAP within 1% of the MLE, and each NUTS posterior mean within 2% or a quarter posterior sd of
+it, for BG/NBD, MBG/NBD and Gamma-Gamma. Also the published BG/NBD estimates of Fader, Hardie
+& Lee (2005) on their 2,357-customer CDNOW sample.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
+
+from bayescope.data.rfm import RFMSummary
+from bayescope.inference.sampling import fit_model
+from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
+
+FITTERS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}
+
+
+def lifetimes_params(rfm, name):
+    purchase = FITTERS[name]().fit(rfm.frequency, rfm.recency, rfm.T).params_
+    mask = GammaGammaModel.informative_customers(rfm)
+    spend = GammaGammaFitter().fit(rfm.frequency[mask], rfm.monetary_value[mask]).params_
+    return {**purchase.to_dict(), **spend.to_dict()}
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_map_within_one_percent_of_lifetimes(cdnow_rfm, name):
+    spec = BTYDModel(purchase_model(name), GammaGammaModel())
+    result = fit_model(spec.build(cdnow_rfm), spec.parameter_names, method="map", draws=100,
+                       chains=1, seed=0)
+    mle = lifetimes_params(cdnow_rfm, name)
+    assert result.gate.passed
+    for param, value in mle.items():
+        assert result.map_estimate[param] == pytest.approx(value, rel=0.01), param
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_nuts_posterior_mean_agrees_with_lifetimes(cdnow_rfm, name):
+    spec = BTYDModel(purchase_model(name), GammaGammaModel())
+    result = fit_model(spec.build(cdnow_rfm), spec.parameter_names, method="nuts", draws=1000,
+                       chains=4, seed=1, progress=False)
+    assert result.gate.passed, result.gate.problems
+    mle = lifetimes_params(cdnow_rfm, name)
+    posterior = result.idata["posterior"]
+    for param, value in mle.items():
+        draws = np.asarray(posterior[param]).ravel()
+        gap = abs(draws.mean() - value)
+        assert gap <= 0.02 * value or gap <= 0.25 * draws.std(), (param, draws.mean(), value)
+
+
+def test_fader_hardie_lee_2005_published_estimates():
+    path = resources.files("lifetimes") / "datasets" / "cdnow_customers_summary.csv"
+    with resources.as_file(path) as local:
+        table = pd.read_csv(local)
+    n = len(table)
+    rfm = RFMSummary(
+        customer_id=table["ID"].astype(str).to_numpy(), frequency=table["frequency"].to_numpy(float),
+        recency=table["recency"].to_numpy(float), T=table["T"].to_numpy(float),
+        monetary_value=np.zeros(n), time_unit="W", calibration_end=pd.Timestamp("1997-09-30"),
+        observation_end=pd.Timestamp("1997-09-30"))
+    spec = BTYDModel(purchase_model("bgnbd"))
+    result = fit_model(spec.build(rfm), spec.parameter_names, method="map", seed=0)
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    for param, value in published.items():
+        assert result.map_estimate[param] == pytest.approx(value, rel=0.01), param

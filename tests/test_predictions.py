@@ -1,0 +1,74 @@
+"""NumPy closed forms agree with lifetimes and with simulation; top-N lists are coherent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
+
+from bayescope.inference.btyd_prediction import predict_customers
+from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
+from bayescope.posterior_reports.btyd_holdout import simulate_future_counts
+
+FITTERS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_closed_forms_match_lifetimes(cdnow_rfm, name):
+    rfm = cdnow_rfm
+    fitter = FITTERS[name]().fit(rfm.frequency, rfm.recency, rfm.T)
+    params = {k: np.array([v]) for k, v in fitter.params_.items()}
+    model = purchase_model(name)
+    ours = model.expected_purchases(params, rfm.frequency, rfm.recency, rfm.T, 52.0)[0]
+    theirs = fitter.conditional_expected_number_of_purchases_up_to_time(
+        52.0, rfm.frequency, rfm.recency, rfm.T)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-8)
+    alive = model.p_alive(params, rfm.frequency, rfm.recency, rfm.T)[0]
+    np.testing.assert_allclose(alive, fitter.conditional_probability_alive(
+        rfm.frequency, rfm.recency, rfm.T), rtol=1e-8)
+    new = model.expected_purchases_new(params, 39.0)
+    np.testing.assert_allclose(new, fitter.expected_number_of_purchases_up_to_time(39.0),
+                               rtol=1e-8)
+
+
+def test_gamma_gamma_expected_value_matches_lifetimes(cdnow_rfm):
+    rfm = cdnow_rfm
+    mask = GammaGammaModel.informative_customers(rfm)
+    ggf = GammaGammaFitter().fit(rfm.frequency[mask], rfm.monetary_value[mask])
+    params = {k: np.array([v]) for k, v in ggf.params_.items()}
+    ours = GammaGammaModel().expected_value(params, rfm.frequency, rfm.monetary_value)[0]
+    theirs = ggf.conditional_expected_average_profit(rfm.frequency, rfm.monetary_value)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_conditional_simulation_matches_closed_form(cdnow_rfm, name):
+    model = purchase_model(name)
+    params = {"r": np.full(400, 0.3), "alpha": np.full(400, 6.0), "a": np.full(400, 0.7),
+              "b": np.full(400, 2.4)}
+    counts = simulate_future_counts(model, params, cdnow_rfm, 39.0, np.random.default_rng(0))
+    closed = model.expected_purchases({k: v[:1] for k, v in params.items()}, cdnow_rfm.frequency,
+                                      cdnow_rfm.recency, cdnow_rfm.T, 39.0)[0]
+    simulated = counts.mean()
+    standard_error = counts.mean(axis=1).std() / np.sqrt(counts.shape[0])
+    assert abs(simulated - closed.mean()) < 4 * standard_error + 1e-3
+
+
+def test_top_list_is_sorted_and_probabilities_coherent(cdnow_rfm):
+    rng = np.random.default_rng(3)
+    posterior = {"r": rng.normal(0.95, 0.05, 200), "alpha": rng.normal(12, 0.5, 200),
+                 "a": rng.normal(0.68, 0.05, 200), "b": rng.normal(0.83, 0.05, 200),
+                 "p": rng.normal(6.1, 0.2, 200), "q": rng.normal(3.4, 0.1, 200),
+                 "v": rng.normal(15, 0.5, 200)}
+    spec = BTYDModel(purchase_model("mbgnbd"), GammaGammaModel())
+    everyone = predict_customers(spec, posterior, cdnow_rfm, 52.0, top=None)
+    top = predict_customers(spec, posterior, cdnow_rfm, 52.0, top=100, by="spend")
+    assert len(top) == 100
+    assert top["spend_mean"].is_monotonic_decreasing
+    assert (top["spend_low"] <= top["spend_mean"]).all()
+    assert (top["spend_mean"] <= top["spend_high"]).all()
+    assert top["p_in_top"].between(0, 1).all() and top["p_in_top"].iloc[0] > 0.9
+    full = predict_customers(spec, posterior, cdnow_rfm, 52.0, top=cdnow_rfm.n_customers,
+                             by="spend")
+    assert full["p_in_top"].sum() == pytest.approx(cdnow_rfm.n_customers)
+    assert everyone["p_alive"].between(0, 1).all()
