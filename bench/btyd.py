@@ -1,0 +1,111 @@
+"""Benchmark: BG/NBD fits side by side in one process on the same data.
+
+lifetimes' MLE (the anchor), pymc-marketing's ``BetaGeoModel`` NUTS and bayescope's NUTS
+(nutpie, weighted unique triples), at CDNOW, 100K and 1M generated customers. Prints wall time,
+minimum bulk ESS per second and the ratios against lifetimes. Also times the RFM summary
+against ``lifetimes.utils.calibration_and_holdout_data``.
+
+Usage: ``python bench/btyd.py [--sizes cdnow,100000,1000000] [--skip-pymc-marketing-above N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from bayescope.data import CDNOW_CALIBRATION_END, load_cdnow, rfm_summary, validate_transactions
+from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
+from bayescope.inference.sampling import fit_model
+from bayescope.models import BTYDModel, purchase_model
+
+warnings.filterwarnings("ignore")
+
+
+def dataset(size: str) -> pd.DataFrame:
+    if size == "cdnow":
+        return load_cdnow()
+    raw = generate_btyd_transactions(int(size), BTYDTruth(model="bgnbd"),
+                                     np.random.default_rng(0))
+    return validate_transactions(raw)[0]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def bench_rfm(tx: pd.DataFrame, cal: str) -> tuple[float, float]:
+    from lifetimes.utils import calibration_and_holdout_data
+
+    _, ours = timed(lambda: rfm_summary(tx, "W", cal))
+    _, theirs = timed(lambda: calibration_and_holdout_data(
+        tx, "customer_id", "timestamp", calibration_period_end=cal, freq="W",
+        monetary_value_col="value"))
+    return ours, theirs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="cdnow,100000,1000000")
+    parser.add_argument("--skip-pymc-marketing-above", type=int, default=100_000)
+    parser.add_argument("--rfm", action="store_true", help="also time the RFM summaries")
+    args = parser.parse_args()
+    rows = []
+    for size in args.sizes.split(","):
+        tx = dataset(size)
+        rfm = rfm_summary(tx, "W")
+        n = rfm.n_customers
+        row: dict[str, object] = {"data": size, "customers": n,
+                                  "unique_triples": len(np.unique(
+                                      np.column_stack([rfm.frequency, rfm.recency, rfm.T]),
+                                      axis=0))}
+        from lifetimes import BetaGeoFitter
+
+        _, row["lifetimes_mle_s"] = timed(
+            lambda: BetaGeoFitter().fit(rfm.frequency, rfm.recency, rfm.T))
+        spec = BTYDModel(purchase_model("bgnbd"))
+        result, seconds = timed(lambda: fit_model(spec.build(rfm), spec.parameter_names,
+                                                  draws=1000, chains=4, seed=0,
+                                                  progress=False))
+        row["bayescope_nuts_s"] = seconds
+        row["bayescope_min_ess_per_s"] = result.gate.min_ess_bulk / seconds
+        row["bayescope_gate"] = result.gate.passed
+        if n <= args.skip_pymc_marketing_above:
+            from pymc_marketing.clv import BetaGeoModel
+
+            data = pd.DataFrame({"customer_id": np.arange(n), "frequency": rfm.frequency,
+                                 "recency": rfm.recency, "T": rfm.T})
+
+            def pmm() -> object:
+                model = BetaGeoModel()
+                return model.fit(data, method="mcmc", draws=1000, chains=4, random_seed=0,
+                                 progressbar=False, nuts_sampler="nutpie")
+
+            idata, row["pymc_marketing_nuts_s"] = timed(pmm)
+            from arviz_stats import ess
+
+            posterior = idata["posterior"]
+            min_ess = min(float(ess(np.asarray(posterior[k]), chain_axis=0, draw_axis=1))
+                          for k in ("r", "alpha", "a", "b"))
+            row["pymc_marketing_min_ess_per_s"] = min_ess / row["pymc_marketing_nuts_s"]
+        if args.rfm:
+            ours, theirs = bench_rfm(tx, CDNOW_CALIBRATION_END if size == "cdnow"
+                                     else "2024-12-31")
+            row["rfm_ours_s"], row["rfm_lifetimes_s"] = ours, theirs
+            row["rfm_speedup"] = theirs / ours
+        row["ratio_ours_vs_lifetimes_mle"] = row["bayescope_nuts_s"] / row["lifetimes_mle_s"]
+        if "pymc_marketing_nuts_s" in row:
+            row["speedup_vs_pymc_marketing"] = (row["pymc_marketing_nuts_s"]
+                                                / row["bayescope_nuts_s"])
+        rows.append(row)
+        print(pd.DataFrame([row]).T.to_string(header=False), flush=True)
+    print("\n" + pd.DataFrame(rows).round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

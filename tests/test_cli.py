@@ -1,0 +1,112 @@
+"""The CLI contract: files, columns, exit codes; nothing half-written on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bayescope.cli import main
+from bayescope.errors import ArtifactError
+from bayescope.inference.artifacts import load_posterior
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, small_log_csv) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    code = main(["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
+                 "--calibration-end", "2024-12-31", "--draws", "200", "--chains", "1",
+                 "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_fit_writes_posterior_summary_and_metrics(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary) >= {"model", "time_unit", "n_customers", "converged", "diagnostics",
+                            "parameters"}
+    assert summary["model"] == "mbgnbd+gamma_gamma"
+    assert set(summary["parameters"]) == {"r", "alpha", "a", "b", "p", "q", "v"}
+    for s in summary["parameters"].values():
+        assert set(s) == {"mean", "sd", "hdi_low", "hdi_high"}
+        assert s["hdi_low"] < s["mean"] < s["hdi_high"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["comparison"]) == {"bayescope", "lifetimes_mle", "rfm_rule"}
+    assert [c["category"] for c in metrics["purchase_categories"]] == [
+        "highly likely", "somewhat likely", "unlikely", "highly unlikely"]
+    run = load_posterior(run_dir)
+    assert run.rfm.n_customers == summary["n_customers"]
+    assert run.attrs["time_unit"] == "W"
+    assert "pymc" in json.loads(run.attrs["library_versions"])
+
+
+def test_predict_columns_and_top_list(run_dir, tmp_path):
+    out = tmp_path / "p.csv"
+    assert main(["-q", "predict", str(run_dir), "--horizon", "365", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == [
+        "customer_id", "purchases_mean", "purchases_low", "purchases_high", "spend_mean",
+        "spend_low", "spend_high", "value_mean", "value_low", "value_high", "p_alive"]
+    top = tmp_path / "top.csv"
+    assert main(["-q", "predict", str(run_dir), "--horizon", "365", "--top", "20", "--by",
+                 "spend", "--out", str(top)]) == 0
+    top_frame = pd.read_csv(top)
+    assert len(top_frame) == 20 and top_frame.columns[-1] == "p_in_top"
+    assert top_frame["spend_mean"].is_monotonic_decreasing
+
+
+def test_simulate_alive_contract(run_dir, tmp_path):
+    out = tmp_path / "alive.csv"
+    assert main(["-q", "simulate-alive", str(run_dir), "--customers", "100", "--at",
+                 "10d,1y,10y,100y", "--seed", "7", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns[:7]) == ["horizon", "alive", "purchases", "alive_low",
+                                       "alive_high", "purchases_low", "purchases_high"]
+    assert frame["horizon"].tolist() == ["10d", "1y", "10y", "100y"]
+    again = tmp_path / "again.csv"
+    main(["-q", "simulate-alive", str(run_dir), "--seed", "7", "--out", str(again)])
+    assert pd.read_csv(again).equals(frame)
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("CustomerID,Timestamp,PurchaseValue\na,2024-01-01,1\nb,yesterday,2\n")
+    out = tmp_path / "run"
+    code = main(["fit", "btyd", "--transactions", str(bad), "--out", str(out)])
+    assert code == 2
+    assert not out.exists()
+    assert "Timestamp" in capsys.readouterr().err
+
+
+def test_predict_on_missing_run_exits_2(tmp_path):
+    assert main(["predict", str(tmp_path / "none"), "--horizon", "30",
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_tampered_artifact_is_refused(run_dir, tmp_path):
+    import shutil
+
+    import xarray as xr
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    tree = xr.open_datatree(copy / "posterior.nc", engine="h5netcdf").load()
+    data = tree["constant_data"].to_dataset()
+    data["frequency"] = data["frequency"] + 1
+    tree["constant_data"] = xr.DataTree(data)
+    (copy / "posterior.nc").unlink()
+    tree.to_netcdf(copy / "posterior.nc", engine="h5netcdf")
+    with pytest.raises(ArtifactError, match="fingerprint"):
+        load_posterior(copy)
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([str(Path(sys.executable).parent / "bayescope"), "--help"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "simulate-alive" in result.stdout
