@@ -12,7 +12,6 @@ from __future__ import annotations
 from importlib import resources
 
 import pandas as pd
-
 from bayescope.data.transactions import TransactionColumns, validate_transactions
 
 CDNOW_CALIBRATION_END = "1997-09-30"
@@ -61,5 +60,5 @@ def load_cdnow_sample() -> pd.DataFrame:
 def _to_transactions_keep_repeats(raw: pd.DataFrame) -> pd.DataFrame:
     # Same-day purchases of one customer collapse into one period anyway; summing them first
     # keeps their value when exact duplicate rows would otherwise be dropped by validation.
-    grouped = raw.groupby(["customer_id", "date"], as_index=False, sort=False)["value"].sum()
+    grouped = raw.groupby(["customer_id", "date"], sort=False)["value"].sum().reset_index()
     return _to_transactions(grouped)

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from bayescope.data.rfm import RFMSummary
 
 from bayescope import __version__
-from bayescope.data.rfm import RFMSummary
 from bayescope.errors import ArtifactError
 
 ARTIFACT_FORMAT = 1
@@ -176,7 +176,7 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
         tree = xr.open_datatree(path, engine="h5netcdf").load()
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read {path}: {exc}", field="run_dir") from exc
-    attrs = dict(tree.attrs)
+    attrs = {str(k): v for k, v in tree.attrs.items()}
     missing = [k for k in REQUIRED_ATTRS if k not in attrs]
     if missing:
         raise ArtifactError(f"{path} lacks metadata {missing}: not a bayescope artifact",
@@ -186,13 +186,13 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
             f"{path} has artifact format {attrs['artifact_format']}; this bayescope reads up to "
             f"{ARTIFACT_FORMAT}: upgrade bayescope", field="run_dir")
     customers = tree["constant_data"].to_dataset()
-    arrays = {name: np.asarray(customers[name].values) for name in customers.data_vars}
+    arrays = {str(name): np.asarray(customers[name].values) for name in customers.data_vars}
     arrays["customer_id"] = np.asarray(customers["customer"].values).astype(str)
     if fingerprint(arrays) != attrs["data_fingerprint"]:
         raise ArtifactError(f"{path}: stored customer data does not match its fingerprint "
                             "(file altered or corrupt)", field="run_dir")
     posterior_ds = tree["posterior"].to_dataset()
-    posterior = {name: np.asarray(posterior_ds[name].values, dtype=float).reshape(-1)
+    posterior = {str(name): np.asarray(posterior_ds[name].values, dtype=float).reshape(-1)
                  for name in posterior_ds.data_vars}
     holdout = attrs.get("duration_holdout", 0.0)
     rfm = RFMSummary(

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
-
 from bayescope.data.rfm import RFMSummary
 from bayescope.models.btyd import BTYDModel
 

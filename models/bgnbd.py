@@ -9,9 +9,8 @@ with no repeat purchase is therefore alive for sure. The likelihood is pymc-mark
 from __future__ import annotations
 
 import numpy as np
-from pymc_marketing.clv.distributions import BetaGeoNBD as _BetaGeoNBDDistribution
-
 from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
+from pymc_marketing.clv.distributions import BetaGeoNBD as _BetaGeoNBDDistribution
 
 
 class BetaGeoModel(PurchaseModel):
@@ -27,7 +26,10 @@ class BetaGeoModel(PurchaseModel):
         return False
 
     def p_alive(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """FHL (2005) eq. (14): ``1 / (1 + d(x>0) a / (b + x - 1) ((alpha+T)/(alpha+tx))^(r+x))``."""
+        """FHL (2005) eq. (14).
+
+        ``P(alive) = 1 / (1 + d(x>0) a / (b + x - 1) ((alpha+T)/(alpha+tx))^(r+x))``.
+        """
         r, alpha, a, b = as_draws(params, ("r", "alpha", "a", "b"))
         with np.errstate(divide="ignore", invalid="ignore"):
             log_odds_dead = (np.log(a) - np.log(b + x - 1.0)

@@ -31,9 +31,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
-from scipy import special
-
 from bayescope.data.rfm import RFMSummary
+from scipy import special
 
 Params = Mapping[str, np.ndarray]
 

@@ -9,9 +9,8 @@ asks for. The likelihood is pymc-marketing's
 from __future__ import annotations
 
 import numpy as np
-from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD as _ModifiedBetaGeoNBDDistribution
-
 from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
+from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD as _ModifiedBetaGeoNBDDistribution
 
 
 class ModifiedBetaGeoModel(PurchaseModel):
@@ -44,7 +43,10 @@ class ModifiedBetaGeoModel(PurchaseModel):
         return numerator * self.p_alive(params, x, tx, T)
 
     def expected_purchases_new(self, params: Params, t: float) -> np.ndarray:
-        """Batislam et al. (2007): ``E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))]``."""
+        """Batislam et al. (2007), E[X(t)] for a new customer.
+
+        ``E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))]``.
+        """
         r, alpha, a, b = (np.asarray(params[n], float) for n in ("r", "alpha", "a", "b"))
         log_h = hyp2f1_log(r, b + 1.0, a + b, t / (alpha + t))
         return b / (a - 1.0) * (1.0 - np.exp(log_h + r * np.log(alpha / (alpha + t))))

@@ -12,11 +12,10 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
-
 from bayescope.data.rfm import RFMSummary
 from bayescope.inference.sampling import fit_model
 from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
 FITTERS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}
 
@@ -59,7 +58,8 @@ def test_fader_hardie_lee_2005_published_estimates():
         table = pd.read_csv(local)
     n = len(table)
     rfm = RFMSummary(
-        customer_id=table["ID"].astype(str).to_numpy(), frequency=table["frequency"].to_numpy(float),
+        customer_id=table["ID"].astype(str).to_numpy(),
+        frequency=table["frequency"].to_numpy(float),
         recency=table["recency"].to_numpy(float), T=table["T"].to_numpy(float),
         monetary_value=np.zeros(n), time_unit="W", calibration_end=pd.Timestamp("1997-09-30"),
         observation_end=pd.Timestamp("1997-09-30"))
