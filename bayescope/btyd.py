@@ -29,11 +29,12 @@ from bayescope.inference.artifacts import (
     load_posterior,
     save_posterior,
 )
-from bayescope.inference.btyd_prediction import predict_customers
+from bayescope.inference.btyd_prediction import Discounting, predict_customers
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
 from bayescope.posterior_reports.btyd_holdout import evaluate_holdout
+from bayescope.posterior_reports.btyd_plots import plot_holdout
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ def fit_btyd(
         metrics = evaluate_holdout(spec, posterior, rfm, lifetimes_mle(rfm, settings.model),
                                    seed=settings.seed)
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+        plot_holdout(metrics, run_dir / "plots")
     return result, summary
 
 
@@ -143,9 +145,12 @@ def load_run(run_dir: str | Path) -> tuple[LoadedRun, BTYDModel]:
 
 def predict_run(
     run_dir: str | Path, horizon_days: float, top: int | None = None, by: str = "purchases",
-    seed: int = 0, progress: Any = None,
+    seed: int = 0, progress: Any = None, discount_rate: float | None = None,
 ) -> pd.DataFrame:
-    """Per-customer predictions over ``horizon_days`` from a stored run."""
+    """Per-customer predictions over ``horizon_days`` from a stored run.
+
+    With ``discount_rate`` (annual, e.g. 0.1), spend columns are discounted present values.
+    """
     if horizon_days <= 0:
         raise BayescopeInputError("horizon must be a positive number of days", field="horizon")
     run, spec = load_run(run_dir)
@@ -157,9 +162,16 @@ def predict_run(
     if top is not None and top < 1:
         raise BayescopeInputError("--top must be a positive integer", field="top")
     _warn_if_unconverged(run)
-    horizon = horizon_days / TIME_UNITS[run.rfm.time_unit]
-    return predict_customers(spec, run.posterior, run.rfm, horizon, top=top, by=by, seed=seed,
-                             progress=progress)
+    if discount_rate is not None and not 0 <= discount_rate < 1:
+        raise BayescopeInputError("--discount-rate must be in [0, 1), e.g. 0.1 for 10%/year",
+                                  field="discount_rate")
+    periods_per_day = 1.0 / TIME_UNITS[run.rfm.time_unit]
+    discounting = None
+    if discount_rate is not None:
+        discounting = Discounting(discount_rate, 365.25 * periods_per_day)
+    return predict_customers(spec, run.posterior, run.rfm, horizon_days * periods_per_day,
+                             top=top, by=by, seed=seed, progress=progress,
+                             discounting=discounting)
 
 
 def simulate_run(

@@ -58,7 +58,8 @@ def _predict(args: argparse.Namespace) -> None:
     with _progress() as bar:
         task = bar.add_task("predicting customers", total=n)
         frame = predict_run(args.run_dir, args.horizon, args.top, args.by, args.seed,
-                            progress=lambda k: bar.advance(task, k))
+                            progress=lambda k: bar.advance(task, k),
+                            discount_rate=args.discount_rate)
     atomic_write_frame(frame, Path(args.out))
     console.print(f"wrote {len(frame)} customers to {args.out}")
 
@@ -70,8 +71,12 @@ def _simulate_alive(args: argparse.Namespace) -> None:
     horizons = [h.strip() for h in args.at.split(",") if h.strip()]
     _, table = simulate_run(args.run_dir, args.customers, horizons, args.seed, args.runs,
                             args.existing)
+    from bayescope.posterior_reports.btyd_plots import plot_alive
+
     atomic_write_frame(table, Path(args.out))
-    console.print(table.to_string(index=False))
+    plot = plot_alive(table, args.customers, Path(args.out).with_suffix(".png"))
+    console.print(table.to_string(index=False), soft_wrap=True, highlight=False)
+    console.print(f"wrote {args.out} and {plot}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -118,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=None)
     predict.add_argument("--by", choices=["purchases", "spend"], default="purchases")
     predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--discount-rate", type=float, default=None,
+                         help="annual rate; spend columns become discounted present values")
     predict.add_argument("--out", required=True, help="CSV (or .parquet) to write")
     predict.set_defaults(handler=_predict)
 

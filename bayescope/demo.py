@@ -18,6 +18,7 @@ from bayescope.btyd import BTYDFitSettings, fit_btyd, predict_run, simulate_run
 from bayescope.data.cdnow import CDNOW_CALIBRATION_END, load_cdnow
 from bayescope.inference.artifacts import atomic_write_frame
 from bayescope.posterior_reports.btyd_holdout import comparison_table
+from bayescope.posterior_reports.btyd_plots import plot_alive
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -64,6 +65,7 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
     _, alive = simulate_run(run, 100, ["10d", "1y", "10y", "100y"], seed=7)
     paths["alive"] = out / "alive.csv"
     atomic_write_frame(alive, paths["alive"])
+    paths["alive_plot"] = plot_alive(alive, 100, out / "alive.png")
     show("top 10 of the top-100 by 12-month spend", top.head(10).round(2))
     show("alive out of 100 new customers (run 0, 5-95% over runs)", alive.round(1))
     log.info("demo outputs in %s", out)

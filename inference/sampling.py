@@ -41,6 +41,7 @@ class FitResult:
     method: str
     seconds: float
     map_estimate: dict[str, float] | None = None
+    compile_seconds: float = 0.0
 
 
 def seed_to_int(seed: int | np.random.Generator) -> int:
@@ -83,6 +84,7 @@ def fit_model(
     start = time.perf_counter()
     if method == "nuts":
         compiled = nutpie.compile_pymc_model(model)
+        compile_seconds = time.perf_counter() - start
         idata = nutpie.sample(
             compiled,
             draws=draws,
@@ -95,8 +97,9 @@ def fit_model(
         mode = None
     else:
         idata, gate, mode = _fit_map_laplace(model, var_names, draws * chains, seed)
+        compile_seconds = 0.0
     announce(gate)
-    return FitResult(idata, gate, method, time.perf_counter() - start, mode)
+    return FitResult(idata, gate, method, time.perf_counter() - start, mode, compile_seconds)
 
 
 def _fit_map_laplace(

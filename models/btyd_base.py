@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 from bayescope.data.rfm import RFMSummary
 from scipy import special
 
@@ -84,10 +85,15 @@ class PurchaseModel(ABC):
         kappa = pm.LogNormal("kappa_dropout", 0.0, self.priors["kappa_log_sigma"])
         a = pm.Deterministic("a", phi * kappa)
         b = pm.Deterministic("b", (1.0 - phi) * kappa)
-        observed = np.column_stack([triples[:, 1], triples[:, 0]])  # (recency, frequency)
-        loglik = pm.logp(self.distribution.dist(a=a, b=b, r=r, alpha=alpha, T=triples[:, 2]),
-                         observed)
-        pm.Potential("purchase_loglik", (loglik * counts).sum())
+        # Data enter as pm.Data, not constants: the compiled graph then does not depend on the
+        # data, so pytensor's numba cache reuses it across fits (seconds saved per fit).
+        frequency = pm.Data("triple_frequency", triples[:, 0])
+        recency = pm.Data("triple_recency", triples[:, 1])
+        age = pm.Data("triple_T", triples[:, 2])
+        weight = pm.Data("triple_count", counts)
+        observed = pt.stack([recency, frequency], axis=1)
+        loglik = pm.logp(self.distribution.dist(a=a, b=b, r=r, alpha=alpha, T=age), observed)
+        pm.Potential("purchase_loglik", (loglik * weight).sum())
 
     def build(self, rfm: RFMSummary) -> pm.Model:
         """The PyMC model of this purchase process for ``rfm``."""

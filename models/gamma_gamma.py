@@ -54,14 +54,18 @@ class GammaGammaModel:
         q = pm.LogNormal("q", 0.0, sigma)
         v = pm.LogNormal("v", 0.0, sigma)
         # Terms that depend only on the data are dropped; x-only terms are grouped by x.
-        xs, counts = np.unique(x, return_counts=True)
+        values, counts = np.unique(x, return_counts=True)
+        xs = pm.Data("spend_unique_frequency", values.astype(float))
+        weight = pm.Data("spend_unique_count", counts.astype(float))
+        x_data = pm.Data("spend_frequency", x)
+        m_data = pm.Data("spend_mean_value", m)
         px = p * xs
-        by_x = (pt.gammaln(px + q) - pt.gammaln(px) + px * np.log(xs)) * counts
+        by_x = (pt.gammaln(px + q) - pt.gammaln(px) + px * pt.log(xs)) * weight
         loglik = (
             by_x.sum()
-            + x.size * (q * pt.log(v) - pt.gammaln(q))
-            + p * np.sum(x * np.log(m))
-            - pt.sum((p * x + q) * pt.log(x * m + v))
+            + weight.sum() * (q * pt.log(v) - pt.gammaln(q))
+            + p * pt.sum(x_data * pt.log(m_data))
+            - pt.sum((p * x_data + q) * pt.log(x_data * m_data + v))
         )
         pm.Potential("spend_loglik", loglik)
 

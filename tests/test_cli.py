@@ -42,6 +42,7 @@ def test_fit_writes_posterior_summary_and_metrics(run_dir):
     assert run.rfm.n_customers == summary["n_customers"]
     assert run.attrs["time_unit"] == "W"
     assert "pymc" in json.loads(run.attrs["library_versions"])
+    assert (run_dir / "plots" / "holdout_by_frequency.png").is_file()
 
 
 def test_predict_columns_and_top_list(run_dir, tmp_path):
@@ -70,6 +71,7 @@ def test_simulate_alive_contract(run_dir, tmp_path):
     again = tmp_path / "again.csv"
     main(["-q", "simulate-alive", str(run_dir), "--seed", "7", "--out", str(again)])
     assert pd.read_csv(again).equals(frame)
+    assert out.with_suffix(".png").stat().st_size > 10_000
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):

@@ -71,3 +71,20 @@ def test_top_list_is_sorted_and_probabilities_coherent(cdnow_rfm):
                              by="spend")
     assert full["p_in_top"].sum() == pytest.approx(cdnow_rfm.n_customers)
     assert everyone["p_alive"].between(0, 1).all()
+
+
+def test_discounting_lowers_spend_and_zero_rate_changes_nothing(cdnow_rfm):
+    from bayescope.inference.btyd_prediction import Discounting
+
+    posterior = {"r": np.full(20, 0.95), "alpha": np.full(20, 12.0), "a": np.full(20, 0.68),
+                 "b": np.full(20, 0.83), "p": np.full(20, 6.1), "q": np.full(20, 3.4),
+                 "v": np.full(20, 15.0)}
+    spec = BTYDModel(purchase_model("mbgnbd"), GammaGammaModel())
+    plain = predict_customers(spec, posterior, cdnow_rfm, 104.0)
+    zero = predict_customers(spec, posterior, cdnow_rfm, 104.0,
+                             discounting=Discounting(0.0, 52.18))
+    ten = predict_customers(spec, posterior, cdnow_rfm, 104.0,
+                            discounting=Discounting(0.10, 52.18))
+    np.testing.assert_allclose(zero["spend_mean"], plain["spend_mean"], rtol=1e-9)
+    ratio = ten["spend_mean"].sum() / plain["spend_mean"].sum()
+    assert 1 / 1.1**2 < ratio < 1.0  # two years at 10%: between full and fully-late discount
