@@ -106,7 +106,8 @@ def fit_btyd(
     log.info("fitting %s on %d customers (%s, calibration end %s)", spec.name,
              rfm.n_customers, settings.time_unit, rfm.calibration_end.date())
     result = fit_model(spec.build(rfm), spec.parameter_names, settings.method, settings.draws,
-                       chains=settings.chains, seed=settings.seed, progress=settings.progress)
+                       chains=settings.chains, seed=settings.seed, progress=settings.progress,
+                       cache_key=spec.cache_key)
     run_dir = Path(run_dir)
     summary = {
         "model": spec.name,

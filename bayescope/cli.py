@@ -6,7 +6,6 @@ Exit codes: 0 success, 2 bad input (one message naming the field and rows), 1 an
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -161,10 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     log.debug("done in %.1f s", time.perf_counter() - start)
     return 0
-
-
-def _json(obj: object) -> str:
-    return json.dumps(obj, indent=2)
 
 
 if __name__ == "__main__":

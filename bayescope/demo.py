@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bayescope.btyd import BTYDFitSettings, fit_btyd, predict_run, simulate_run
 from bayescope.data.cdnow import CDNOW_CALIBRATION_END, load_cdnow
+from bayescope.data.transactions import load_transactions
 from bayescope.inference.artifacts import atomic_write_frame
 from bayescope.posterior_reports.btyd_holdout import comparison_table
 from bayescope.posterior_reports.btyd_plots import plot_alive
@@ -42,6 +43,8 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
     }), csv)
     log.info("CDNOW: %d transactions of %d customers -> %s", len(transactions),
              transactions["customer_id"].nunique(), csv)
+    # Fit from the CSV just written, through the same loader a user's export goes through.
+    transactions, _ = load_transactions(csv)
     run = out / "run"
     settings = BTYDFitSettings(model="mbgnbd", time_unit="W",
                                calibration_end=CDNOW_CALIBRATION_END, method="nuts",

@@ -127,9 +127,7 @@ def predict_customers(
     """
     rng = np.random.default_rng(seed)
     params = thin_draws(posterior, max_draws, rng)
-    quantities = [q for q in QUANTITIES if q != "value" or spec.spend is not None]
-    if spec.spend is None:
-        quantities = ["purchases"]
+    quantities = list(QUANTITIES) if spec.spend is not None else ["purchases"]
     columns: dict[str, np.ndarray] = {"customer_id": rfm.customer_id}
     n = rfm.n_customers
     summaries = {f"{q}_{s}": np.empty(n) for q in quantities for s in ("mean", "low", "high")}

@@ -51,6 +51,12 @@ class BTYDModel:
         """Population parameters reported in summaries, purchase first."""
         return self.purchase.parameter_names + (self.spend.parameter_names if self.spend else ())
 
+    @property
+    def cache_key(self) -> str:
+        """Structural key: equal keys give PyMC graphs that differ only in their data."""
+        spend_priors = sorted(self.spend.priors.items()) if self.spend else None
+        return f"{self.name}|{sorted(self.purchase.priors.items())}|{spend_priors}"
+
     def build(self, rfm: RFMSummary) -> pm.Model:
         """One PyMC model with every part of the specification."""
         with pm.Model() as model:

@@ -12,7 +12,8 @@ core apart from its xarray layer:
 * :meth:`PurchaseModel.build` writes the PyMC model from an RFM summary. The likelihood
   depends on a customer only through ``(frequency, recency, T)``, so it is evaluated on the
   unique triples and weighted by their counts: a million customers cost what a few thousand
-  unique triples do.
+  unique triples do (:mod:`bayescope.models.btyd_likelihood`; pymc-marketing's
+  distributions serve as the reference it is tested against).
 * The ``p_alive`` / ``expected_purchases`` / ... methods are closed forms in NumPy, vectorised
   over posterior draws (leading axis) and customers (trailing axis): prediction never compiles
   a PyTensor graph.
@@ -31,8 +32,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 from bayescope.data.rfm import RFMSummary
+from bayescope.models.btyd_likelihood import (
+    TripleStatistics,
+    purchase_loglik,
+    register_statistics,
+)
 from scipy import special
 
 Params = Mapping[str, np.ndarray]
@@ -87,13 +92,17 @@ class PurchaseModel(ABC):
         b = pm.Deterministic("b", (1.0 - phi) * kappa)
         # Data enter as pm.Data, not constants: the compiled graph then does not depend on the
         # data, so pytensor's numba cache reuses it across fits (seconds saved per fit).
-        frequency = pm.Data("triple_frequency", triples[:, 0])
-        recency = pm.Data("triple_recency", triples[:, 1])
-        age = pm.Data("triple_T", triples[:, 2])
-        weight = pm.Data("triple_count", counts)
-        observed = pt.stack([recency, frequency], axis=1)
-        loglik = pm.logp(self.distribution.dist(a=a, b=b, r=r, alpha=alpha, T=age), observed)
-        pm.Potential("purchase_loglik", (loglik * weight).sum())
+        data = register_statistics(TripleStatistics.from_triples(triples, counts))
+        pm.Potential("purchase_loglik",
+                     purchase_loglik(data, r, alpha, a, b, self.drops_at_time_zero))
+
+    def reference_loglik(self, rfm: RFMSummary, params: Mapping[str, float]) -> float:
+        """Total log-likelihood through pymc-marketing's distribution (for cross-checks)."""
+        triples, counts = unique_triples(rfm)
+        dist = self.distribution.dist(a=params["a"], b=params["b"], r=params["r"],
+                                      alpha=params["alpha"], T=triples[:, 2])
+        observed = np.column_stack([triples[:, 1], triples[:, 0]])
+        return float((pm.logp(dist, observed).eval() * counts).sum())
 
     def build(self, rfm: RFMSummary) -> pm.Model:
         """The PyMC model of this purchase process for ``rfm``."""

@@ -16,9 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 LABELS = {"bayescope": "bayescope (posterior mean)", "lifetimes_mle": "lifetimes MLE",
           "rfm_rule": "RFM rule"}

@@ -88,3 +88,16 @@ def test_discounting_lowers_spend_and_zero_rate_changes_nothing(cdnow_rfm):
     np.testing.assert_allclose(zero["spend_mean"], plain["spend_mean"], rtol=1e-9)
     ratio = ten["spend_mean"].sum() / plain["spend_mean"].sum()
     assert 1 / 1.1**2 < ratio < 1.0  # two years at 10%: between full and fully-late discount
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_sufficient_statistic_likelihood_equals_pymc_marketing(cdnow_rfm, name):
+    model = purchase_model(name)
+    params = {"r": 0.3, "alpha": 6.0, "a": 0.7, "b": 2.4}
+    pymc_model = model.build(cdnow_rfm)
+    logp = pymc_model.compile_fn(pymc_model.potentiallogp, inputs=pymc_model.value_vars,
+                                 on_unused_input="ignore")
+    point = {"r_log__": np.log(0.3), "alpha_log__": np.log(6.0),
+             "phi_dropout_interval__": np.log(0.7 / 2.4), "kappa_dropout_log__": np.log(3.1)}
+    ours = float(logp(point))
+    assert ours == pytest.approx(model.reference_loglik(cdnow_rfm, params), rel=1e-8)
