@@ -2,7 +2,7 @@
 
 lifetimes' MLE (the anchor), pymc-marketing's ``BetaGeoModel`` NUTS and bayescope's NUTS
 (nutpie, weighted unique triples), at CDNOW, 100K and 1M generated customers. Prints wall time
-(ours from the RFM arrays: unique triples, model build, compile and 4 x 1000 draws after 500
+(ours from the RFM arrays: unique triples, model build, compile and 4 x 1000 draws after 1000
 tuning steps), minimum bulk ESS per second and the ratios against lifetimes. "cold" pays the
 numba compile (``bayescope_compile_s``); "warm" reuses a model compiled earlier in the process
 for the same structure and swaps the data in, as a weekly batch fitting several segments

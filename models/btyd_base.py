@@ -53,7 +53,17 @@ PURCHASE_PARAMETERS = ("r", "alpha", "a", "b")
 
 def unique_triples(rfm: RFMSummary) -> tuple[np.ndarray, np.ndarray]:
     """Unique ``(frequency, recency, T)`` rows and how many customers share each."""
-    stacked = np.column_stack([rfm.frequency, rfm.recency, rfm.T])
+    columns = (rfm.frequency, rfm.recency, rfm.T)
+    if all(np.array_equal(c, np.round(c)) and c.min() >= 0 for c in columns):
+        # Whole periods (the RFM summary's case): one int64 key per customer makes the
+        # unique a 1-D sort, ~10x faster than np.unique(axis=0) on a million rows.
+        ints = [c.astype(np.int64) for c in columns]
+        base = int(max(c.max() for c in ints)) + 1
+        keys, counts = np.unique((ints[0] * base + ints[1]) * base + ints[2],
+                                 return_counts=True)
+        triples = np.column_stack([keys // (base * base), keys // base % base, keys % base])
+        return triples.astype(float), counts.astype(float)
+    stacked = np.column_stack(columns)
     triples, counts = np.unique(stacked, axis=0, return_counts=True)
     return triples, counts.astype(float)
 
@@ -84,10 +94,14 @@ class PurchaseModel(ABC):
     def add_to_model(self, rfm: RFMSummary) -> None:
         """Add priors and the weighted likelihood to the current PyMC model context."""
         triples, counts = unique_triples(rfm)
-        r = pm.LogNormal("r", 0.0, self.priors["r_log_sigma"])
-        alpha = pm.LogNormal("alpha", 0.0, self.priors["alpha_log_sigma"])
-        phi = pm.Uniform("phi_dropout", 0.0, 1.0)
-        kappa = pm.LogNormal("kappa_dropout", 0.0, self.priors["kappa_log_sigma"])
+        # Start chains from the data's scale (r = 1, alpha = 1 / mean repeat rate): the
+        # priors' own start, exp(4.5) for LogNormal(0, 3), lies on the flat Poisson-limit
+        # ridge (r, alpha -> infinity) where a chain can stall.
+        rate = max(float(np.sum(rfm.frequency)) / max(float(np.sum(rfm.T)), 1e-9), 1e-6)
+        r = pm.LogNormal("r", 0.0, self.priors["r_log_sigma"], initval=1.0)
+        alpha = pm.LogNormal("alpha", 0.0, self.priors["alpha_log_sigma"], initval=1.0 / rate)
+        phi = pm.Uniform("phi_dropout", 0.0, 1.0, initval=0.3)
+        kappa = pm.LogNormal("kappa_dropout", 0.0, self.priors["kappa_log_sigma"], initval=3.0)
         a = pm.Deterministic("a", phi * kappa)
         b = pm.Deterministic("b", (1.0 - phi) * kappa)
         # Data enter as pm.Data, not constants: the compiled graph then does not depend on the

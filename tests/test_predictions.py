@@ -101,3 +101,19 @@ def test_sufficient_statistic_likelihood_equals_pymc_marketing(cdnow_rfm, name):
              "phi_dropout_interval__": np.log(0.7 / 2.4), "kappa_dropout_log__": np.log(3.1)}
     ours = float(logp(point))
     assert ours == pytest.approx(model.reference_loglik(cdnow_rfm, params), rel=1e-8)
+
+
+def test_unique_triples_fast_path_equals_numpy_unique(cdnow_rfm):
+    from dataclasses import replace
+
+    from bayescope.models.btyd_base import unique_triples
+
+    fast, fast_counts = unique_triples(cdnow_rfm)
+    slow, slow_counts = np.unique(
+        np.column_stack([cdnow_rfm.frequency, cdnow_rfm.recency, cdnow_rfm.T]), axis=0,
+        return_counts=True)
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(fast_counts, slow_counts)
+    fractional = replace(cdnow_rfm, T=cdnow_rfm.T + 0.5)
+    triples, counts = unique_triples(fractional)
+    assert counts.sum() == cdnow_rfm.n_customers and np.all(triples[:, 2] % 1 == 0.5)
