@@ -32,7 +32,7 @@ def dataset(size: str) -> pd.DataFrame:
     if size == "cdnow":
         return load_cdnow()
     raw = generate_btyd_transactions(int(size), BTYDTruth(model="bgnbd"),
-                                     np.random.default_rng(0))
+                                     np.random.default_rng(0)).transactions
     return validate_transactions(raw)[0]
 
 

@@ -11,7 +11,8 @@ Generative process, per customer (time in the chosen unit, days or weeks):
    rate=nu)`` (Gamma-Gamma), the first purchase included.
 
 Timestamps carry a uniform time of day so files look like real exports. The truth (the
-parameters above) is returned with the data so recovery can be tested.
+parameters above) is returned with the data, with each customer's latent lambda, p, nu and
+whether they are still alive at the end, so recovery and P(alive) calibration can be tested.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ class BTYDTruth:
         return asdict(self)
 
 
+@dataclass
+class GeneratedLog:
+    """A generated transaction log with its ground truth."""
+
+    transactions: pd.DataFrame
+    truth: BTYDTruth
+    customers: pd.DataFrame
+
+
 def generate_btyd_transactions(
     n_customers: int,
     truth: BTYDTruth,
@@ -51,7 +61,7 @@ def generate_btyd_transactions(
     acquisition_periods: float = 12.0,
     time_unit: str = "W",
     start: str = "2024-01-01",
-) -> pd.DataFrame:
+) -> GeneratedLog:
     """Transactions in the Klaviyo schema (CustomerID, Timestamp ISO 8601 UTC, PurchaseValue).
 
     Parameters
@@ -66,6 +76,12 @@ def generate_btyd_transactions(
         Length of the observed window from ``start``, in ``time_unit``.
     acquisition_periods
         Customers are acquired uniformly over the first this-many periods.
+
+    Returns
+    -------
+    GeneratedLog
+        ``transactions`` (the file a user would have), ``truth`` (population parameters) and
+        ``customers`` (CustomerID, lambda, p, nu, repeat_purchases, alive_at_end).
     """
     if truth.model not in ("bgnbd", "mbgnbd"):
         raise BayescopeInputError(f"unknown model {truth.model!r}", field="model")
@@ -103,4 +119,12 @@ def generate_btyd_transactions(
         "Timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "PurchaseValue": np.round(values, 2),
     })
-    return frame.sort_values(["Timestamp", "CustomerID"], kind="stable", ignore_index=True)
+    customers = pd.DataFrame({
+        "CustomerID": np.char.add("C", np.arange(n).astype(str)),
+        "lambda": lam, "p": p, "nu": nu, "repeat_purchases": n_repeat,
+        # Still alive iff the purchase that would end it has not happened in the window.
+        "alive_at_end": n_events < max_repeats,
+    })
+    transactions = frame.sort_values(["Timestamp", "CustomerID"], kind="stable",
+                                     ignore_index=True)
+    return GeneratedLog(transactions, truth, customers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from bayescope.data.rfm import RFMSummary
 
 from bayescope import __version__
 from bayescope.errors import ArtifactError
+
+log = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = 1
 POSTERIOR_FILE = "posterior.nc"
@@ -185,6 +188,7 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
         raise ArtifactError(
             f"{path} has artifact format {attrs['artifact_format']}; this bayescope reads up to "
             f"{ARTIFACT_FORMAT}: upgrade bayescope", field="run_dir")
+    _warn_on_version_drift(path, attrs)
     customers = tree["constant_data"].to_dataset()
     arrays = {str(name): np.asarray(customers[name].values) for name in customers.data_vars}
     arrays["customer_id"] = np.asarray(customers["customer"].values).astype(str)
@@ -209,3 +213,16 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
         duration_holdout=float(holdout) if "frequency_holdout" in arrays else None,
     )
     return LoadedRun(posterior=posterior, rfm=rfm, attrs=attrs)
+
+
+def _warn_on_version_drift(path: Path, attrs: dict[str, Any]) -> None:
+    """Warn when the libraries that wrote the artifact differ from the installed ones."""
+    try:
+        stored = json.loads(attrs.get("library_versions", "{}"))
+    except json.JSONDecodeError:
+        stored = {}
+    now = library_versions()
+    drift = {k: (v, now.get(k)) for k, v in stored.items() if now.get(k) != v}
+    if drift:
+        log.warning("%s was written with other library versions (stored -> installed): %s",
+                    path, ", ".join(f"{k} {a} -> {b}" for k, (a, b) in drift.items()))

@@ -35,13 +35,15 @@ def _save(fig: Any, path: Path) -> Path:
 
 def plot_holdout(metrics: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """The two holdout plots from a ``metrics.json`` dictionary."""
-    unit = {"W": "weeks", "D": "days"}.get(metrics["time_unit"], metrics["time_unit"])
+    unit = {"W": "week", "D": "day"}.get(metrics["time_unit"], metrics["time_unit"])
     by_freq = pd.DataFrame(metrics["by_calibration_frequency"])
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(by_freq["frequency"], by_freq["actual"], "ko-", lw=2, label="actual")
+    styles = {"bayescope": ("s-", 7), "lifetimes_mle": ("o--", 4), "rfm_rule": ("^:", 5)}
     for name, label in LABELS.items():
         if name in by_freq:
-            ax.plot(by_freq["frequency"], by_freq[name], "o--", label=label)
+            style, size = styles[name]
+            ax.plot(by_freq["frequency"], by_freq[name], style, ms=size, label=label)
     ax.set_xlabel("repeat purchases in calibration")
     ax.set_ylabel(f"mean purchases in the {metrics['holdout_periods']:.0f}-{unit} holdout")
     ax.set_title("Holdout purchases by calibration frequency")

@@ -22,7 +22,7 @@ def cdnow_rfm(cdnow):
 @pytest.fixture(scope="session")
 def small_log_csv(tmp_path_factory) -> str:
     """A small generated transaction CSV with a holdout (calibration end 2024-12-31)."""
-    frame = generate_btyd_transactions(800, BTYDTruth(), np.random.default_rng(11))
+    frame = generate_btyd_transactions(800, BTYDTruth(), np.random.default_rng(11)).transactions
     path = tmp_path_factory.mktemp("logs") / "transactions.csv"
     frame.to_csv(path, index=False)
     return str(path)
