@@ -14,8 +14,8 @@ them on CDNOW), so numbers are interchangeable with the lifetimes ecosystem:
   calibration end, ``monetary_value_holdout`` = mean raw value of those purchases,
   ``duration_holdout`` = periods between calibration end and observation end.
 
-Written with NumPy sorts and ``reduceat`` instead of pandas group-bys: the bench shows it over
-10x faster than lifetimes on a million customers.
+Written with hashing and NumPy scatter reductions instead of pandas group-bys: the bench shows
+it over 10x faster than lifetimes on a million customers.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from bayescope.errors import BayescopeInputError
 TIME_UNITS = {"D": 1, "W": 7}
 # pandas' weekly periods (W-SUN) start on Monday; 1970-01-01 was a Thursday, three days later.
 _WEEK_OFFSET_DAYS = 3
+_DENSE_LIMIT = 200_000_000  # cells of the customer x period bitmap (bytes of memory)
 
 
 @dataclass
@@ -163,23 +164,30 @@ def rfm_summary(
 def _calibration_stats(
     codes: np.ndarray, periods: np.ndarray, values: np.ndarray, end_period: int
 ) -> tuple[np.ndarray, ...]:
-    """Frequency, recency, T and monetary value per customer from calibration purchases."""
-    customer_period = _unique_customer_periods(codes, periods, values)
-    cust, per, period_value = customer_period
-    starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]])
-    counts = np.diff(np.r_[starts, cust.size])
-    first_period = per[starts]
-    last_period = per[starts + counts - 1]
-    frequency = (counts - 1).astype(float)
-    value_sums = np.add.reduceat(np.nan_to_num(period_value), starts)
-    repeat_value = value_sums - np.nan_to_num(period_value[starts])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        monetary = np.where(frequency > 0, repeat_value / np.maximum(frequency, 1), 0.0)
+    """Frequency, recency, T and monetary value per customer from calibration purchases.
+
+    Hash- and scatter-based (``pd.unique``, ``np.minimum.at``, ``np.bincount``) rather than a
+    sort: per-customer minima, maxima and sums need no ordering.
+    """
+    n = int(codes.max()) + 1
+    first = np.full(n, np.iinfo(np.int64).max)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(first, codes, periods)
+    np.maximum.at(last, codes, periods)
+    n_periods = _distinct_periods(codes, periods, n)
+    present = np.flatnonzero(n_periods > 0)
+    clean = np.nan_to_num(values)
+    total = np.bincount(codes, weights=clean, minlength=n)
+    in_first = periods == first[codes]
+    first_value = np.bincount(codes[in_first], weights=clean[in_first], minlength=n)
+    frequency = (n_periods[present] - 1).astype(float)
+    repeat_value = (total - first_value)[present]
+    monetary = np.where(frequency > 0, repeat_value / np.maximum(frequency, 1), 0.0)
     return (
-        cust[starts],
+        present,
         frequency,
-        (last_period - first_period).astype(float),
-        (end_period - first_period).astype(float),
+        (last[present] - first[present]).astype(float),
+        (end_period - first[present]).astype(float),
         monetary,
     )
 
@@ -188,8 +196,7 @@ def _holdout_stats(
     codes: np.ndarray, periods: np.ndarray, values: np.ndarray, n_customers: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct purchase periods and mean raw purchase value per customer in the holdout."""
-    cust, _, _ = _unique_customer_periods(codes, periods, values)
-    frequency = np.bincount(cust, minlength=n_customers).astype(float)
+    frequency = _distinct_periods(codes, periods, n_customers).astype(float)
     n_purchases = np.bincount(codes, minlength=n_customers)
     totals = np.bincount(codes, weights=np.nan_to_num(values), minlength=n_customers)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -197,18 +204,17 @@ def _holdout_stats(
     return frequency, mean_value
 
 
-def _unique_customer_periods(
-    codes: np.ndarray, periods: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Collapse purchases to (customer, period) pairs sorted by both, summing values."""
-    span = int(periods.max() - periods.min()) + 1
-    key = codes.astype(np.int64) * span + (periods - periods.min())
-    order = np.argsort(key, kind="stable")
-    key_sorted = key[order]
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
-    period_value = np.add.reduceat(values[order], starts) if values.size else values
-    unique_key = key_sorted[starts]
-    return unique_key // span, unique_key % span + periods.min(), period_value
+def _distinct_periods(codes: np.ndarray, periods: np.ndarray, n_customers: int) -> np.ndarray:
+    """Number of distinct periods with a purchase, per customer code."""
+    low = int(periods.min())
+    span = int(periods.max()) - low + 1
+    keys = codes.astype(np.int64) * span + (periods - low)
+    if n_customers * span <= _DENSE_LIMIT:
+        # A customers x periods bitmap: a scatter and a row sum, ~4x faster than hashing.
+        seen = np.zeros(n_customers * span, dtype=bool)
+        seen[keys] = True
+        return seen.reshape(n_customers, span).sum(axis=1)
+    return np.bincount(pd.unique(keys) // span, minlength=n_customers)
 
 
 def _check_time_unit(time_unit: str) -> None:

@@ -112,3 +112,21 @@ def test_console_script_is_installed():
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "simulate-alive" in result.stdout
+
+
+@pytest.mark.parametrize("method", ["map", "nuts"])
+def test_same_seed_gives_the_same_posterior(small_log_csv, method):
+    import numpy as np
+
+    from bayescope.btyd import model_spec_for
+    from bayescope.data import load_transactions, rfm_summary
+    from bayescope.inference.sampling import fit_model
+
+    rfm = rfm_summary(load_transactions(small_log_csv)[0], "W")
+    spec = model_spec_for(rfm, "bgnbd", with_spend=False)
+    draws = [np.asarray(fit_model(spec.build(rfm), spec.parameter_names, method=method,
+                                  draws=200, tune=200, chains=2, seed=seed, progress=False,
+                                  cache_key=spec.cache_key).idata["posterior"]["r"])
+             for seed in (3, 3, 4)]
+    np.testing.assert_array_equal(draws[0], draws[1])
+    assert not np.array_equal(draws[0], draws[2])

@@ -66,3 +66,12 @@ def test_rejects_bad_time_unit_and_early_calibration_end(cdnow):
         rfm_summary(cdnow, "M")
     with pytest.raises(BayescopeInputError, match="no transaction"):
         rfm_summary(cdnow, "W", "1990-01-01")
+
+
+def test_hashing_path_equals_bitmap_path(cdnow, monkeypatch):
+    from bayescope.data import rfm as rfm_module
+
+    dense = rfm_summary(cdnow, "D", CDNOW_CALIBRATION_END, CDNOW_OBSERVATION_END).to_frame()
+    monkeypatch.setattr(rfm_module, "_DENSE_LIMIT", 0)
+    hashed = rfm_summary(cdnow, "D", CDNOW_CALIBRATION_END, CDNOW_OBSERVATION_END).to_frame()
+    pd.testing.assert_frame_equal(dense, hashed)
