@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+
 from bayescope.data import CDNOW_CALIBRATION_END, load_cdnow, rfm_summary, validate_transactions
 from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
 from bayescope.inference.sampling import compile_nuts, fit_model

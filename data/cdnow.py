@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib import resources
 
 import pandas as pd
+
 from bayescope.data.transactions import TransactionColumns, validate_transactions
 
 CDNOW_CALIBRATION_END = "1997-09-30"

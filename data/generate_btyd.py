@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from bayescope.data.rfm import TIME_UNITS
 
+from bayescope.data.rfm import TIME_UNITS
 from bayescope.errors import BayescopeInputError
 
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from bayescope.data.rfm import TIME_UNITS, RFMSummary
-from bayescope.models.btyd_base import PurchaseModel
 
+from bayescope.data.rfm import TIME_UNITS, RFMSummary
 from bayescope.errors import BayescopeInputError
+from bayescope.models.btyd_base import PurchaseModel
 
 DEFAULT_HORIZONS = ("10d", "1y", "10y", "100y")
 _DAYS_PER = {"d": 1.0, "w": 7.0, "m": 365.25 / 12, "y": 365.25}

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bayescope.data.rfm import RFMSummary
 
 from bayescope import __version__
+from bayescope.data.rfm import RFMSummary
 from bayescope.errors import ArtifactError
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from bayescope.data.rfm import RFMSummary
 from bayescope.models.btyd import BTYDModel
 

@@ -21,11 +21,11 @@ import arviz as az
 import numpy as np
 import nutpie
 import pymc as pm
-from bayescope.inference.convergence import GateReport, announce, check_convergence
 from pymc.blocking import DictToArrayBijection, RaveledVars
 from scipy import optimize
 
 from bayescope.errors import BayescopeInputError
+from bayescope.inference.convergence import GateReport, announce, check_convergence
 
 log = logging.getLogger(__name__)
 

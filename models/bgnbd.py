@@ -9,8 +9,9 @@ with no repeat purchase is therefore alive for sure. The likelihood is pymc-mark
 from __future__ import annotations
 
 import numpy as np
-from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
 from pymc_marketing.clv.distributions import BetaGeoNBD as _BetaGeoNBDDistribution
+
+from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
 
 
 class BetaGeoModel(PurchaseModel):

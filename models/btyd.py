@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pymc as pm
+
 from bayescope.data.rfm import RFMSummary
+from bayescope.errors import BayescopeInputError
 from bayescope.models.bgnbd import BetaGeoModel
 from bayescope.models.btyd_base import PurchaseModel
 from bayescope.models.gamma_gamma import GammaGammaModel
 from bayescope.models.mbgnbd import ModifiedBetaGeoModel
-
-from bayescope.errors import BayescopeInputError
 
 PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
     BetaGeoModel.name: BetaGeoModel,

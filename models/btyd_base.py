@@ -32,13 +32,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
+from scipy import special
+
 from bayescope.data.rfm import RFMSummary
 from bayescope.models.btyd_likelihood import (
     TripleStatistics,
     purchase_loglik,
     register_statistics,
 )
-from scipy import special
 
 Params = Mapping[str, np.ndarray]
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+
 from bayescope.data.rfm import RFMSummary
 from bayescope.models.btyd_base import Params, as_draws
 

@@ -9,8 +9,9 @@ asks for. The likelihood is pymc-marketing's
 from __future__ import annotations
 
 import numpy as np
-from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
 from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD as _ModifiedBetaGeoNBDDistribution
+
+from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
 
 
 class ModifiedBetaGeoModel(PurchaseModel):

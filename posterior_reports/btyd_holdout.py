@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
 from bayescope.data.rfm import RFMSummary
 from bayescope.inference.btyd_prediction import thin_draws
 from bayescope.models.btyd import BTYDModel
 from bayescope.models.btyd_base import PurchaseModel
 from bayescope.posterior_reports.scores import binary_scores, interval_coverage
-from scipy import stats
 
 CATEGORIES = (
     ("highly likely", 0.75, 1.01),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from bayescope.data import CDNOW_CALIBRATION_END, CDNOW_OBSERVATION_END, load_cdnow, rfm_summary
 from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bayescope.inference.alive_simulation import parse_horizon, simulate_alive
-from bayescope.models import purchase_model
 
 from bayescope.errors import BayescopeInputError
+from bayescope.inference.alive_simulation import parse_horizon, simulate_alive
+from bayescope.models import purchase_model
 
 POSTERIOR = {"r": np.array([0.3, 0.35]), "alpha": np.array([6.0, 7.0]),
              "a": np.array([0.7, 0.8]), "b": np.array([2.4, 2.6])}

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from bayescope.inference.artifacts import load_posterior
 
 from bayescope.cli import main
 from bayescope.errors import ArtifactError
+from bayescope.inference.artifacts import load_posterior
 
 
 @pytest.fixture(scope="module")

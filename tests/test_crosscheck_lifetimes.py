@@ -12,10 +12,11 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
+
 from bayescope.data.rfm import RFMSummary
 from bayescope.inference.sampling import fit_model
 from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
 FITTERS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
+
 from bayescope.inference.btyd_prediction import predict_customers
 from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
 from bayescope.posterior_reports.btyd_holdout import simulate_future_counts
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
 FITTERS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}
 

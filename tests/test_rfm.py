@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from lifetimes.utils import calibration_and_holdout_data
+
 from bayescope.data import (
     CDNOW_CALIBRATION_END,
     CDNOW_OBSERVATION_END,
     rfm_summary,
     validate_transactions,
 )
-from lifetimes.utils import calibration_and_holdout_data
-
 from bayescope.errors import BayescopeInputError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from bayescope.data import TransactionColumns, load_transactions
 
+from bayescope.data import TransactionColumns, load_transactions
 from bayescope.errors import BayescopeInputError
 
 GOOD = (
