@@ -121,7 +121,7 @@ def fit_model(
             # correlations of BTYD posteriors in log space (r with alpha, p with q and v):
             # on CDNOW it raised the minimum bulk ESS from 789 to 4,525 and cut sampling from
             # 9.0 s to 2.0 s.
-            low_rank_modified_mass_matrix=True,
+            adaptation="low_rank",
         )
         gate = check_convergence(idata, tuple(var_names))
         mode = None
