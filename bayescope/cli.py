@@ -78,6 +78,29 @@ def _simulate_alive(args: argparse.Namespace) -> None:
     console.print(f"wrote {args.out} and {plot}")
 
 
+def _generate_btyd(args: argparse.Namespace) -> None:
+    import json
+
+    import numpy as np
+
+    from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
+    from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
+
+    if args.customers < 1:
+        raise BayescopeInputError("--customers must be positive", field="customers")
+    truth = BTYDTruth(args.model, args.r, args.alpha, args.a, args.b, args.p, args.q, args.v)
+    log_ = generate_btyd_transactions(args.customers, truth, np.random.default_rng(args.seed),
+                                      observation_periods=args.periods,
+                                      time_unit=args.time_unit)
+    out = Path(args.out)
+    atomic_write_frame(log_.transactions, out)
+    truth_path = out.with_name(out.stem + ".truth.json")
+    atomic_write_text(truth_path, json.dumps({**truth.to_dict(), "seed": args.seed,
+                                              "time_unit": args.time_unit}, indent=2))
+    console.print(f"wrote {len(log_.transactions)} transactions of {args.customers} customers "
+                  f"to {out} and the truth to {truth_path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from bayescope.demo import run_demo
 
@@ -137,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulate existing customers from their histories, not new ones")
     alive.add_argument("--out", required=True)
     alive.set_defaults(handler=_simulate_alive)
+
+    generate = sub.add_parser("generate", help="seeded synthetic data with known truth")
+    gen_sub = generate.add_subparsers(dest="family", required=True)
+    gen = gen_sub.add_parser("btyd", help="Klaviyo-schema transactions from BG/NBD or MBG/NBD")
+    gen.add_argument("--customers", type=int, default=10_000)
+    gen.add_argument("--model", choices=["mbgnbd", "bgnbd"], default="mbgnbd")
+    gen.add_argument("--time-unit", choices=["D", "W"], default="W",
+                     help="unit of alpha and of --periods")
+    gen.add_argument("--periods", type=float, default=78.0, help="observation window length")
+    for name, default in (("r", 0.25), ("alpha", 4.0), ("a", 0.8), ("b", 2.5), ("p", 6.0),
+                          ("q", 4.0), ("v", 15.0)):
+        gen.add_argument(f"--{name}", type=float, default=default)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True, help="CSV or Parquet; truth goes to *.truth.json")
+    gen.set_defaults(handler=_generate_btyd)
 
     demo = sub.add_parser("demo", help="the whole workflow on CDNOW, small draws")
     demo.add_argument("--out", default="demo_out")

@@ -130,3 +130,14 @@ def test_same_seed_gives_the_same_posterior(small_log_csv, method):
              for seed in (3, 3, 4)]
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0], draws[2])
+
+
+def test_generate_writes_transactions_and_truth(tmp_path):
+    out = tmp_path / "gen.csv"
+    assert main(["-q", "generate", "btyd", "--customers", "300", "--seed", "4",
+                 "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["CustomerID", "Timestamp", "PurchaseValue"]
+    assert frame["CustomerID"].nunique() == 300
+    truth = json.loads((tmp_path / "gen.truth.json").read_text())
+    assert truth["model"] == "mbgnbd" and truth["seed"] == 4
