@@ -29,7 +29,7 @@ from bayescope.inference.artifacts import (
     load_posterior,
     save_posterior,
 )
-from bayescope.inference.btyd_prediction import Discounting, predict_customers
+from bayescope.inference.btyd_prediction import Discounting, predict_customers, thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
@@ -102,6 +102,11 @@ def fit_btyd(
     Returns the fit and the ``summary.json`` content.
     """
     rfm = rfm_summary(transactions, settings.time_unit, settings.calibration_end)
+    if float(rfm.T.sum()) == 0.0:
+        raise BayescopeInputError(
+            "every customer's first purchase falls in the last calibration period (T = 0 for "
+            "all): the data say nothing about purchase rates. Use a later --calibration-end "
+            "or a finer --time-unit.", field="calibration_end")
     spec = model_spec_for(rfm, settings.model, with_spend)
     log.info("fitting %s on %d customers (%s, calibration end %s)", spec.name,
              rfm.n_customers, settings.time_unit, rfm.calibration_end.date())
@@ -187,7 +192,7 @@ def simulate_run(
                          rng, runs=runs, existing=run.rfm if existing else None)
     expected = None
     if not existing:
-        sub = {k: v[:200] for k, v in run.posterior.items()}
+        sub = thin_draws(run.posterior, 200, np.random.default_rng(seed))
         expected = customers * spec.purchase.p_alive_new(sub, sim.horizon_periods).mean(axis=0)
     return sim, sim.summary(expected)
 

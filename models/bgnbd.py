@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 from pymc_marketing.clv.distributions import BetaGeoNBD as _BetaGeoNBDDistribution
 
-from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
+from bayescope.models.btyd_base import (
+    Params,
+    PurchaseModel,
+    as_draws,
+    hyp2f1_times_power,
+    log_ratio_power,
+)
 
 
 class BetaGeoModel(PurchaseModel):
@@ -43,16 +49,17 @@ class BetaGeoModel(PurchaseModel):
         """FHL (2005) eq. (10), E[Y(t) | x, t_x, T], with a numerically safe 2F1."""
         r, alpha, a, b = as_draws(params, ("r", "alpha", "a", "b"))
         z = t / (alpha + T + t)
-        log_h = hyp2f1_log(r + x, b + x, a + b + x - 1.0, z)
-        tail = np.exp(log_h + (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        tail = hyp2f1_times_power(r + x, b + x, a + b + x - 1.0, z,
+                                  (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
         numerator = (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
         return numerator * self.p_alive(params, x, tx, T)
 
     def expected_purchases_new(self, params: Params, t: float) -> np.ndarray:
         """FHL (2005) eq. (9): E[X(t)] for a customer acquired at time 0."""
         r, alpha, a, b = (np.asarray(params[n], float) for n in ("r", "alpha", "a", "b"))
-        log_h = hyp2f1_log(r, b, a + b - 1.0, t / (alpha + t))
-        return (a + b - 1.0) / (a - 1.0) * (1.0 - np.exp(log_h + r * np.log(alpha / (alpha + t))))
+        tail = hyp2f1_times_power(r, b, a + b - 1.0, t / (alpha + t),
+                                  r * np.log(alpha / (alpha + t)))
+        return (a + b - 1.0) / (a - 1.0) * (1.0 - tail)
 
     def alive_dropout_beta(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Alive after x repeat purchases, none of which ended it: ``p ~ Beta(a, b + x)``."""

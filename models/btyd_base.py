@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
-from scipy import special
+from scipy import special, stats
 
 from bayescope.data.rfm import RFMSummary
 from bayescope.models.btyd_likelihood import (
@@ -178,6 +178,11 @@ class PurchaseModel(ABC):
             nodes, weights = special.roots_jacobi(n_nodes, b[i] - 1.0, a[i] - 1.0)
             p = (1.0 + nodes) / 2.0
             w = weights / weights.sum()
+            if not np.all(np.isfinite(w)):
+                # Jacobi weights overflow once a + b reaches a few hundred; then the Beta is
+                # concentrated and equal-probability quantile nodes are accurate enough.
+                p = stats.beta.ppf((np.arange(4 * n_nodes) + 0.5) / (4 * n_nodes), a[i], b[i])
+                w = np.full(p.size, 1.0 / p.size)
             survive = (alpha[i] / (alpha[i] + np.outer(t, p))) ** r[i]
             if self.drops_at_time_zero:
                 survive = survive * (1.0 - p)
@@ -191,17 +196,21 @@ def log_ratio_power(alpha: np.ndarray, T: np.ndarray, tx: np.ndarray, power: np.
     return power * (np.log(alpha + T) - np.log(alpha + tx))
 
 
-def hyp2f1_log(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """log 2F1(a, b; c; z) for 0 <= z < 1, using Euler's transformation where 2F1 overflows.
+def hyp2f1_times_power(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray,
+                       log_power: np.ndarray) -> np.ndarray:
+    """``2F1(a, b; c; z) * exp(log_power)`` for 0 <= z < 1, keeping the sign of 2F1.
 
-    ``2F1(a, b; c; z) = (1 - z) ** (c - a - b) * 2F1(c - a, c - b; c; z)``.
+    2F1 is evaluated directly (it is negative for some c < 0, e.g. BG/NBD with a + b < 1);
+    where it overflows, Euler's transformation
+    ``2F1(a, b; c; z) = (1 - z) ** (c - a - b) * 2F1(c - a, c - b; c; z)`` is used in logs.
     """
     direct = special.hyp2f1(a, b, c, z)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log(direct)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = direct * np.exp(log_power)
         bad = ~np.isfinite(out)
         if np.any(bad):
-            a_, b_, c_, z_ = np.broadcast_arrays(a, b, c, z)
-            alt = np.log(special.hyp2f1(c_ - a_, c_ - b_, c_, z_)) + (c_ - a_ - b_) * np.log1p(-z_)
-            out = np.where(bad, alt, out)
+            a_, b_, c_, z_, lp = np.broadcast_arrays(a, b, c, z, log_power)
+            alt = special.hyp2f1(c_ - a_, c_ - b_, c_, z_)
+            log_alt = np.log(np.abs(alt)) + (c_ - a_ - b_) * np.log1p(-z_) + lp
+            out = np.where(bad, np.sign(alt) * np.exp(log_alt), out)
     return out

@@ -8,8 +8,9 @@ likelihood of a customer's mean value ``m`` over ``x`` purchases, with ``nu`` in
 ``log L = lgamma(p x + q) - lgamma(p x) - lgamma(q) + q log v + (p x - 1) log m
           + p x log x - (p x + q) log(x m + v)``.
 
-Priors: ``p, q ~ LogNormal(0, 3)`` and the mean rate of nu, ``q / v ~ LogNormal(0, 3)``
-(scale-free, weak); sampling the mean rate instead of ``v`` decorrelates the posterior.
+Priors: ``p, q - 1 ~ LogNormal(0, 3)`` (``q > 1``: the mean value per purchase exists) and
+the mean rate of nu, ``q / v ~ LogNormal(0, 3)`` (scale-free, weak); sampling the mean rate
+instead of ``v`` decorrelates the posterior.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ class GammaGammaModel:
         # q and v are strongly correlated (the data pin down the mean rate q / v of nu far
         # better than its shape q), so NUTS samples the mean rate and q; v is derived. Start
         # where the population mean value p v / (q - 1) equals the sample mean.
+        # q > 1 so that the mean value per purchase, p v / (q - 1), exists (FHL 2005 note).
         p = pm.LogNormal("p", 0.0, sigma, initval=2.0)
-        q = pm.LogNormal("q", 0.0, sigma, initval=3.0)
+        q_excess = pm.LogNormal("q_minus_one", 0.0, sigma, initval=2.0)
+        q = pm.Deterministic("q", 1.0 + q_excess)
         nu_mean = pm.LogNormal("nu_mean", 0.0, sigma, initval=3.0 / float(np.mean(m)))
         v = pm.Deterministic("v", q / nu_mean)
         # Terms that depend only on the data are dropped; x-only terms are grouped by x.

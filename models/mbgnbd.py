@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD as _ModifiedBetaGeoNBDDistribution
 
-from bayescope.models.btyd_base import Params, PurchaseModel, as_draws, hyp2f1_log, log_ratio_power
+from bayescope.models.btyd_base import (
+    Params,
+    PurchaseModel,
+    as_draws,
+    hyp2f1_times_power,
+    log_ratio_power,
+)
 
 
 class ModifiedBetaGeoModel(PurchaseModel):
@@ -38,8 +44,8 @@ class ModifiedBetaGeoModel(PurchaseModel):
         """Batislam et al. (2007) eq. (A.5): E[Y(t) | x, t_x, T]."""
         r, alpha, a, b = as_draws(params, ("r", "alpha", "a", "b"))
         z = t / (alpha + T + t)
-        log_h = hyp2f1_log(r + x, b + x + 1.0, a + b + x, z)
-        tail = np.exp(log_h + (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        tail = hyp2f1_times_power(r + x, b + x + 1.0, a + b + x, z,
+                                  (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
         numerator = (a + b + x) / (a - 1.0) * (1.0 - tail)
         return numerator * self.p_alive(params, x, tx, T)
 
@@ -49,8 +55,9 @@ class ModifiedBetaGeoModel(PurchaseModel):
         ``E[X(t)] = b/(a-1) [1 - (alpha/(alpha+t))^r 2F1(r, b+1; a+b; t/(alpha+t))]``.
         """
         r, alpha, a, b = (np.asarray(params[n], float) for n in ("r", "alpha", "a", "b"))
-        log_h = hyp2f1_log(r, b + 1.0, a + b, t / (alpha + t))
-        return b / (a - 1.0) * (1.0 - np.exp(log_h + r * np.log(alpha / (alpha + t))))
+        tail = hyp2f1_times_power(r, b + 1.0, a + b, t / (alpha + t),
+                                  r * np.log(alpha / (alpha + t)))
+        return b / (a - 1.0) * (1.0 - tail)
 
     def alive_dropout_beta(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Alive after surviving x + 1 dropout chances: ``p ~ Beta(a, b + x + 1)``."""

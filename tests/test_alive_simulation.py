@@ -55,3 +55,13 @@ def test_horizon_parsing():
     assert parse_horizon("1y") == pytest.approx(365.25)
     with pytest.raises(BayescopeInputError):
         parse_horizon("ten days")
+
+
+def test_p_alive_new_is_finite_for_concentrated_dropout():
+    model = purchase_model("mbgnbd")
+    big = {"r": np.array([0.3]), "alpha": np.array([6.0]), "a": np.array([200.0]),
+           "b": np.array([2000.0])}
+    value = model.p_alive_new(big, np.array([52.0]))[0, 0]
+    # p is concentrated at 200/2200: alive = (1 - p) * E[(alpha / (alpha + p t)) ** r]
+    p = 200 / 2200
+    assert value == pytest.approx((1 - p) * (6 / (6 + p * 52)) ** 0.3, rel=1e-3)

@@ -141,3 +141,11 @@ def test_generate_writes_transactions_and_truth(tmp_path):
     assert frame["CustomerID"].nunique() == 300
     truth = json.loads((tmp_path / "gen.truth.json").read_text())
     assert truth["model"] == "mbgnbd" and truth["seed"] == 4
+
+
+def test_uninformative_data_is_refused(tmp_path):
+    single_day = tmp_path / "one_day.csv"
+    single_day.write_text("CustomerID,Timestamp,PurchaseValue\na,2024-01-01,1\nb,2024-01-01,2\n")
+    assert main(["fit", "btyd", "--transactions", str(single_day), "--method", "map",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run" / "posterior.nc").exists()

@@ -118,3 +118,17 @@ def test_unique_triples_fast_path_equals_numpy_unique(cdnow_rfm):
     fractional = replace(cdnow_rfm, T=cdnow_rfm.T + 0.5)
     triples, counts = unique_triples(fractional)
     assert counts.sum() == cdnow_rfm.n_customers and np.all(triples[:, 2] % 1 == 0.5)
+
+
+@pytest.mark.parametrize(("name", "shift"), [("bgnbd", 0), ("mbgnbd", 1)])
+def test_expected_purchases_new_when_a_plus_b_below_one(name, shift):
+    # c = a + b - 1 < 0 makes 2F1 negative: the closed form must keep its sign (no NaN).
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    params = {"r": np.array([0.5]), "alpha": np.array([2.0]), "a": np.array([0.3]),
+              "b": np.array([0.4])}
+    lam, p = rng.gamma(0.5, 1 / 2.0, n), rng.beta(0.3, 0.4, n)
+    simulated = np.minimum(rng.poisson(lam * 10), rng.geometric(p) - shift)
+    closed = purchase_model(name).expected_purchases_new(params, 10.0)[0]
+    assert np.isfinite(closed)
+    assert abs(closed - simulated.mean()) < 4 * simulated.std() / np.sqrt(n)

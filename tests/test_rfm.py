@@ -75,3 +75,18 @@ def test_hashing_path_equals_bitmap_path(cdnow, monkeypatch):
     monkeypatch.setattr(rfm_module, "_DENSE_LIMIT", 0)
     hashed = rfm_summary(cdnow, "D", CDNOW_CALIBRATION_END, CDNOW_OBSERVATION_END).to_frame()
     pd.testing.assert_frame_equal(dense, hashed)
+
+
+def test_calibration_end_date_includes_the_whole_day_and_bad_ends_are_input_errors():
+    raw = pd.DataFrame({"CustomerID": ["a", "a", "a"],
+                        "Timestamp": ["2024-01-01T09:00:00Z", "2024-01-10T15:00:00Z",
+                                      "2024-01-20T10:00:00Z"],
+                        "PurchaseValue": [1, 2, 3]})
+    tx, _ = validate_transactions(raw)
+    summary = rfm_summary(tx, "D", "2024-01-10")
+    assert summary.frequency.tolist() == [1.0]
+    assert summary.frequency_holdout.tolist() == [1.0]
+    aware = rfm_summary(tx, "D", "2024-01-10T16:00:00+02:00")  # 14:00 UTC: before 15:00
+    assert aware.frequency.tolist() == [0.0]
+    with pytest.raises(BayescopeInputError, match="not a date"):
+        rfm_summary(tx, "D", "end of January")
