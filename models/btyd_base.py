@@ -175,9 +175,10 @@ class PurchaseModel(ABC):
         t = np.atleast_1d(np.asarray(t, float))
         out = np.empty((r.size, t.size))
         for i in range(r.size):
-            nodes, weights = special.roots_jacobi(n_nodes, b[i] - 1.0, a[i] - 1.0)
-            p = (1.0 + nodes) / 2.0
-            w = weights / weights.sum()
+            with np.errstate(over="ignore", invalid="ignore"):
+                nodes, weights = special.roots_jacobi(n_nodes, b[i] - 1.0, a[i] - 1.0)
+                p = (1.0 + nodes) / 2.0
+                w = weights / weights.sum()
             if not np.all(np.isfinite(w)):
                 # Jacobi weights overflow once a + b reaches a few hundred; then the Beta is
                 # concentrated and equal-probability quantile nodes are accurate enough.
