@@ -117,10 +117,8 @@ def simulate_alive(
     else:
         who = rng.integers(0, existing.n_customers, size=shape)
         x, tx, T = existing.frequency[who], existing.recency[who], existing.T[who]
-        params = {"r": r, "alpha": alpha, "a": a, "b": b}
-        p_alive = np.stack([model.p_alive({k: v[i] for k, v in params.items()},
-                                          x[i], tx[i], T[i])[0] for i in range(runs)])
-        alive_now = rng.random(shape) < p_alive
+        params = {"r": r, "alpha": alpha, "a": a, "b": b}  # one draw per run (row)
+        alive_now = rng.random(shape) < model.p_alive(params, x, tx, T)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         beta_a, beta_b = (np.broadcast_to(v, shape) for v in
                           model.alive_dropout_beta({"a": a, "b": b}, x))

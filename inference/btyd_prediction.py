@@ -63,8 +63,9 @@ def customer_draws(
     triples, inverse = np.unique(np.column_stack([x, tx, T]), axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     ux, utx, uT = triples.T
-    purchases = spec.purchase.expected_purchases(params, ux, utx, uT, horizon)[:, inverse]
     alive = spec.purchase.p_alive(params, ux, utx, uT)[:, inverse]
+    purchases = spec.purchase.expected_purchases_if_alive(params, ux, uT, horizon)[:, inverse]
+    purchases *= alive
     out = {"purchases": purchases, "p_alive": alive}
     if spec.spend is not None:
         value = spec.spend.expected_value(params, x, rfm.monetary_value[index])

@@ -26,7 +26,7 @@ as pymc-marketing does, which decorrelates ``a`` and ``b`` for NUTS.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -86,6 +86,7 @@ class PurchaseModel(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     distribution: ClassVar[Any]
+    drops_at_time_zero: ClassVar[bool]
     parameter_names: ClassVar[tuple[str, ...]] = PURCHASE_PARAMETERS
 
     def __init__(self, priors: Mapping[str, float] | None = None) -> None:
@@ -126,28 +127,65 @@ class PurchaseModel(ABC):
         return model
 
     # ------------------------------------------------------------------ NumPy core
-    @abstractmethod
-    def p_alive(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """P(customer still alive at T | x, t_x, T), shape (draws, customers)."""
-
-    @abstractmethod
-    def expected_purchases(
-        self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray, t: float
-    ) -> np.ndarray:
-        """E[number of purchases in (T, T + t] | history], shape (draws, customers)."""
-
-    @abstractmethod
-    def expected_purchases_new(self, params: Params, t: float) -> np.ndarray:
-        """E[repeat purchases in (0, t]] for a newly acquired customer, shape (draws,)."""
-
-    @abstractmethod
-    def alive_dropout_beta(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Beta parameters of p for a customer alive at T after ``x`` repeat purchases."""
+    # BG/NBD and MBG/NBD share one set of closed forms: MBG/NBD's extra dropout chance at time
+    # zero shifts b by one (``shift``), and a BG/NBD customer without repeat purchases is
+    # alive for sure. FHL (2005) eqs. (10), (14); Batislam et al. (2007) eqs. (A.5), (A.6).
 
     @property
-    @abstractmethod
-    def drops_at_time_zero(self) -> bool:
-        """Whether a customer may drop out right after the first purchase (MBG/NBD)."""
+    def shift(self) -> float:
+        """1 when a customer may drop out right after the first purchase, else 0."""
+        return 1.0 if self.drops_at_time_zero else 0.0
+
+    def p_alive(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """P(customer still alive at T | x, t_x, T), shape (draws, customers).
+
+        ``1 / (1 + a / (b + x - 1 + shift) ((alpha+T)/(alpha+tx))^(r+x))``, and 1 for a
+        BG/NBD customer with x = 0.
+        """
+        r, alpha, a, b = as_draws(params, PURCHASE_PARAMETERS)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_odds_dead = (np.log(a) - np.log(b + x - 1.0 + self.shift)
+                             + log_ratio_power(alpha, T, tx, r + x))
+        alive = 1.0 / (1.0 + np.exp(log_odds_dead))
+        return alive if self.drops_at_time_zero else np.where(x > 0, alive, 1.0)
+
+    def expected_purchases_if_alive(
+        self, params: Params, x: np.ndarray, T: np.ndarray, t: float | np.ndarray
+    ) -> np.ndarray:
+        """E[purchases in (T, T + t] | alive at T, x, T], shape (draws, customers).
+
+        ``(a+b+x-1+s)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x)
+        2F1(r+x, b+x+s; a+b+x-1+s; t/(alpha+T+t))]`` with ``s = shift``; the sign-safe 2F1
+        keeps BG/NBD with a + b < 1 finite.
+        """
+        r, alpha, a, b = as_draws(params, PURCHASE_PARAMETERS)
+        s = self.shift
+        tail = hyp2f1_times_power(r + x, b + x + s, a + b + x - 1.0 + s, t / (alpha + T + t),
+                                  (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        return (a + b + x - 1.0 + s) / (a - 1.0) * (1.0 - tail)
+
+    def expected_purchases(
+        self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+        t: float | np.ndarray,
+    ) -> np.ndarray:
+        """E[number of purchases in (T, T + t] | history], shape (draws, customers)."""
+        return self.expected_purchases_if_alive(params, x, T, t) * self.p_alive(params, x, tx, T)
+
+    def expected_purchases_new(self, params: Params, t: float | np.ndarray) -> np.ndarray:
+        """E[repeat purchases in (0, t]] for a newly acquired customer, shape (draws, *t).
+
+        A new customer is one observed with x = t_x = T = 0, so this is
+        :meth:`expected_purchases` there (FHL 2005 eq. 9; Batislam et al. 2007).
+        """
+        t = np.asarray(t, dtype=float)
+        zero = np.zeros_like(t)
+        out = self.expected_purchases(params, zero, zero, zero, t)
+        return out.reshape(out.shape[0], *t.shape)
+
+    def alive_dropout_beta(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Beta parameters of p for a customer alive at T: ``Beta(a, b + x + shift)``."""
+        a, b = as_draws(params, ("a", "b"))
+        return a + 0.0 * x, b + x + self.shift
 
     def p_any_purchase(
         self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray, t: float
