@@ -51,13 +51,12 @@ def _print_summary(summary: dict) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from bayescope.btyd import predict_run
-    from bayescope.inference.artifacts import atomic_write_frame, load_posterior
+    from bayescope.inference.artifacts import atomic_write_frame
 
-    n = load_posterior(args.run_dir).rfm.n_customers
     with _progress() as bar:
-        task = bar.add_task("predicting customers", total=n)
+        task = bar.add_task("predicting customers", total=None)
         frame = predict_run(args.run_dir, args.horizon, args.top, args.by, args.seed,
-                            progress=lambda k: bar.advance(task, k),
+                            progress=lambda k, n: bar.update(task, total=n, advance=k),
                             discount_rate=args.discount_rate)
     atomic_write_frame(frame, Path(args.out))
     console.print(f"wrote {len(frame)} customers to {args.out}")

@@ -28,23 +28,11 @@ def _read_cdnow_file(name: str, names: list[str], has_header: bool) -> pd.DataFr
         )
 
 
-def _to_transactions(raw: pd.DataFrame) -> pd.DataFrame:
-    tidy = pd.DataFrame(
-        {
-            "CustomerID": raw["customer_id"].str.lstrip("0"),
-            "Timestamp": pd.to_datetime(raw["date"], format="%Y%m%d"),
-            "PurchaseValue": raw["value"].astype(float),
-        }
-    )
-    frame, _ = validate_transactions(tidy, TransactionColumns())
-    return frame
-
-
 def load_cdnow() -> pd.DataFrame:
     """The full CDNOW master log as a tidy transaction frame (customer_id, timestamp, value).
 
-    Exact duplicate rows in the log (same customer, day and amount) are kept apart by the
-    number of CDs before de-duplication, so no real purchase is lost.
+    Same-day purchases of a customer are summed on load, so rows that repeat a customer, day
+    and amount are not dropped as duplicates and no purchase value is lost.
     """
     raw = _read_cdnow_file("CDNOW_master.txt", ["customer_id", "date", "n_cds", "value"], True)
     return _to_transactions_keep_repeats(raw)
@@ -62,4 +50,10 @@ def _to_transactions_keep_repeats(raw: pd.DataFrame) -> pd.DataFrame:
     # Same-day purchases of one customer collapse into one period anyway; summing them first
     # keeps their value when exact duplicate rows would otherwise be dropped by validation.
     grouped = raw.groupby(["customer_id", "date"], sort=False)["value"].sum().reset_index()
-    return _to_transactions(grouped)
+    tidy = pd.DataFrame({
+        "CustomerID": grouped["customer_id"].str.lstrip("0"),
+        "Timestamp": pd.to_datetime(grouped["date"], format="%Y%m%d"),
+        "PurchaseValue": grouped["value"].astype(float),
+    })
+    frame, _ = validate_transactions(tidy, TransactionColumns())
+    return frame

@@ -23,7 +23,7 @@ it over 10x faster than lifetimes on a million customers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -55,12 +55,23 @@ class RFMSummary:
     frequency_holdout: np.ndarray | None = None
     monetary_value_holdout: np.ndarray | None = None
     duration_holdout: float | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
     @property
     def n_customers(self) -> int:
         """Number of customers with a purchase on or before the calibration end."""
         return int(self.customer_id.shape[0])
+
+    def take(self, index: np.ndarray) -> RFMSummary:
+        """The customers at ``index``, holdout columns included."""
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[index]
+
+        return replace(
+            self, customer_id=self.customer_id[index], frequency=self.frequency[index],
+            recency=self.recency[index], T=self.T[index],
+            monetary_value=self.monetary_value[index],
+            frequency_holdout=pick(self.frequency_holdout),
+            monetary_value_holdout=pick(self.monetary_value_holdout))
 
     @property
     def has_holdout(self) -> bool:

@@ -103,7 +103,7 @@ def predict_customers(
     max_draws: int = 500,
     seed: int = 0,
     chunk_size: int = 20_000,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     discounting: Discounting | None = None,
 ) -> pd.DataFrame:
     """Tidy per-customer predictions, sorted by ``by`` (descending) when ``top`` is given.
@@ -123,7 +123,7 @@ def predict_customers(
     max_draws
         Posterior draws used (thinned at random with ``seed``).
     progress
-        Called with the number of customers done after each chunk.
+        Called after each chunk with (customers in the chunk, customers in all).
     discounting
         When given, ``spend_*`` is the discounted present value of the horizon's spend.
     """
@@ -144,7 +144,7 @@ def predict_customers(
             summaries[f"{q}_high"][index] = high
         summaries["p_alive"][index] = draws["p_alive"].mean(axis=0)
         if progress is not None:
-            progress(index.size)
+            progress(index.size, n)
     columns.update(summaries)
     frame = pd.DataFrame(columns)
     if top is None:

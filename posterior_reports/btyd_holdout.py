@@ -68,19 +68,13 @@ def _chunked_predictions(
     out = {name: np.empty(n) for name in ("expected", "p_any", "low", "high")}
     for start in range(0, n, chunk_size):
         index = np.arange(start, min(start + chunk_size, n))
-        part = _subset(rfm, index)
+        part = rfm.take(index)
         x, tx, T = part.frequency, part.recency, part.T
         counts = simulate_future_counts(model, params, part, horizon, rng)
         out["expected"][index] = model.expected_purchases(params, x, tx, T, horizon).mean(axis=0)
         out["p_any"][index] = model.p_any_purchase(params, x, tx, T, horizon).mean(axis=0)
         out["low"][index], out["high"][index] = np.quantile(counts, [0.05, 0.95], axis=0)
     return out
-
-
-def _subset(rfm: RFMSummary, index: np.ndarray) -> RFMSummary:
-    return RFMSummary(rfm.customer_id[index], rfm.frequency[index], rfm.recency[index],
-                      rfm.T[index], rfm.monetary_value[index], rfm.time_unit,
-                      rfm.calibration_end, rfm.observation_end)
 
 
 def evaluate_holdout(
