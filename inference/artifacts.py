@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -76,33 +78,37 @@ def rfm_arrays(rfm: RFMSummary) -> dict[str, np.ndarray]:
     return arrays
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A reader never sees a half-written file and a failure leaves nothing behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
     """Write a CSV or Parquet (by suffix) through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any]) -> Path:
@@ -126,21 +132,18 @@ def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, 
         "data_fingerprint": fingerprint(arrays),
         **attrs,
     }
-    tree.attrs = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in meta.items()}
-    for name, value in list(tree.attrs.items()):
-        if isinstance(value, bool):
-            tree.attrs[name] = int(value)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    tree.attrs = {k: _netcdf_attr(v) for k, v in meta.items()}
     target = run_dir / POSTERIOR_FILE
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".posterior.", suffix=".nc.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".nc.tmp") as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
+
+
+def _netcdf_attr(value: Any) -> Any:
+    """netCDF attributes hold no dicts, lists or bools: JSON for the first two, 0/1 for bools."""
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return int(value) if isinstance(value, bool) else value
 
 
 @dataclass

@@ -20,16 +20,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bayescope.inference.artifacts import atomic_path
+
 LABELS = {"bayescope": "bayescope (posterior mean)", "lifetimes_mle": "lifetimes MLE",
           "rfm_rule": "RFM rule"}
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path, suffix=".tmp.png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
