@@ -87,8 +87,12 @@ def test_discounting_lowers_spend_and_zero_rate_changes_nothing(cdnow_rfm):
     ten = predict_customers(spec, posterior, cdnow_rfm, 104.0,
                             discounting=Discounting(0.10, 52.18))
     np.testing.assert_allclose(zero["spend_mean"], plain["spend_mean"], rtol=1e-9)
-    ratio = ten["spend_mean"].sum() / plain["spend_mean"].sum()
-    assert 1 / 1.1**2 < ratio < 1.0  # two years at 10%: between full and fully-late discount
+    # Every month's purchases are discounted by a factor between the first month's
+    # (1.1 ** -(1/12)) and the last month's (1.1 ** -2), for every customer.
+    ratio = ten["spend_mean"] / plain["spend_mean"]
+    assert (ratio > 1.1**-2).all() and (ratio < 1.1 ** (-1 / 12)).all()
+    # Purchases spread over both years: the mean factor sits strictly inside the range.
+    assert 1.1**-1.9 < ten["spend_mean"].sum() / plain["spend_mean"].sum() < 1.1**-0.1
 
 
 @pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
