@@ -137,7 +137,7 @@ def fit_btyd(
         posterior = {k: np.asarray(result.idata["posterior"][k]).reshape(-1)
                      for k in spec.parameter_names}
         metrics = evaluate_holdout(spec, posterior, rfm, lifetimes_mle(rfm, settings.model),
-                                   seed=settings.seed)
+                                   seed=settings.seed).metrics
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         plot_holdout(metrics, run_dir / "plots")
     return result, summary

@@ -196,6 +196,65 @@ def rfm_summary(
     return summary
 
 
+@dataclass
+class HoldoutAttachment:
+    """What :func:`attach_holdout` matched: the new summary and the rows it could not use."""
+
+    rfm: RFMSummary
+    n_transactions_used: int
+    n_unknown_customers: int
+    n_before_calibration_end: int
+
+
+def attach_holdout(
+    rfm: RFMSummary, transactions: pd.DataFrame,
+    observation_end: str | pd.Timestamp | None = None,
+) -> HoldoutAttachment:
+    """Holdout counts for ``rfm``'s customers from a separate transaction extract.
+
+    The extract may hold the whole log or only the later purchases: rows on or before the
+    calibration end are ignored, as are customers the fit never saw (both counted). A fitted
+    customer without a later row made no purchase (an absent row means zero). The holdout
+    runs to ``observation_end`` (default: the last timestamp), in the fit's time unit.
+
+    Raises
+    ------
+    BayescopeInputError
+        If no purchase falls after the calibration end.
+    """
+    times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
+    cal_end = rfm.calibration_end
+    after = times > cal_end.to_datetime64()
+    if not after.any():
+        raise BayescopeInputError(
+            f"the holdout extract has no purchase after the calibration end {cal_end}: "
+            f"its last timestamp is {pd.Timestamp(times.max())}", field="timestamp")
+    obs_end = (parse_end(observation_end, "observation_end") if observation_end is not None
+               else pd.Timestamp(times[after].max()))
+    use = after & (times <= obs_end.to_datetime64())
+    position = pd.Index(rfm.customer_id).get_indexer(
+        transactions["customer_id"].astype(str).to_numpy()[use])
+    known = position >= 0
+    if not known.any():
+        raise BayescopeInputError(
+            "none of the holdout extract's customers after the calibration end were in the "
+            "fit: check the customer id column", field="customer_id")
+    periods = period_index(times[use][known], rfm.time_unit)
+    values = transactions["value"].to_numpy(dtype=float)[use][known]
+    frequency, mean_value = _holdout_stats(position[known], periods, values, rfm.n_customers)
+    cal_end_period = int(period_index(np.array([cal_end.to_datetime64()]), rfm.time_unit)[0])
+    obs_end_period = int(period_index(np.array([obs_end.to_datetime64()]), rfm.time_unit)[0])
+    summary = RFMSummary(
+        customer_id=rfm.customer_id, frequency=rfm.frequency, recency=rfm.recency, T=rfm.T,
+        monetary_value=rfm.monetary_value, time_unit=rfm.time_unit, calibration_end=cal_end,
+        observation_end=obs_end, frequency_holdout=frequency,
+        monetary_value_holdout=mean_value,
+        duration_holdout=float(max(obs_end_period - cal_end_period, 1)))
+    return HoldoutAttachment(summary, int(known.sum()), int(np.unique(
+        transactions["customer_id"].astype(str).to_numpy()[use][~known]).size),
+        int((~after).sum()))
+
+
 def _calibration_stats(
     codes: np.ndarray, periods: np.ndarray, values: np.ndarray, end_period: int
 ) -> tuple[np.ndarray, ...]:

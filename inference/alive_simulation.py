@@ -1,6 +1,8 @@
 """Forward simulation of customers alive and purchases made through time (Klaviyo Q5).
 
-Each run takes one posterior draw of (r, alpha, a, b) at random and simulates ``n`` customers:
+Each run takes one posterior draw of (r, alpha, a, b) at random and simulates ``n`` customers
+with :class:`~bayescope.inference.btyd_simulation.CohortAlive` through the shared
+:func:`~bayescope.inference.predictive.predictive_totals` (per-run totals over customers):
 
 * *new* customers draw ``lambda ~ Gamma(r, alpha)`` and ``p ~ Beta(a, b)``;
 * *existing* customers (optional) draw from their exact posterior given (x, t_x, T): with
@@ -25,6 +27,8 @@ import pandas as pd
 
 from bayescope.data.rfm import TIME_UNITS, RFMSummary
 from bayescope.errors import BayescopeInputError
+from bayescope.inference.btyd_simulation import CohortAlive
+from bayescope.inference.predictive import n_draws, predictive_totals
 from bayescope.models.btyd_base import PurchaseModel
 
 DEFAULT_HORIZONS = ("10d", "1y", "10y", "100y")
@@ -103,36 +107,11 @@ def simulate_alive(
     if n_customers < 1 or runs < 1:
         raise BayescopeInputError("customers and runs must be positive", field="customers")
     days = np.array([parse_horizon(h) for h in horizons])
-    order = np.argsort(days)
     periods = days / TIME_UNITS[time_unit]
-    n_draws = next(iter(posterior.values())).size
-    pick = rng.integers(0, n_draws, size=runs)
-    r, alpha, a, b = (np.asarray(posterior[k], float)[pick][:, None]
-                      for k in ("r", "alpha", "a", "b"))
-    shape = (runs, n_customers)
-    if existing is None:
-        lam = rng.gamma(r, 1.0 / alpha, size=shape)
-        p = rng.beta(a, b, size=shape)
-        alive_now = (rng.random(shape) >= p) if model.drops_at_time_zero else np.ones(shape, bool)
-    else:
-        who = rng.integers(0, existing.n_customers, size=shape)
-        x, tx, T = existing.frequency[who], existing.recency[who], existing.T[who]
-        params = {"r": r, "alpha": alpha, "a": a, "b": b}  # one draw per run (row)
-        alive_now = rng.random(shape) < model.p_alive(params, x, tx, T)
-        lam = rng.gamma(r + x, 1.0 / (alpha + T))
-        beta_a, beta_b = (np.broadcast_to(v, shape) for v in
-                          model.alive_dropout_beta({"a": a, "b": b}, x))
-        p = rng.beta(beta_a, beta_b)
-    # Purchases before the one that ends the relationship, counted from now: geometric.
-    purchases_to_dropout = rng.geometric(np.clip(p, 1e-12, 1.0))
-    counts = np.zeros(shape)
-    alive = np.empty((runs, len(horizons)))
-    made = np.empty((runs, len(horizons)))
-    previous = 0.0
-    for j in order:
-        counts += rng.poisson(lam * (periods[j] - previous))
-        previous = periods[j]
-        stopped = np.where(alive_now, np.minimum(counts, purchases_to_dropout), 0.0)
-        alive[:, j] = (alive_now & (counts < purchases_to_dropout)).sum(axis=1)
-        made[:, j] = stopped.sum(axis=1)
+    pick = rng.integers(0, n_draws(posterior), size=runs)
+    one_draw_per_run = {k: np.asarray(posterior[k], float)[pick] for k in ("r", "alpha", "a", "b")}
+    cohort = CohortAlive(model, n_customers, periods, existing)
+    totals = predictive_totals(cohort, one_draw_per_run, rng)
+    alive = np.column_stack([totals[f"alive_{j}"] for j in range(len(horizons))])
+    made = np.column_stack([totals[f"purchases_{j}"] for j in range(len(horizons))])
     return AliveSimulation(list(horizons), periods, alive, made)

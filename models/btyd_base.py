@@ -136,6 +136,26 @@ class PurchaseModel(ABC):
         """1 when a customer may drop out right after the first purchase, else 0."""
         return 1.0 if self.drops_at_time_zero else 0.0
 
+    def loglik(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Pointwise log-likelihood of each customer's (x, t_x, T), shape (draws, customers).
+
+        FHL (2005) eq. (6) (Batislam et al. 2007 eq. (A.3) with ``shift``): the same
+        expression as the PyMC likelihood, per customer instead of summed, for LOO.
+        """
+        r, alpha, a, b = as_draws(params, PURCHASE_PARAMETERS)
+        s = self.shift
+        log_alpha_T = np.log(alpha + T)
+        per_x = (special.gammaln(r + x) - special.gammaln(r) + special.gammaln(a + b)
+                 + special.gammaln(b + x + s) - special.gammaln(b)
+                 - special.gammaln(a + b + x + s))
+        x_in_log = x if self.drops_at_time_zero else np.maximum(x, 1.0)
+        z = (np.log(a) - np.log(b + x_in_log - 1.0 + s)
+             + (r + x) * (log_alpha_T - np.log(alpha + tx)))
+        dropout = np.logaddexp(0.0, z)
+        if not self.drops_at_time_zero:
+            dropout = np.where(x > 0, dropout, 0.0)
+        return per_x + r * np.log(alpha) - (r + x) * log_alpha_T + dropout
+
     def p_alive(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(customer still alive at T | x, t_x, T), shape (draws, customers).
 

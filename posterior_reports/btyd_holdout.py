@@ -1,80 +1,86 @@
 """Holdout evaluation of a BTYD fit against lifetimes' MLE and a simple RFM rule.
 
 For each customer the holdout outcome is the number of purchase periods after the
-calibration end (``frequency_holdout``). Three predictors are compared on it:
+calibration end (``frequency_holdout``). Three predictors are compared on it, each as a
+posterior-predictive (or plug-in predictive) distribution of the count, through the shared
+evaluation of :mod:`bayescope.posterior_reports.predictive_eval`:
 
-* **bayescope**: posterior mean of the expected count and of P(any purchase); a 90%
-  posterior-predictive interval of the count from simulating each customer's future given
-  their history (parameter and process uncertainty);
-* **lifetimes MLE**: the same closed forms at lifetimes' point estimate; its interval is the
-  plug-in predictive (process uncertainty only);
+* **bayescope**: simulated future counts given each customer's history over posterior draws
+  (parameter and process uncertainty); point predictions are the closed-form posterior mean of
+  the expected count and of P(any purchase);
+* **lifetimes MLE**: the same simulator and closed forms at lifetimes' point estimate (process
+  uncertainty only);
 * **RFM rule**: each customer's calibration repeat rate ``frequency / T`` carried forward as a
   Poisson rate.
 
-Scores: MAE of the count, Brier and log score of "any purchase in holdout", 90% interval
-coverage; predicted vs actual by calibration frequency; and the four categories of the Klaviyo
-brief by P(any purchase in the window).
+Reported: MAE/RMSE of the mean, CRPS, log score and 90% interval score of the count, PIT and
+coverage, rootogram and zero check; Brier, log score, ROC/PR-AUC and reliability of "any
+purchase in the holdout"; precision@k, lift by decile and P(in top k) calibration; a paired
+bootstrap comparison of every metric against bayescope; predicted vs actual by calibration
+frequency; and the four categories of the Klaviyo brief for bayescope against its classical
+rival, with their cross-tabulation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayescope.data.rfm import RFMSummary
 from bayescope.inference.btyd_prediction import thin_draws
+from bayescope.inference.btyd_simulation import HoldoutCounts
+from bayescope.inference.predictive import Params, iterate_predictive
 from bayescope.models.btyd import BTYDModel
-from bayescope.models.btyd_base import PurchaseModel
-from bayescope.posterior_reports.scores import binary_scores, interval_coverage
-
-CATEGORIES = (
-    ("highly likely", 0.75, 1.01),
-    ("somewhat likely", 0.5, 0.75),
-    ("unlikely", 0.25, 0.5),
-    ("highly unlikely", -0.01, 0.25),
+from bayescope.posterior_reports.binary import binary_metrics, reliability_table
+from bayescope.posterior_reports.binned import category_table, two_model_bins
+from bayescope.posterior_reports.comparison import compare_models
+from bayescope.posterior_reports.predictive_eval import EvaluationResult, PredictiveEvaluation
+from bayescope.posterior_reports.ranking import (
+    actual_top,
+    decile_table,
+    precision_at_k,
+    top_k_calibration,
 )
 
-
-def simulate_future_counts(
-    model: PurchaseModel, params: Mapping[str, np.ndarray], rfm: RFMSummary, horizon: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Posterior-predictive purchase counts in (T, T + horizon]: array (draws, customers).
-
-    Per draw: alive with P(alive | history); then ``lambda ~ Gamma(r + x, alpha + T)`` and
-    ``p`` from the alive Beta; the count is the Poisson count capped at the geometric number
-    of purchases before dropout.
-    """
-    x, tx, T = rfm.frequency, rfm.recency, rfm.T
-    r, alpha = (np.asarray(params[k], float)[:, None] for k in ("r", "alpha"))
-    alive = rng.random((r.shape[0], x.size)) < model.p_alive(params, x, tx, T)
-    lam = rng.gamma(r + x, 1.0 / (alpha + T))
-    beta_a, beta_b = model.alive_dropout_beta(params, x)
-    p = rng.beta(np.broadcast_to(beta_a, lam.shape), np.broadcast_to(beta_b, lam.shape))
-    count = np.minimum(rng.poisson(lam * horizon), rng.geometric(np.clip(p, 1e-12, 1.0)))
-    return np.where(alive, count, 0)
+LABELS = {"bayescope": "bayescope", "lifetimes_mle": "lifetimes MLE", "rfm_rule": "RFM rule"}
+MAX_TOP_K_CELLS = 30_000_000
 
 
-def _chunked_predictions(
-    model: PurchaseModel, params: Mapping[str, np.ndarray], rfm: RFMSummary, horizon: float,
-    rng: np.random.Generator, chunk_size: int = 20_000,
-) -> dict[str, np.ndarray]:
-    """Expected count, P(any) and the 90% predictive interval, in customer chunks."""
-    n = rfm.n_customers
-    out = {name: np.empty(n) for name in ("expected", "p_any", "low", "high")}
-    for start in range(0, n, chunk_size):
-        index = np.arange(start, min(start + chunk_size, n))
-        part = rfm.take(index)
-        x, tx, T = part.frequency, part.recency, part.T
-        counts = simulate_future_counts(model, params, part, horizon, rng)
-        out["expected"][index] = model.expected_purchases(params, x, tx, T, horizon).mean(axis=0)
-        out["p_any"][index] = model.p_any_purchase(params, x, tx, T, horizon).mean(axis=0)
-        out["low"][index], out["high"][index] = np.quantile(counts, [0.05, 0.95], axis=0)
-    return out
+@dataclass
+class PoissonRateCounts:
+    """The RFM rule as a predictive: Poisson counts at each customer's calibration rate."""
+
+    rate: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        """Number of customers."""
+        return int(self.rate.size)
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """One outcome: the purchase count in the horizon."""
+        return ("purchases",)
+
+    def simulate(self, params: Params, index: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Poisson counts, (draws, customers); ``params`` only sets the number of draws."""
+        draws = np.asarray(next(iter(params.values()))).shape[0]
+        return {"purchases": rng.poisson(self.rate[index], size=(draws, index.size))}
+
+
+@dataclass
+class HoldoutEvaluation:
+    """JSON-ready metrics plus the per-model evaluation objects the report plots."""
+
+    metrics: dict[str, Any]
+    results: dict[str, EvaluationResult]
+    p_any: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
 
 
 def evaluate_holdout(
@@ -84,52 +90,105 @@ def evaluate_holdout(
     mle_params: Mapping[str, float] | None,
     seed: int = 0,
     max_draws: int = 300,
-) -> dict[str, Any]:
-    """Holdout metrics as a JSON-ready dictionary (see module docstring)."""
+    top_k: int = 100,
+) -> HoldoutEvaluation:
+    """Evaluate bayescope, lifetimes' MLE and the RFM rule on the holdout counts."""
     if rfm.frequency_holdout is None or rfm.duration_holdout is None:
         raise ValueError("the RFM summary has no holdout period")
     rng = np.random.default_rng(seed)
     horizon = float(rfm.duration_holdout)
-    y = rfm.frequency_holdout
-    x, T = rfm.frequency, rfm.T
-    params = thin_draws(posterior, max_draws, rng)
+    y = np.asarray(rfm.frequency_holdout, float)
+    x, tx, T = rfm.frequency, rfm.recency, rfm.T
     model = spec.purchase
-
-    predictors: dict[str, dict[str, np.ndarray]] = {}
-    predictors["bayescope"] = _chunked_predictions(model, params, rfm, horizon, rng)
+    params = thin_draws(posterior, max_draws, rng)
+    plans: dict[str, tuple[Any, Mapping[str, np.ndarray], Any]] = {}
+    plans["bayescope"] = (HoldoutCounts(model, rfm, horizon), params, model)
     if mle_params is not None:
         point = {k: np.repeat(float(v), max_draws) for k, v in mle_params.items()}
-        # Plug-in: the same draws-by-customers machinery with every draw at the MLE.
-        predictors["lifetimes_mle"] = _chunked_predictions(model, point, rfm, horizon, rng)
+        plans["lifetimes_mle"] = (HoldoutCounts(model, rfm, horizon), point, model)
     rate = x / np.maximum(T, 1e-9) * horizon
-    predictors["rfm_rule"] = {
-        "expected": rate,
-        "p_any": 1.0 - np.exp(-rate),
-        "low": stats.poisson.ppf(0.05, rate),
-        "high": stats.poisson.ppf(0.95, rate),
-    }
+    plans["rfm_rule"] = (PoissonRateCounts(rate), params, None)
+
+    results: dict[str, EvaluationResult] = {}
+    p_any: dict[str, np.ndarray] = {}
+    expected: dict[str, np.ndarray] = {}
+    in_top_hits: np.ndarray | None = None
+    keep_for_top = rfm.n_customers * max_draws <= MAX_TOP_K_CELLS
+    triples, inverse = np.unique(np.column_stack([x, tx, T]), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for name, (simulator, draws_params, closed_form) in plans.items():
+        evaluation = PredictiveEvaluation(discrete=True, rng=rng)
+        if closed_form is not None:
+            # Closed forms depend on a customer only through (x, t_x, T): once per triple.
+            mean = closed_form.expected_purchases(draws_params, *triples.T,
+                                                  horizon).mean(axis=0)[inverse]
+            prob = closed_form.p_any_purchase(draws_params, *triples.T,
+                                              horizon).mean(axis=0)[inverse]
+        else:
+            mean, prob = rate, -np.expm1(-rate)
+        kept = []
+        for index, outcomes in iterate_predictive(simulator, draws_params, rng):
+            evaluation.add(y[index], outcomes["purchases"], mean=mean[index])
+            if name == "bayescope" and keep_for_top:
+                kept.append(outcomes["purchases"])
+        results[name], p_any[name], expected[name] = evaluation.result(), prob, mean
+        if kept:
+            in_top_hits = _p_in_top_from_draws(np.concatenate(kept, axis=1), top_k)
+
     any_purchase = (y > 0).astype(float)
     comparison = {}
-    for name, pred in predictors.items():
+    pointwise = {}
+    for name, result in results.items():
+        binary = binary_metrics(any_purchase, p_any[name])
+        ninety = next(r for r in result.summary["coverage"] if r["level"] == 0.9)
         comparison[name] = {
-            "mae": float(np.mean(np.abs(pred["expected"] - y))),
-            **binary_scores(any_purchase, pred["p_any"]),
-            "coverage_90": interval_coverage(y, pred["low"], pred["high"]),
-            "total_predicted": float(pred["expected"].sum()),
+            "mae": result.summary["mae"], "rmse": result.summary["rmse"],
+            "crps": result.summary["crps"], "log_score": result.summary["log_score"],
+            "interval_score_90": result.summary["interval_score_90"],
+            "brier": binary["brier"], "log_score_any": binary["log_score"],
+            "roc_auc": binary["roc_auc"], "pr_auc": binary["pr_auc"], "ece": binary["ece"],
+            "coverage_90": ninety["interval_coverage"], "pit_coverage_90": ninety["pit_coverage"],
+            "calibrated": result.summary["calibrated"],
+            "total_predicted": float(expected[name].sum()),
         }
-    return {
-        "holdout_periods": horizon,
-        "time_unit": rfm.time_unit,
-        "n_customers": rfm.n_customers,
-        "total_actual": float(y.sum()),
-        "comparison": comparison,
-        "by_calibration_frequency": _by_frequency(x, y, predictors),
-        "purchase_categories": _categories(predictors["bayescope"]["p_any"], any_purchase),
-    }
+        pointwise[name] = {**result.pointwise, "brier": (p_any[name] - any_purchase) ** 2}
+    rival = "lifetimes_mle" if "lifetimes_mle" in results else "rfm_rule"
+    ranking: dict[str, Any] = {
+        name: {"precision_at_k": precision_at_k(y, expected[name], top_k),
+               "deciles": decile_table(y, expected[name])}
+        for name in results}
+    ranking["k"] = top_k
+    if in_top_hits is not None:
+        ranking["top_k_calibration"] = top_k_calibration(in_top_hits, actual_top(y, top_k))
+    return HoldoutEvaluation(
+        metrics={
+            "holdout_periods": horizon,
+            "time_unit": rfm.time_unit,
+            "n_customers": rfm.n_customers,
+            "total_actual": float(y.sum()),
+            "comparison": comparison,
+            "paired_comparison": compare_models(pointwise, "bayescope", rng, n_boot=1000),
+            "evaluation": {name: result.summary for name, result in results.items()},
+            "reliability_any_purchase": {name: reliability_table(any_purchase, p_any[name])
+                                         for name in results},
+            "ranking": ranking,
+            "by_calibration_frequency": _by_frequency(x, y, expected),
+            "purchase_categories": category_table(p_any["bayescope"], any_purchase),
+            "two_model_categories": two_model_bins(p_any["bayescope"], p_any[rival],
+                                                   any_purchase, ("bayescope", rival)),
+        },
+        results=results, p_any=p_any, expected=expected)
+
+
+def _p_in_top_from_draws(draws: np.ndarray, k: int) -> np.ndarray:
+    """Share of draws in which each customer's simulated count is in the top ``k`` (ties in)."""
+    k = min(k, draws.shape[1])
+    threshold = -np.partition(-draws, k - 1, axis=1)[:, k - 1:k]
+    return (draws >= threshold).mean(axis=0)
 
 
 def _by_frequency(x: np.ndarray, y: np.ndarray,
-                  predictors: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict[str, Any]]:
+                  expected: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """Mean predicted and actual holdout purchases by calibration frequency (7+ pooled)."""
     group = np.minimum(x, 7).astype(int)
     rows = []
@@ -137,26 +196,12 @@ def _by_frequency(x: np.ndarray, y: np.ndarray,
         mask = group == g
         row: dict[str, Any] = {"frequency": f"{g}+" if g == 7 else str(g),
                                "n": int(mask.sum()), "actual": float(y[mask].mean())}
-        for name, pred in predictors.items():
-            row[name] = float(pred["expected"][mask].mean())
+        for name, values in expected.items():
+            row[name] = float(values[mask].mean())
         rows.append(row)
     return rows
 
 
-def _categories(p_any: np.ndarray, outcome: np.ndarray) -> list[dict[str, Any]]:
-    """The Klaviyo brief's four bins by P(any purchase), with observed holdout rates."""
-    rows = []
-    for label, low, high in CATEGORIES:
-        mask = (p_any >= low) & (p_any < high)
-        rows.append({
-            "category": label,
-            "n": int(mask.sum()),
-            "mean_predicted": float(p_any[mask].mean()) if mask.any() else None,
-            "observed_rate": float(outcome[mask].mean()) if mask.any() else None,
-        })
-    return rows
-
-
 def comparison_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
-    """The comparison block of :func:`evaluate_holdout` as a printable table."""
+    """The comparison block of :func:`evaluate_holdout`'s metrics as a printable table."""
     return pd.DataFrame(metrics["comparison"]).T

@@ -20,19 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from bayescope.inference.artifacts import atomic_path
+from bayescope.posterior_reports.plots import save_figure as _save
 
 LABELS = {"bayescope": "bayescope (posterior mean)", "lifetimes_mle": "lifetimes MLE",
           "rfm_rule": "RFM rule"}
-
-
-def _save(fig: Any, path: Path) -> Path:
-    try:
-        with atomic_path(path, suffix=".tmp.png") as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
 
 
 def plot_holdout(metrics: Mapping[str, Any], out_dir: Path) -> list[Path]:

@@ -1,12 +1,25 @@
-"""Scores shared by every model: binary scores and interval coverage.
+"""Pointwise proper scores shared by every model, from posterior-predictive draws.
 
-Kept tiny and NumPy-only; the shared evaluation issue extends this with CRPS (scoringrules),
-PIT and LOO.
+Conventions: ``draws`` is an array (draws, units) of posterior-predictive outcomes and ``y`` the
+observed outcome of each unit. Every function returns one value per unit, so the caller can
+average, bootstrap (:mod:`.comparison`) or slice by segment.
+
+* CRPS (lower is better) comes from ``scoringrules`` (Gneiting & Raftery 2007, eq. 20, the
+  ensemble "quantile decomposition" estimator), not a hand-written one.
+* The log score is the log predictive density or probability (higher is better):
+  exactly ``log mean_s p(y | theta_s)`` when the model gives its pointwise log-likelihood
+  (:func:`log_score_from_loglik`), otherwise a Monte Carlo estimate from the draws:
+  the share of draws equal to ``y`` for counts (:func:`log_score_discrete`, which
+  scoringrules lacks: its ensemble log score is a kernel density for continuous outcomes) and
+  scoringrules' Gaussian-kernel estimate for continuous outcomes.
+* The interval score of a central ``1 - alpha`` interval (Gneiting & Raftery 2007, eq. 43).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scoringrules as sr
+from scipy.special import logsumexp
 
 PROB_CLIP = 1e-6
 
@@ -29,3 +42,46 @@ def interval_coverage(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> float
     """Share of outcomes inside their closed interval ``[low, high]``."""
     y = np.asarray(y, float)
     return float(np.mean((y >= low) & (y <= high)))
+
+
+def crps(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Continuous ranked probability score of each unit's predictive sample (lower is better)."""
+    ensemble = np.sort(np.asarray(draws, float), axis=0)
+    return np.asarray(sr.crps_ensemble(np.asarray(y, float), ensemble, m_axis=0,
+                                       sorted_ensemble=True))
+
+
+def log_score_discrete(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Monte Carlo log predictive probability of integer outcomes (higher is better).
+
+    ``P(Y = y)`` is estimated by the share of draws equal to ``y``; an outcome no draw reached
+    gets half a draw's mass (``1 / (2 S)``), a floor that keeps the score finite and still
+    punishes it hard.
+    """
+    draws = np.asarray(draws)
+    hits = (draws == np.asarray(y)[None, :]).sum(axis=0)
+    return np.log(np.maximum(hits, 0.5) / draws.shape[0])
+
+
+def log_score_continuous(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Log predictive density of continuous outcomes from a Gaussian kernel over the draws."""
+    return -np.asarray(sr.logs_ensemble(np.asarray(y, float), np.asarray(draws, float),
+                                        m_axis=0))
+
+
+def log_score_from_loglik(loglik: np.ndarray) -> np.ndarray:
+    """Exact log predictive density ``log mean_s p(y_i | theta_s)`` from (draws, units)."""
+    loglik = np.asarray(loglik, float)
+    return logsumexp(loglik, axis=0) - np.log(loglik.shape[0])
+
+
+def interval_score(y: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> np.ndarray:
+    """Interval score of the central ``level`` interval ``[low, high]`` (lower is better).
+
+    ``(high - low) + 2/alpha (low - y) 1{y < low} + 2/alpha (y - high) 1{y > high}`` with
+    ``alpha = 1 - level`` (Gneiting & Raftery 2007, eq. 43): width plus a penalty for misses.
+    """
+    y = np.asarray(y, float)
+    alpha = 1.0 - level
+    return ((high - low) + 2.0 / alpha * np.maximum(low - y, 0.0)
+            + 2.0 / alpha * np.maximum(y - high, 0.0))

@@ -7,8 +7,8 @@ import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
 from bayescope.inference.btyd_prediction import predict_customers
+from bayescope.inference.btyd_simulation import HoldoutCounts
 from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
-from bayescope.posterior_reports.btyd_holdout import simulate_future_counts
 
 FITTERS = {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}
 
@@ -46,7 +46,9 @@ def test_conditional_simulation_matches_closed_form(cdnow_rfm, name):
     model = purchase_model(name)
     params = {"r": np.full(400, 0.3), "alpha": np.full(400, 6.0), "a": np.full(400, 0.7),
               "b": np.full(400, 2.4)}
-    counts = simulate_future_counts(model, params, cdnow_rfm, 39.0, np.random.default_rng(0))
+    simulator = HoldoutCounts(model, cdnow_rfm, 39.0)
+    counts = simulator.simulate(params, np.arange(cdnow_rfm.n_customers),
+                                np.random.default_rng(0))["purchases"]
     closed = model.expected_purchases({k: v[:1] for k, v in params.items()}, cdnow_rfm.frequency,
                                       cdnow_rfm.recency, cdnow_rfm.T, 39.0)[0]
     simulated = counts.mean()

@@ -1,0 +1,141 @@
+"""One interface for posterior-predictive simulation, shared by every model.
+
+A model offers a :class:`PredictiveSimulator`: given posterior draws (a mapping of flat
+arrays, one value per draw) and the indices of some units, it returns outcome arrays of shape
+(draws, units), vectorised NumPy over the stored draws (no PyTensor graph is compiled).
+The functions here drive any simulator in chunks of units, so memory stays bounded at
+``draws x chunk`` whatever the number of units, and reduce the draws to what people use:
+
+* :func:`predictive_summary`: per unit mean, median, quantiles and exceedance probabilities;
+* :func:`predictive_totals`: per draw totals over units (optionally by group), the consistent
+  way to aggregate (customers alive in a cohort, tickets per artist or nationally);
+* :func:`iterate_predictive`: the raw chunks, for evaluation against observed outcomes.
+
+Every call takes a NumPy ``Generator``; the same seed gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+Params = Mapping[str, np.ndarray]
+DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
+CELL_BUDGET = 4_000_000
+
+
+class PredictiveSimulator(Protocol):
+    """What a model implements to take part in simulation, prediction and evaluation."""
+
+    @property
+    def n_units(self) -> int:
+        """Number of units (customers, artist x DMA x weeks, ...) that can be simulated."""
+        ...
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Names of the outcomes :meth:`simulate` returns."""
+        ...
+
+    def simulate(self, params: Params, index: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Outcomes for the units at ``index``: arrays (draws, len(index)), one row per draw."""
+        ...
+
+
+def n_draws(params: Params) -> int:
+    """Number of posterior draws in a flat parameter mapping."""
+    return int(np.asarray(next(iter(params.values()))).shape[0])
+
+
+def chunk_size_for(params: Params, budget: int = CELL_BUDGET) -> int:
+    """Units per chunk so that one outcome array stays within ``budget`` cells."""
+    return max(1, budget // max(1, n_draws(params)))
+
+
+def iterate_predictive(
+    simulator: PredictiveSimulator, params: Params, rng: np.random.Generator,
+    chunk_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Yield ``(index, outcomes)`` chunk by chunk over all units."""
+    n = simulator.n_units
+    size = chunk_size or chunk_size_for(params)
+    for start in range(0, n, size):
+        index = np.arange(start, min(start + size, n))
+        yield index, simulator.simulate(params, index, rng)
+        if progress is not None:
+            progress(index.size, n)
+
+
+def summarise_draws(
+    draws: np.ndarray, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    exceed: Sequence[float] = (), prefix: str = "",
+) -> dict[str, np.ndarray]:
+    """Per-unit mean, quantiles (``q05``, ``q50``...) and P(outcome > t) of (draws, units)."""
+    draws = np.asarray(draws, float)
+    out = {f"{prefix}mean": draws.mean(axis=0)}
+    for q, values in zip(quantiles, np.quantile(draws, quantiles, axis=0), strict=True):
+        out[f"{prefix}{quantile_name(q)}"] = values
+    for threshold in exceed:
+        out[f"{prefix}p_above_{threshold:g}"] = (draws > threshold).mean(axis=0)
+    return out
+
+
+def quantile_name(q: float) -> str:
+    """Column name of a quantile: 0.05 -> ``q05``, 0.5 -> ``median``, 0.975 -> ``q97.5``."""
+    if q == 0.5:
+        return "median"
+    return f"q{100 * q:02.0f}" if float(100 * q).is_integer() else f"q{100 * q:g}"
+
+
+def predictive_summary(
+    simulator: PredictiveSimulator, params: Params, rng: np.random.Generator,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES, exceed: Sequence[float] = (),
+    chunk_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Tidy per-unit summary of every outcome: ``{outcome}_mean``, ``{outcome}_q05``, ..."""
+    n = simulator.n_units
+    columns: dict[str, np.ndarray] = {}
+    for index, outcomes in iterate_predictive(simulator, params, rng, chunk_size, progress):
+        for name, draws in outcomes.items():
+            for column, values in summarise_draws(draws, quantiles, exceed,
+                                                  prefix=f"{name}_").items():
+                columns.setdefault(column, np.empty(n))[index] = values
+    return pd.DataFrame(columns)
+
+
+def predictive_totals(
+    simulator: PredictiveSimulator, params: Params, rng: np.random.Generator,
+    groups: np.ndarray | None = None, chunk_size: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-draw totals of each outcome over units: (draws,) or (draws, n_groups).
+
+    ``groups`` gives each unit's group code in ``0..n_groups-1``; totals are then per group,
+    from the same draws, so group totals add up to the overall total draw by draw.
+    """
+    n_groups = int(groups.max()) + 1 if groups is not None else 1
+    totals: dict[str, np.ndarray] = {}
+    for index, outcomes in iterate_predictive(simulator, params, rng, chunk_size):
+        for name, draws in outcomes.items():
+            draws = np.asarray(draws, float)
+            acc = totals.setdefault(name, np.zeros((draws.shape[0], n_groups)))
+            if groups is None:
+                acc[:, 0] += draws.sum(axis=1)
+            else:
+                codes = groups[index]
+                for g in np.unique(codes):
+                    acc[:, g] += draws[:, codes == g].sum(axis=1)
+    return {k: v[:, 0] if groups is None else v for k, v in totals.items()}
+
+
+def summarise_totals(totals: np.ndarray, quantiles: Sequence[float] = DEFAULT_QUANTILES
+                     ) -> dict[str, float]:
+    """Mean and quantiles of a per-draw total."""
+    values = np.asarray(totals, float)
+    out = {"mean": float(values.mean())}
+    for q, v in zip(quantiles, np.quantile(values, quantiles), strict=True):
+        out[quantile_name(q)] = float(v)
+    return out

@@ -1,0 +1,59 @@
+"""Sampler diagnostics of a stored run: per-parameter R-hat and ESS, divergences, E-BFMI and
+tree depth, all from arviz-stats' numeric core on the stored draws.
+
+E-BFMI below 0.3 in any chain means the momentum resampling explores the energy distribution
+poorly (Betancourt 2016); a large share of transitions at the maximum tree depth means the
+step size is too small for the posterior's scale. Both are reported beside the gate, which
+itself stays the one defined in :mod:`bayescope.inference.convergence`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from arviz_stats.base import array_stats
+
+from bayescope.inference.convergence import ESS_MIN, RHAT_MAX
+
+BFMI_MIN = 0.3
+
+
+def parameter_table(posterior: Any, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per parameter: mean, sd, R-hat, bulk and tail ESS, and whether it passes the gate."""
+    rows = []
+    for name in names:
+        draws = np.asarray(posterior[name].values, float)  # (chain, draw)
+        rhat = float(array_stats.rhat(draws))
+        bulk = float(array_stats.ess(draws, method="bulk"))
+        tail = float(array_stats.ess(draws, method="tail", prob=(0.05, 0.95)))
+        rows.append({"parameter": name, "mean": float(draws.mean()),
+                     "sd": float(draws.std(ddof=1)), "rhat": rhat, "ess_bulk": bulk,
+                     "ess_tail": tail,
+                     "ok": bool(rhat <= RHAT_MAX and bulk >= ESS_MIN and tail >= ESS_MIN)})
+    return rows
+
+
+def sampler_table(sample_stats: Any) -> dict[str, Any]:
+    """Divergences, E-BFMI per chain and tree-depth usage from NUTS sample stats."""
+    out: dict[str, Any] = {}
+    names = set(sample_stats.data_vars)
+    if "diverging" in names:
+        out["divergences"] = int(np.asarray(sample_stats["diverging"].values).sum())
+    if "energy" in names:
+        energy = np.asarray(sample_stats["energy"].values, float)
+        bfmi = np.atleast_1d(array_stats.bfmi(energy))
+        out["bfmi_per_chain"] = [float(v) for v in bfmi]
+        out["bfmi_min"] = float(bfmi.min())
+        out["bfmi_ok"] = bool(bfmi.min() >= BFMI_MIN)
+    depth_name = "depth" if "depth" in names else "tree_depth" if "tree_depth" in names else None
+    if depth_name is not None:
+        depth = np.asarray(sample_stats[depth_name].values, float)
+        out["tree_depth_mean"] = float(depth.mean())
+        out["tree_depth_max"] = int(depth.max())
+    if "maxdepth_reached" in names:
+        out["share_at_max_depth"] = float(np.asarray(sample_stats["maxdepth_reached"]).mean())
+    if "step_size" in names:
+        out["step_size_per_chain"] = [float(v) for v in
+                                      np.asarray(sample_stats["step_size"].values)[:, -1]]
+    return out
