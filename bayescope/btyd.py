@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from arviz_stats import hdi
 
 from bayescope.data.rfm import TIME_UNITS, RFMSummary, rfm_summary
 from bayescope.errors import BayescopeInputError
@@ -33,12 +32,16 @@ from bayescope.inference.btyd_prediction import Discounting, predict_customers, 
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
-from bayescope.posterior_reports.btyd_holdout import evaluate_holdout
+from bayescope.posterior_reports.btyd_holdout import (
+    evaluate_holdout,
+    lifetimes_mle,
+    other_family_mle,
+)
 from bayescope.posterior_reports.btyd_plots import plot_holdout
+from bayescope.posterior_reports.diagnostics import parameter_summary
 
 log = logging.getLogger(__name__)
 
-HDI_PROB = 0.94
 MIN_SPEND_CUSTOMERS = 10
 
 
@@ -67,30 +70,6 @@ def model_spec_for(rfm: RFMSummary, model: str, with_spend: bool) -> BTYDModel:
             log.warning("only %d repeat customers with positive spend: Gamma-Gamma skipped",
                         informative)
     return BTYDModel(purchase_model(model), spend)
-
-
-def parameter_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Mean, sd and 94% HDI of each population parameter."""
-    out = {}
-    for name in names:
-        draws = np.asarray(posterior[name], dtype=float).reshape(-1)
-        low, high = hdi(draws, prob=HDI_PROB)
-        out[name] = {"mean": float(draws.mean()), "sd": float(draws.std(ddof=1)),
-                     "hdi_low": float(low), "hdi_high": float(high)}
-    return out
-
-
-def lifetimes_mle(rfm: RFMSummary, model: str) -> dict[str, float] | None:
-    """lifetimes' MLE of the purchase model on the same summary (the classical anchor)."""
-    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter
-
-    fitter = BetaGeoFitter() if model == "bgnbd" else ModifiedBetaGeoFitter()
-    try:
-        fitter.fit(np.asarray(rfm.frequency), np.asarray(rfm.recency), np.asarray(rfm.T))
-    except Exception as exc:  # lifetimes raises bare ConvergenceError/ValueError subclasses
-        log.warning("lifetimes MLE failed (%s): holdout comparison without it", exc)
-        return None
-    return {k: float(v) for k, v in fitter.params_.items()}
 
 
 def fit_btyd(
@@ -137,7 +116,8 @@ def fit_btyd(
         posterior = {k: np.asarray(result.idata["posterior"][k]).reshape(-1)
                      for k in spec.parameter_names}
         metrics = evaluate_holdout(spec, posterior, rfm, lifetimes_mle(rfm, settings.model),
-                                   seed=settings.seed).metrics
+                                   seed=settings.seed,
+                                   other_family=other_family_mle(rfm, settings.model)).metrics
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         plot_holdout(metrics, run_dir / "plots")
     return result, summary

@@ -100,6 +100,16 @@ def _generate_btyd(args: argparse.Namespace) -> None:
                   f"to {out} and the truth to {truth_path}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from bayescope.data.transactions import TransactionColumns
+    from bayescope.posterior_reports.report import write_report
+
+    columns = TransactionColumns(args.customer_col, args.time_col, args.value_col or None)
+    with console.status("building the report (simulations, scores, plots)"):
+        page = write_report(args.run_dir, args.holdout, seed=args.seed, columns=columns)
+    console.print(f"wrote {page} (open it in a browser), metrics.json and the PNGs beside it")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from bayescope.demo import run_demo
 
@@ -159,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulate existing customers from their histories, not new ones")
     alive.add_argument("--out", required=True)
     alive.set_defaults(handler=_simulate_alive)
+
+    report = sub.add_parser("report", help="evaluation report of a run (HTML + PNG + JSON)")
+    report.add_argument("run_dir")
+    report.add_argument("--holdout", default=None,
+                        help="transactions after the calibration end (CSV/TSV/Parquet) to "
+                             "score the run on, instead of the holdout stored with it")
+    report.add_argument("--customer-col", default="CustomerID")
+    report.add_argument("--time-col", default="Timestamp")
+    report.add_argument("--value-col", default="PurchaseValue")
+    report.add_argument("--seed", type=int, default=0)
+    report.set_defaults(handler=_report)
 
     generate = sub.add_parser("generate", help="seeded synthetic data with known truth")
     gen_sub = generate.add_subparsers(dest="family", required=True)

@@ -1,7 +1,8 @@
 """``bayescope demo``: the repeat-purchasing workflow end to end on the CDNOW log.
 
 Writes to ``OUT``: ``cdnow_transactions.csv`` (the embedded data in the Klaviyo schema),
-``run/`` (fit with holdout metrics), ``top100_spend.csv``, ``predictions_1y.csv`` and
+``run/`` (fit with holdout metrics, and ``run/report/index.html``: the evaluation report),
+``top100_spend.csv``, ``predictions_1y.csv`` and
 ``alive.csv``. Small draws so it finishes in a few minutes on two cores.
 """
 
@@ -20,6 +21,7 @@ from bayescope.data.transactions import load_transactions
 from bayescope.inference.artifacts import atomic_write_frame
 from bayescope.posterior_reports.btyd_holdout import comparison_table
 from bayescope.posterior_reports.btyd_plots import plot_alive
+from bayescope.posterior_reports.report import write_report
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -58,7 +60,7 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
          pd.DataFrame(metrics["by_calibration_frequency"]).round(3))
     show("purchase categories (P(any purchase in the 39-week holdout))",
          pd.DataFrame(metrics["purchase_categories"]).round(3))
-    paths = {"run": run}
+    paths = {"run": run, "report": write_report(run)}
     top = predict_run(run, 365.0, top=100, by="spend")
     paths["top100"] = out / "top100_spend.csv"
     atomic_write_frame(top, paths["top100"])
@@ -71,5 +73,5 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
     paths["alive_plot"] = plot_alive(alive, 100, out / "alive.png")
     show("top 10 of the top-100 by 12-month spend", top.head(10).round(2))
     show("alive out of 100 new customers (run 0, 5-95% over runs)", alive.round(1))
-    log.info("demo outputs in %s", out)
+    log.info("demo outputs in %s; the report is %s", out, paths["report"])
     return paths

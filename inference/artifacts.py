@@ -90,10 +90,19 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the permissions of a normal file.
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -153,6 +162,7 @@ class LoadedRun:
     posterior: dict[str, np.ndarray]
     rfm: RFMSummary
     attrs: dict[str, Any]
+    tree: Any = None  # the whole DataTree (posterior with chains, sample_stats) for reports
 
     @property
     def model_name(self) -> str:
@@ -215,7 +225,7 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
         monetary_value_holdout=arrays.get("monetary_value_holdout"),
         duration_holdout=float(holdout) if "frequency_holdout" in arrays else None,
     )
-    return LoadedRun(posterior=posterior, rfm=rfm, attrs=attrs)
+    return LoadedRun(posterior=posterior, rfm=rfm, attrs=attrs, tree=tree)
 
 
 def _warn_on_version_drift(path: Path, attrs: dict[str, Any]) -> None:

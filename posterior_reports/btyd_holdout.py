@@ -23,6 +23,7 @@ rival, with their cross-tabulation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,8 @@ from bayescope.data.rfm import RFMSummary
 from bayescope.inference.btyd_prediction import thin_draws
 from bayescope.inference.btyd_simulation import HoldoutCounts
 from bayescope.inference.predictive import Params, iterate_predictive
-from bayescope.models.btyd import BTYDModel
+from bayescope.models.btyd import BTYDModel, purchase_model
+from bayescope.models.btyd_base import PurchaseModel
 from bayescope.posterior_reports.binary import binary_metrics, reliability_table
 from bayescope.posterior_reports.binned import category_table, two_model_bins
 from bayescope.posterior_reports.comparison import compare_models
@@ -46,8 +48,34 @@ from bayescope.posterior_reports.ranking import (
     top_k_calibration,
 )
 
-LABELS = {"bayescope": "bayescope", "lifetimes_mle": "lifetimes MLE", "rfm_rule": "RFM rule"}
+log = logging.getLogger(__name__)
+
+LABELS = {"bayescope": "bayescope", "lifetimes_mle": "lifetimes MLE (same model)",
+          "rfm_rule": "RFM rule", "lifetimes_bgnbd": "lifetimes BG/NBD MLE",
+          "lifetimes_mbgnbd": "lifetimes MBG/NBD MLE"}
+OTHER_FAMILY = {"bgnbd": "mbgnbd", "mbgnbd": "bgnbd"}
 MAX_TOP_K_CELLS = 30_000_000
+
+
+def other_family_mle(rfm: RFMSummary, model: str
+                     ) -> tuple[PurchaseModel, dict[str, float]] | None:
+    """The competing BTYD family and its lifetimes MLE (BG/NBD for MBG/NBD and back)."""
+    other = OTHER_FAMILY[model]
+    params = lifetimes_mle(rfm, other)
+    return None if params is None else (purchase_model(other), params)
+
+
+def lifetimes_mle(rfm: RFMSummary, model: str) -> dict[str, float] | None:
+    """lifetimes' MLE of the purchase model on the same summary (the classical anchor)."""
+    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter
+
+    fitter = BetaGeoFitter() if model == "bgnbd" else ModifiedBetaGeoFitter()
+    try:
+        fitter.fit(np.asarray(rfm.frequency), np.asarray(rfm.recency), np.asarray(rfm.T))
+    except Exception as exc:  # lifetimes raises bare ConvergenceError/ValueError subclasses
+        log.warning("lifetimes MLE failed (%s): holdout comparison without it", exc)
+        return None
+    return {k: float(v) for k, v in fitter.params_.items()}
 
 
 @dataclass
@@ -91,8 +119,14 @@ def evaluate_holdout(
     seed: int = 0,
     max_draws: int = 300,
     top_k: int = 100,
+    other_family: tuple[PurchaseModel, Mapping[str, float]] | None = None,
 ) -> HoldoutEvaluation:
-    """Evaluate bayescope, lifetimes' MLE and the RFM rule on the holdout counts."""
+    """Evaluate bayescope, lifetimes' MLE and the RFM rule on the holdout counts.
+
+    ``other_family`` (the other BTYD model and its MLE, e.g. BG/NBD for an MBG/NBD run) adds
+    the competing model of the Klaviyo brief: the four-category evaluation then sets
+    bayescope against it.
+    """
     if rfm.frequency_holdout is None or rfm.duration_holdout is None:
         raise ValueError("the RFM summary has no holdout period")
     rng = np.random.default_rng(seed)
@@ -106,6 +140,10 @@ def evaluate_holdout(
     if mle_params is not None:
         point = {k: np.repeat(float(v), max_draws) for k, v in mle_params.items()}
         plans["lifetimes_mle"] = (HoldoutCounts(model, rfm, horizon), point, model)
+    if other_family is not None:
+        other, other_params = other_family
+        point = {k: np.repeat(float(v), max_draws) for k, v in other_params.items()}
+        plans[f"lifetimes_{other.name}"] = (HoldoutCounts(other, rfm, horizon), point, other)
     rate = x / np.maximum(T, 1e-9) * horizon
     plans["rfm_rule"] = (PoissonRateCounts(rate), params, None)
 
@@ -152,7 +190,8 @@ def evaluate_holdout(
             "total_predicted": float(expected[name].sum()),
         }
         pointwise[name] = {**result.pointwise, "brier": (p_any[name] - any_purchase) ** 2}
-    rival = "lifetimes_mle" if "lifetimes_mle" in results else "rfm_rule"
+    rival = next((n for n in (f"lifetimes_{other_family[0].name}" if other_family else "",
+                              "lifetimes_mle") if n in results), "rfm_rule")
     ranking: dict[str, Any] = {
         name: {"precision_at_k": precision_at_k(y, expected[name], top_k),
                "deciles": decile_table(y, expected[name])}

@@ -23,6 +23,7 @@ import pandas as pd
 from bayescope.posterior_reports.plots import save_figure as _save
 
 LABELS = {"bayescope": "bayescope (posterior mean)", "lifetimes_mle": "lifetimes MLE",
+          "lifetimes_bgnbd": "lifetimes BG/NBD MLE", "lifetimes_mbgnbd": "lifetimes MBG/NBD MLE",
           "rfm_rule": "RFM rule"}
 
 
@@ -32,7 +33,8 @@ def plot_holdout(metrics: Mapping[str, Any], out_dir: Path) -> list[Path]:
     by_freq = pd.DataFrame(metrics["by_calibration_frequency"])
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(by_freq["frequency"], by_freq["actual"], "ko-", lw=2, label="actual")
-    styles = {"bayescope": ("s-", 7), "lifetimes_mle": ("o--", 4), "rfm_rule": ("^:", 5)}
+    styles = {"bayescope": ("s-", 7), "lifetimes_mle": ("o--", 4), "rfm_rule": ("^:", 5),
+              "lifetimes_bgnbd": ("v-.", 5), "lifetimes_mbgnbd": ("v-.", 5)}
     for name, label in LABELS.items():
         if name in by_freq:
             style, size = styles[name]

@@ -12,11 +12,24 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from arviz_stats import hdi
 from arviz_stats.base import array_stats
 
 from bayescope.inference.convergence import ESS_MIN, RHAT_MAX
 
 BFMI_MIN = 0.3
+HDI_PROB = 0.94
+
+
+def parameter_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Mean, sd and 94% HDI of each population parameter from flat or (chain, draw) draws."""
+    out = {}
+    for name in names:
+        draws = np.asarray(posterior[name], dtype=float).reshape(-1)
+        low, high = hdi(draws, prob=HDI_PROB)
+        out[name] = {"mean": float(draws.mean()), "sd": float(draws.std(ddof=1)),
+                     "hdi_low": float(low), "hdi_high": float(high)}
+    return out
 
 
 def parameter_table(posterior: Any, names: tuple[str, ...]) -> list[dict[str, Any]]:

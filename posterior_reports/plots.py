@@ -34,8 +34,19 @@ def save_figure(fig: Any, path: Path) -> Path:
     return path
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def _labels(names: Sequence[str], labels: Mapping[str, str] | None) -> list[str]:
     return [(labels or {}).get(n, n) for n in names]
+
+
+def _styled(items: Mapping[str, Any], labels: Mapping[str, str] | None
+            ) -> list[tuple[Any, str, str, str, int]]:
+    """(value, label, colour, marker, zorder) per model, the first model drawn on top."""
+    names = list(items)
+    return [(items[n], label, colour, marker, 10 - i) for i, (n, label, colour, marker)
+            in enumerate(zip(names, _labels(names, labels), COLOURS, MARKERS, strict=False))]
 
 
 def plot_pit_ecdf(checks: Mapping[str, PITCheck], path: Path,
@@ -45,10 +56,9 @@ def plot_pit_ecdf(checks: Mapping[str, PITCheck], path: Path,
     first = next(iter(checks.values()))
     ax.fill_between(first.grid, first.band_low, first.band_high, color="0.85",
                     label=f"{first.band_prob:.0%} simultaneous band (calibrated, n={first.n})")
-    for check, label, colour in zip(checks.values(), _labels(list(checks), labels),
-                                    COLOURS, strict=False):
+    for check, label, colour, _, z in _styled(checks, labels):
         verdict = "inside" if check.inside_band else "OUTSIDE"
-        ax.plot(check.grid, check.ecdf_difference, color=colour, lw=2,
+        ax.plot(check.grid, check.ecdf_difference, color=colour, lw=1 + z % 3, zorder=z,
                 label=f"{label} ({verdict} band)")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("PIT value")
@@ -68,13 +78,12 @@ def plot_coverage(tables: Mapping[str, Sequence[Mapping[str, Any]]], path: Path,
     ax.fill_between(levels, [r["band_low"] for r in first], [r["band_high"] for r in first],
                     color="0.85", label="95% binomial band around nominal")
     ax.plot([0.45, 1.0], [0.45, 1.0], "k:", lw=1)
-    for rows, label, colour in zip(tables.values(), _labels(list(tables), labels),
-                                   COLOURS, strict=False):
-        ax.plot(levels, [r["interval_coverage"] for r in rows], "o-", color=colour,
-                label=f"{label}: interval coverage")
+    for rows, label, colour, marker, z in _styled(tables, labels):
+        ax.plot(levels, [r["interval_coverage"] for r in rows], marker=marker, ls="-",
+                color=colour, zorder=z, ms=9 - z % 4, label=f"{label}: interval coverage")
         if "pit_coverage" in rows[0]:
-            ax.plot(levels, [r["pit_coverage"] for r in rows], "s--", color=colour, ms=4,
-                    label=f"{label}: randomised PIT coverage")
+            ax.plot(levels, [r["pit_coverage"] for r in rows], marker=marker, ls="--",
+                    color=colour, ms=4, zorder=z, label=f"{label}: randomised PIT coverage")
     ax.set_xlabel("nominal coverage of the central interval")
     ax.set_ylabel("observed share of outcomes inside")
     ax.set_title("Interval coverage")
@@ -108,13 +117,13 @@ def plot_reliability(tables: Mapping[str, Sequence[Mapping[str, Any]]], path: Pa
     """Reliability diagram: observed rate (90% interval) against mean predicted probability."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect calibration")
-    for rows, label, colour in zip(tables.values(), _labels(list(tables), labels),
-                                   COLOURS, strict=False):
+    for rows, label, colour, marker, z in _styled(tables, labels):
         pred = np.array([r["mean_predicted"] for r in rows])
         obs = np.array([r["observed_rate"] for r in rows])
         err = np.array([[o - r["observed_low"], r["observed_high"] - o]
                         for o, r in zip(obs, rows, strict=True)]).T
-        ax.errorbar(pred, obs, yerr=err, fmt="o-", color=colour, capsize=2, label=label)
+        ax.errorbar(pred, obs, yerr=err, fmt=f"{marker}-", color=colour, capsize=2,
+                    label=label, zorder=z, ms=9 - z % 4, alpha=0.85)
     ax.set_xlabel(f"mean predicted P({what})")
     ax.set_ylabel(f"observed share ({what})")
     ax.set_xlim(0, 1)
@@ -157,9 +166,12 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: Path,
                     labels: Mapping[str, str] | None = None) -> Path:
     """Forest plot: each model's metric difference to the reference with its interval."""
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.2),
-                             squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    ncols = min(4, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.4 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(metrics):]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
         sub = [r for r in rows if r["metric"] == metric and r["verdict"] != "reference"]
         y = np.arange(len(sub))
         for j, r in enumerate(sub):
@@ -169,8 +181,9 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: Path,
                         fmt="o", color=colour, capsize=3)
         ax.axvline(0, color="k", lw=1)
         ax.set_yticks(y, _labels([r["model"] for r in sub], labels))
+        ax.set_ylim(-0.6, len(sub) - 0.4)
         ax.set_title(metric, fontsize=10)
-        ax.set_xlabel("difference to reference")
+        ax.set_xlabel("model minus reference", fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("Paired bootstrap: model minus reference, 90% intervals "
                  "(green better, red worse, grey within noise)", fontsize=10)

@@ -35,7 +35,8 @@ def test_fit_writes_posterior_summary_and_metrics(run_dir):
         assert set(s) == {"mean", "sd", "hdi_low", "hdi_high"}
         assert s["hdi_low"] < s["mean"] < s["hdi_high"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics["comparison"]) == {"bayescope", "lifetimes_mle", "rfm_rule"}
+    assert set(metrics["comparison"]) == {"bayescope", "lifetimes_mle", "lifetimes_bgnbd",
+                                          "rfm_rule"}
     assert [c["category"] for c in metrics["purchase_categories"]] == [
         "highly likely", "somewhat likely", "unlikely", "highly unlikely"]
     run = load_posterior(run_dir)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayescope.btyd import parameter_summary
 from bayescope.data import rfm_summary, validate_transactions
 from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
 from bayescope.inference.sampling import fit_model
 from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
+from bayescope.posterior_reports.diagnostics import parameter_summary
 
 
 @pytest.mark.parametrize(("model", "seed"), [("mbgnbd", 1), ("bgnbd", 2)])

@@ -1,0 +1,110 @@
+"""``bayescope report RUN_DIR [--holdout PATH]``: one self-contained page per fitted run.
+
+Writes ``RUN_DIR/report/index.html`` (summary, diagnostics, calibration, scores, comparison,
+the model's own plots), the PNGs beside it and ``metrics.json`` with every figure shown. The
+report is built in a temporary folder and swapped in at the end, so a failure never leaves a
+half-written report and a reader never sees a mixed one.
+
+Which sections a run gets depends on its model family; each family has one builder (BTYD
+today; the spend, propensity and ticket models add theirs here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayescope.data.rfm import RFMSummary, attach_holdout
+from bayescope.data.transactions import TransactionColumns, load_transactions
+from bayescope.inference.artifacts import atomic_write_text, load_posterior, umask
+from bayescope.models.btyd import BTYDModel
+from bayescope.posterior_reports.btyd_report import build_btyd_report
+from bayescope.posterior_reports.html import render_report
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR = "report"
+
+
+def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: int = 0,
+                 columns: TransactionColumns | None = None) -> Path:
+    """Build the report of a run; returns the path of ``index.html``.
+
+    Parameters
+    ----------
+    run_dir
+        A fitted run directory (``posterior.nc`` inside).
+    holdout
+        Optional transaction file (CSV/TSV/Parquet, same schema as the fit) with purchases
+        after the calibration end; it replaces the holdout stored in the run.
+    seed
+        Seed of every simulation and bootstrap in the report.
+    columns
+        Column names of the holdout file when they differ from the defaults.
+    """
+    run_dir = Path(run_dir)
+    run = load_posterior(run_dir)
+    spec = BTYDModel.from_name(run.model_name)
+    holdout_rfm: RFMSummary | None = None
+    notes: dict[str, Any] = {}
+    if holdout is not None:
+        transactions, report = load_transactions(holdout, columns or TransactionColumns())
+        attached = attach_holdout(run.rfm, transactions)
+        holdout_rfm = attached.rfm
+        notes = {"holdout_file": str(holdout), "transactions_used": attached.n_transactions_used,
+                 "unknown_customers_ignored": attached.n_unknown_customers,
+                 "rows_before_calibration_end_ignored": attached.n_before_calibration_end,
+                 "duplicates_dropped": report.n_duplicates_dropped}
+        if attached.n_unknown_customers:
+            log.warning("holdout: %d customers were not in the fit and are ignored",
+                        attached.n_unknown_customers)
+    target = run_dir / REPORT_DIR
+    work = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIR}.", dir=run_dir))
+    try:
+        content = build_btyd_report(run, spec, work, holdout_rfm, seed=seed)
+        if notes:
+            content.metrics["holdout_source"] = notes
+        atomic_write_text(work / "metrics.json", json.dumps(_jsonable(content.metrics),
+                                                            indent=2))
+        render_report(content.title, content.subtitle, content.sections, work / "index.html")
+        _swap_in(work, target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("report written to %s", target / "index.html")
+    return target / "index.html"
+
+
+def _swap_in(work: Path, target: Path) -> None:
+    """Replace ``target`` by ``work`` with renames (the old report is removed afterwards)."""
+    os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    work.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _jsonable(value: Any) -> Any:
+    """NumPy scalars and arrays to plain Python for json."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
