@@ -3,7 +3,9 @@
 For every customer and every posterior draw this evaluates the closed forms of the model
 (expected purchases in the horizon, P(alive), expected value per purchase, expected spend =
 purchases x value, as in Fader, Hardie & Lee 2005) and reduces over draws to a compact
-summary: mean and the 5% / 95% quantiles (a 90% posterior interval). Purchases and P(alive)
+summary: mean and the 5% / 95% quantiles (a 90% posterior interval), through the shared
+:func:`~bayescope.inference.predictive.predictive_summary` (:class:`ExpectedQuantities` is
+the simulator). Purchases and P(alive)
 depend on a customer only through (frequency, recency, T), so they are computed once per
 unique triple. Work is chunked so memory stays bounded at a million customers.
 
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.rfm import RFMSummary
+from bayescope.inference.predictive import predictive_summary, quantile_name
 from bayescope.models.btyd import BTYDModel
 
 QUANTITIES = ("purchases", "spend", "value")
@@ -76,6 +79,38 @@ def customer_draws(
                                                     discounting)[:, inverse]
         out["spend"] = spend_purchases * value
     return out
+
+
+@dataclass
+class ExpectedQuantities:
+    """Posterior draws of each customer's expected purchases, P(alive), value and spend.
+
+    The :class:`~bayescope.inference.predictive.PredictiveSimulator` of BTYD predictions:
+    its "outcomes" are the closed-form conditional expectations per posterior draw, so the
+    shared summaries give their posterior mean and interval.
+    """
+
+    spec: BTYDModel
+    rfm: RFMSummary
+    horizon: float
+    discounting: Discounting | None = None
+
+    @property
+    def n_units(self) -> int:
+        """Number of customers."""
+        return self.rfm.n_customers
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """purchases, p_alive, and value and spend when the run has a spend model."""
+        spend = ("value", "spend") if self.spec.spend is not None else ()
+        return ("purchases", "p_alive", *spend)
+
+    def simulate(self, params: Mapping[str, np.ndarray], index: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Draws x customers arrays of each quantity (``rng`` is unused: closed forms)."""
+        return customer_draws(self.spec, params, self.rfm, self.horizon, index,
+                              self.discounting)
 
 
 def _discounted_purchases(spec: BTYDModel, params: Mapping[str, np.ndarray],
@@ -130,22 +165,15 @@ def predict_customers(
     rng = np.random.default_rng(seed)
     params = thin_draws(posterior, max_draws, rng)
     quantities = list(QUANTITIES) if spec.spend is not None else ["purchases"]
+    simulator = ExpectedQuantities(spec, rfm, horizon, discounting)
+    summary = predictive_summary(simulator, params, rng, quantiles=(LOW_Q, HIGH_Q),
+                                 chunk_size=chunk_size, progress=progress)
     columns: dict[str, np.ndarray] = {"customer_id": rfm.customer_id}
-    n = rfm.n_customers
-    summaries = {f"{q}_{s}": np.empty(n) for q in quantities for s in ("mean", "low", "high")}
-    summaries["p_alive"] = np.empty(n)
-    for start in range(0, n, chunk_size):
-        index = np.arange(start, min(start + chunk_size, n))
-        draws = customer_draws(spec, params, rfm, horizon, index, discounting)
-        for q in quantities:
-            summaries[f"{q}_mean"][index] = draws[q].mean(axis=0)
-            low, high = np.quantile(draws[q], [LOW_Q, HIGH_Q], axis=0)
-            summaries[f"{q}_low"][index] = low
-            summaries[f"{q}_high"][index] = high
-        summaries["p_alive"][index] = draws["p_alive"].mean(axis=0)
-        if progress is not None:
-            progress(index.size, n)
-    columns.update(summaries)
+    for q in quantities:
+        columns[f"{q}_mean"] = summary[f"{q}_mean"].to_numpy()
+        columns[f"{q}_low"] = summary[f"{q}_{quantile_name(LOW_Q)}"].to_numpy()
+        columns[f"{q}_high"] = summary[f"{q}_{quantile_name(HIGH_Q)}"].to_numpy()
+    columns["p_alive"] = summary["p_alive_mean"].to_numpy()
     frame = pd.DataFrame(columns)
     if top is None:
         return frame
