@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 Params = Mapping[str, np.ndarray]
 DEFAULT_QUANTILES = (0.05, 0.5, 0.95)
@@ -125,9 +126,11 @@ def predictive_totals(
             if groups is None:
                 acc[:, 0] += draws.sum(axis=1)
             else:
-                codes = groups[index]
-                for g in np.unique(codes):
-                    acc[:, g] += draws[:, codes == g].sum(axis=1)
+                # Units x groups indicator matrix: one sparse product sums every group.
+                membership = sparse.csr_matrix(
+                    (np.ones(index.size), (np.arange(index.size), groups[index])),
+                    shape=(index.size, n_groups))
+                acc += np.asarray((membership.T @ draws.T).T)
     return {k: v[:, 0] if groups is None else v for k, v in totals.items()}
 
 

@@ -29,8 +29,10 @@ def reliability_table(outcome: np.ndarray, prob: np.ndarray, bins: int = 10
         if part.size == 0:
             continue
         k, n = y[part].sum(), part.size
-        # Jeffreys interval: honest for small bins and rates near 0 or 1.
+        # Jeffreys interval: honest for small bins and rates near 0 or 1; it ends at 0 (or 1)
+        # when no (or every) unit in the bin had the event.
         low, high = stats.beta.ppf([0.05, 0.95], k + 0.5, n - k + 0.5)
+        low, high = (0.0 if k == 0 else low), (1.0 if k == n else high)
         rows.append({"n": int(n), "mean_predicted": float(p[part].mean()),
                      "observed_rate": float(k / n), "observed_low": float(low),
                      "observed_high": float(high)})

@@ -24,6 +24,8 @@ CATEGORIES = (
 def categorise(prob: np.ndarray) -> np.ndarray:
     """Index into :data:`CATEGORIES` for each probability."""
     p = np.asarray(prob, float)
+    if np.isnan(p).any():
+        raise ValueError(f"{int(np.isnan(p).sum())} probabilities are NaN: cannot categorise")
     out = np.full(p.size, len(CATEGORIES) - 1)
     for index, (_, low, high) in enumerate(CATEGORIES):
         out[(p >= low) & (p < high)] = index

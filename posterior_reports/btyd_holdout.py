@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from bayescope.data.rfm import RFMSummary
 from bayescope.inference.btyd_prediction import thin_draws
 from bayescope.inference.btyd_simulation import HoldoutCounts
-from bayescope.inference.predictive import Params, iterate_predictive
+from bayescope.inference.predictive import Params, chunk_size_for, iterate_predictive
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.btyd_base import PurchaseModel
 from bayescope.posterior_reports.binary import binary_metrics, reliability_table
@@ -54,7 +55,7 @@ LABELS = {"bayescope": "bayescope", "lifetimes_mle": "lifetimes MLE (same model)
           "rfm_rule": "RFM rule", "lifetimes_bgnbd": "lifetimes BG/NBD MLE",
           "lifetimes_mbgnbd": "lifetimes MBG/NBD MLE"}
 OTHER_FAMILY = {"bgnbd": "mbgnbd", "mbgnbd": "bgnbd"}
-MAX_TOP_K_CELLS = 30_000_000
+MAX_TOP_K_CELLS = 10_000_000
 
 
 def other_family_mle(rfm: RFMSummary, model: str
@@ -99,6 +100,12 @@ class PoissonRateCounts:
         """Poisson counts, (draws, customers); ``params`` only sets the number of draws."""
         draws = np.asarray(next(iter(params.values()))).shape[0]
         return {"purchases": rng.poisson(self.rate[index], size=(draws, index.size))}
+
+    def log_prob(self, params: Params, index: np.ndarray, y: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+        """Exact Poisson log-probability of ``y`` (one row: the rule has no uncertainty)."""
+        with np.errstate(divide="ignore"):
+            return np.asarray(stats.poisson.logpmf(y, self.rate[index]), float)[None, :]
 
 
 @dataclass
@@ -157,21 +164,21 @@ def evaluate_holdout(
     for name, (simulator, draws_params, closed_form) in plans.items():
         evaluation = PredictiveEvaluation(discrete=True, rng=rng)
         if closed_form is not None:
-            # Closed forms depend on a customer only through (x, t_x, T): once per triple.
-            mean = closed_form.expected_purchases(draws_params, *triples.T,
-                                                  horizon).mean(axis=0)[inverse]
-            prob = closed_form.p_any_purchase(draws_params, *triples.T,
-                                              horizon).mean(axis=0)[inverse]
+            # Closed forms depend on a customer only through (x, t_x, T): once per triple,
+            # in chunks of triples so memory stays at draws x chunk.
+            mean, prob = _closed_form_means(closed_form, draws_params, triples, horizon)
+            mean, prob = mean[inverse], prob[inverse]
         else:
             mean, prob = rate, -np.expm1(-rate)
         kept = []
         for index, outcomes in iterate_predictive(simulator, draws_params, rng):
-            evaluation.add(y[index], outcomes["purchases"], mean=mean[index])
+            loglik = simulator.log_prob(draws_params, index, y[index], rng)
+            evaluation.add(y[index], outcomes["purchases"], mean=mean[index], loglik=loglik)
             if name == "bayescope" and keep_for_top:
                 kept.append(outcomes["purchases"])
         results[name], p_any[name], expected[name] = evaluation.result(), prob, mean
         if kept:
-            in_top_hits = _p_in_top_from_draws(np.concatenate(kept, axis=1), top_k)
+            in_top_hits = _p_in_top_from_draws(np.concatenate(kept, axis=1), top_k, rng)
 
     any_purchase = (y > 0).astype(float)
     comparison = {}
@@ -193,12 +200,14 @@ def evaluate_holdout(
     rival = next((n for n in (f"lifetimes_{other_family[0].name}" if other_family else "",
                               "lifetimes_mle") if n in results), "rfm_rule")
     ranking: dict[str, Any] = {
-        name: {"precision_at_k": precision_at_k(y, expected[name], top_k),
-               "deciles": decile_table(y, expected[name])}
+        name: {"precision_at_k": precision_at_k(y, expected[name], top_k,
+                                                np.random.default_rng(seed)),
+               "deciles": decile_table(y, expected[name], rng=np.random.default_rng(seed))}
         for name in results}
     ranking["k"] = top_k
     if in_top_hits is not None:
-        ranking["top_k_calibration"] = top_k_calibration(in_top_hits, actual_top(y, top_k))
+        ranking["top_k_calibration"] = top_k_calibration(
+            in_top_hits, actual_top(y, top_k, np.random.default_rng(seed)))
     return HoldoutEvaluation(
         metrics={
             "holdout_periods": horizon,
@@ -219,11 +228,29 @@ def evaluate_holdout(
         results=results, p_any=p_any, expected=expected)
 
 
-def _p_in_top_from_draws(draws: np.ndarray, k: int) -> np.ndarray:
-    """Share of draws in which each customer's simulated count is in the top ``k`` (ties in)."""
+def _closed_form_means(model: PurchaseModel, params: Params, triples: np.ndarray,
+                       horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean of expected purchases and of P(any purchase) per unique triple."""
+    mean, prob = np.empty(len(triples)), np.empty(len(triples))
+    size = chunk_size_for(params)
+    for start in range(0, len(triples), size):
+        part = slice(start, start + size)
+        x, tx, T = triples[part].T
+        mean[part] = model.expected_purchases(params, x, tx, T, horizon).mean(axis=0)
+        prob[part] = model.p_any_purchase(params, x, tx, T, horizon).mean(axis=0)
+    return mean, prob
+
+
+def _p_in_top_from_draws(draws: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Share of draws in which each customer's simulated count is in the top ``k``.
+
+    Ties are broken at random within each draw, as for the actual top ``k``: integer counts
+    plus a uniform jitter below 1 keep the order of different counts.
+    """
     k = min(k, draws.shape[1])
-    threshold = -np.partition(-draws, k - 1, axis=1)[:, k - 1:k]
-    return (draws >= threshold).mean(axis=0)
+    jittered = draws + rng.random(draws.shape) * 0.5
+    threshold = -np.partition(-jittered, k - 1, axis=1)[:, k - 1:k]
+    return (jittered >= threshold).mean(axis=0)
 
 
 def _by_frequency(x: np.ndarray, y: np.ndarray,

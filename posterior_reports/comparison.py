@@ -57,6 +57,8 @@ def compare_models(
     """
     ref = pointwise[reference]
     n = next(iter(ref.values())).size
+    if n < 2:
+        raise ValueError("a paired comparison needs at least 2 units")
     use_bootstrap = n * n_boot <= MAX_BOOTSTRAP_CELLS
     rows = []
     for metric in ref:
@@ -105,8 +107,9 @@ def _normal_interval(metric: str, a: np.ndarray, b: np.ndarray, diff: float, pro
     n = a.size
     if metric == "squared_error":
         ma, mb = a.mean(), b.mean()
-        # Delta method for sqrt(mean a) - sqrt(mean b) on paired units.
-        grad_terms = a / (2 * np.sqrt(ma)) - b / (2 * np.sqrt(mb))
+        # Delta method for sqrt(mean a) - sqrt(mean b) on paired units (undefined at 0).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad_terms = a / (2 * np.sqrt(ma)) - b / (2 * np.sqrt(mb))
         se = float(np.std(grad_terms, ddof=1) / np.sqrt(n))
     else:
         se = float(np.std(a - b, ddof=1) / np.sqrt(n))
@@ -115,6 +118,8 @@ def _normal_interval(metric: str, a: np.ndarray, b: np.ndarray, diff: float, pro
 
 
 def _verdict(metric: str, low: float, high: float) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "undetermined"
     if low <= 0.0 <= high:
         return "within noise"
     lower_better = LOWER_IS_BETTER[metric]

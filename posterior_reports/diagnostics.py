@@ -64,8 +64,9 @@ def sampler_table(sample_stats: Any) -> dict[str, Any]:
         depth = np.asarray(sample_stats[depth_name].values, float)
         out["tree_depth_mean"] = float(depth.mean())
         out["tree_depth_max"] = int(depth.max())
-    if "maxdepth_reached" in names:
-        out["share_at_max_depth"] = float(np.asarray(sample_stats["maxdepth_reached"]).mean())
+    for flag in ("maxdepth_reached", "reached_max_treedepth"):  # nutpie, PyMC
+        if flag in names:
+            out["share_at_max_depth"] = float(np.asarray(sample_stats[flag]).mean())
     if "step_size" in names:
         out["step_size_per_chain"] = [float(v) for v in
                                       np.asarray(sample_stats["step_size"].values)[:, -1]]

@@ -25,17 +25,28 @@ log = logging.getLogger(__name__)
 K_WARN = 0.7
 
 
+def loo_pointwise(loglik: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-unit elpd, Pareto k and p_loo from log-likelihood (chains, draws, units)."""
+    loglik = np.asarray(loglik, float)
+    if loglik.ndim == 2:
+        loglik = loglik[None]
+    units = np.moveaxis(loglik, -1, 0)  # (units, chains, draws): arviz-stats' layout
+    elpd_i, pareto_k, p_loo_i = (np.asarray(v, float) for v in array_stats.loo(units))
+    return elpd_i, pareto_k, p_loo_i
+
+
 def loo_summary(loglik: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
     """PSIS-LOO from pointwise log-likelihood of shape (chains, draws, units).
 
     Returns elpd_loo, its standard error, p_loo, the number (and share) of units with
     k > 0.7 and the largest k, and logs a warning when any k exceeds 0.7.
     """
-    loglik = np.asarray(loglik, float)
-    if loglik.ndim == 2:
-        loglik = loglik[None]
-    units = np.moveaxis(loglik, -1, 0)  # (units, chains, draws): arviz-stats' layout
-    elpd_i, pareto_k, p_loo_i = (np.asarray(v, float) for v in array_stats.loo(units))
+    return summarise_loo(*loo_pointwise(loglik), weights=weights)
+
+
+def summarise_loo(elpd_i: np.ndarray, pareto_k: np.ndarray, p_loo_i: np.ndarray,
+                  weights: np.ndarray | None = None) -> dict[str, Any]:
+    """Totals and diagnostics from per-unit LOO terms (computed in one go or in chunks)."""
     w = np.ones(elpd_i.size) if weights is None else np.asarray(weights, float)
     n = w.sum()
     elpd = float(np.sum(w * elpd_i))

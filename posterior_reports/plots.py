@@ -120,8 +120,8 @@ def plot_reliability(tables: Mapping[str, Sequence[Mapping[str, Any]]], path: Pa
     for rows, label, colour, marker, z in _styled(tables, labels):
         pred = np.array([r["mean_predicted"] for r in rows])
         obs = np.array([r["observed_rate"] for r in rows])
-        err = np.array([[o - r["observed_low"], r["observed_high"] - o]
-                        for o, r in zip(obs, rows, strict=True)]).T
+        err = np.clip(np.array([[o - r["observed_low"], r["observed_high"] - o]
+                                for o, r in zip(obs, rows, strict=True)]).T, 0.0, None)
         ax.errorbar(pred, obs, yerr=err, fmt=f"{marker}-", color=colour, capsize=2,
                     label=label, zorder=z, ms=9 - z % 4, alpha=0.85)
     ax.set_xlabel(f"mean predicted P({what})")
@@ -185,7 +185,9 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: Path,
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel("model minus reference", fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle("Paired bootstrap: model minus reference, 90% intervals "
+    method = "paired bootstrap" if all(r["method"] == "bootstrap" for r in rows) else \
+        "paired normal approximation"
+    fig.suptitle(f"{method.capitalize()}: model minus reference, 90% intervals "
                  "(green better, red worse, grey within noise)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
@@ -225,8 +227,8 @@ def plot_predictive_check(rows: Sequence[Mapping[str, Any]], path: Path, title: 
         if f"{kind}_mean" not in rows[0]:
             continue
         mean = np.array([r[f"{kind}_mean"] for r in rows])
-        err = np.array([[m - r[f"{kind}_low"], r[f"{kind}_high"] - m]
-                        for m, r in zip(mean, rows, strict=True)]).T
+        err = np.clip(np.array([[m - r[f"{kind}_low"], r[f"{kind}_high"] - m]
+                                for m, r in zip(mean, rows, strict=True)]).T, 0.0, None)
         ax.errorbar(x + offset, mean, yerr=err, fmt="o", color=colour, capsize=3,
                     label=f"{kind} predictive (mean, 90%)")
     ax.bar(x, [r["observed"] for r in rows], 0.5, color="0.75", label="observed")

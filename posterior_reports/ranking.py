@@ -3,8 +3,10 @@
 Marketing acts on ranked lists (the top 100 customers, the top DMAs), so a model is also judged
 on the order it puts units in:
 
-* precision@k: share of the predicted top k that are in the actual top k (ties at the k-th
-  actual value count as in, as ``p_in_top`` does);
+* precision@k: share of the k highest-scored units (ties in the score broken at random, so
+  the list has exactly k units) whose actual value reaches the k-th largest actual value: any
+  unit as good as the k-th best is a correct pick, which is what a list is for when many
+  units share a count. A constant score shows the floor (the share of such units);
 * deciles by predicted score: mean predicted and actual, lift (decile mean over overall mean)
   and the cumulative share of the actual total captured from the top down;
 * P(in top k) calibration: units binned by their posterior probability of being in the top k
@@ -19,25 +21,38 @@ from typing import Any
 import numpy as np
 
 
-def actual_top(y: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of the units in the actual top ``k`` (ties at the threshold are in)."""
-    y = np.asarray(y, float)
-    k = min(k, y.size)
-    threshold = np.partition(y, y.size - k)[y.size - k]
-    return y >= threshold
+def tie_broken_order(values: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Indices of ``values`` from largest to smallest, ties in random (seeded) order."""
+    values = np.asarray(values, float)
+    rng = rng or np.random.default_rng(0)
+    return np.lexsort((rng.random(values.size), -values))
 
 
-def precision_at_k(y: np.ndarray, score: np.ndarray, k: int) -> float:
+def actual_top(y: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Boolean mask of exactly ``min(k, n)`` units with the largest ``y`` (ties at random)."""
+    mask = np.zeros(np.asarray(y).size, bool)
+    if k > 0:
+        mask[tie_broken_order(y, rng)[:k]] = True
+    return mask
+
+
+def precision_at_k(y: np.ndarray, score: np.ndarray, k: int,
+                   rng: np.random.Generator | None = None) -> float:
     """Share of the ``k`` highest-scored units that are in the actual top ``k``."""
-    predicted = np.argsort(-np.asarray(score, float), kind="stable")[:k]
-    return float(actual_top(y, k)[predicted].mean())
+    y = np.asarray(y, float)
+    predicted = tie_broken_order(score, rng)[:k]
+    if not predicted.size:
+        return float("nan")
+    threshold = np.sort(y)[::-1][min(k, y.size) - 1]
+    return float(np.mean(y[predicted] >= threshold))
 
 
-def decile_table(y: np.ndarray, score: np.ndarray, groups: int = 10) -> list[dict[str, Any]]:
+def decile_table(y: np.ndarray, score: np.ndarray, groups: int = 10,
+                 rng: np.random.Generator | None = None) -> list[dict[str, Any]]:
     """Deciles by descending score: size, mean predicted and actual, lift, cumulative capture."""
     y = np.asarray(y, float)
     score = np.asarray(score, float)
-    order = np.argsort(-score, kind="stable")
+    order = tie_broken_order(score, rng)
     overall = y.mean() if y.size else 0.0
     total = y.sum()
     captured = 0.0

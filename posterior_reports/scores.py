@@ -69,10 +69,19 @@ def log_score_continuous(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
                                         m_axis=0))
 
 
+LOG_FLOOR = float(np.log(1e-12))
+
+
 def log_score_from_loglik(loglik: np.ndarray) -> np.ndarray:
-    """Exact log predictive density ``log mean_s p(y_i | theta_s)`` from (draws, units)."""
+    """Log predictive density ``log mean_s p(y_i | theta_s)`` from (draws, units).
+
+    Exact given the draws (or Rao-Blackwellised, when ``p`` conditions on simulated latent
+    quantities). Floored at ``log 1e-12`` (-27.6): a degenerate predictive that gives an
+    observed outcome probability zero (a Poisson rate of 0 and a purchase) scores very badly
+    but finitely, so means and paired comparisons stay defined.
+    """
     loglik = np.asarray(loglik, float)
-    return logsumexp(loglik, axis=0) - np.log(loglik.shape[0])
+    return np.maximum(logsumexp(loglik, axis=0) - np.log(loglik.shape[0]), LOG_FLOOR)
 
 
 def interval_score(y: np.ndarray, low: np.ndarray, high: np.ndarray, level: float) -> np.ndarray:
@@ -81,6 +90,8 @@ def interval_score(y: np.ndarray, low: np.ndarray, high: np.ndarray, level: floa
     ``(high - low) + 2/alpha (low - y) 1{y < low} + 2/alpha (y - high) 1{y > high}`` with
     ``alpha = 1 - level`` (Gneiting & Raftery 2007, eq. 43): width plus a penalty for misses.
     """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"interval level must be in (0, 1), got {level}")
     y = np.asarray(y, float)
     alpha = 1.0 - level
     return ((high - low) + 2.0 / alpha * np.maximum(low - y, 0.0)

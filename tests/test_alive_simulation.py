@@ -65,3 +65,25 @@ def test_p_alive_new_is_finite_for_concentrated_dropout():
     # p is concentrated at 200/2200: alive = (1 - p) * E[(alpha / (alpha + p t)) ** r]
     p = 200 / 2200
     assert value == pytest.approx((1 - p) * (6 / (6 + p * 52)) ** 0.3, rel=1e-3)
+
+
+def test_group_totals_add_up_to_the_total_draw_by_draw():
+    from bayescope.inference.btyd_simulation import CalibrationCounts
+    from bayescope.inference.predictive import predictive_summary, predictive_totals
+
+    model = purchase_model("mbgnbd")
+    T = np.linspace(1, 50, 1000)
+    params = {"r": np.full(50, 0.3), "alpha": np.full(50, 6.0), "a": np.full(50, 0.7),
+              "b": np.full(50, 2.4)}
+    groups = np.arange(1000) % 7
+    by_group = predictive_totals(CalibrationCounts(model, T), params,
+                                 np.random.default_rng(3), groups=groups, chunk_size=130)
+    total = predictive_totals(CalibrationCounts(model, T), params, np.random.default_rng(3),
+                              chunk_size=130)
+    np.testing.assert_allclose(by_group["frequency"].sum(axis=1), total["frequency"])
+    summary = predictive_summary(CalibrationCounts(model, T), params, np.random.default_rng(3),
+                                 exceed=(0,), chunk_size=130)
+    assert list(summary.columns) == ["frequency_mean", "frequency_q05", "frequency_median",
+                                     "frequency_q95", "frequency_p_above_0"]
+    tail, head = summary["frequency_mean"].iloc[-100:], summary["frequency_mean"].iloc[:100]
+    assert tail.mean() > head.mean()  # longer observation, more repeat purchases

@@ -234,3 +234,41 @@ def test_chunked_evaluation_equals_one_pass_scores():
     a, b = one.result(), chunked.result()
     for name in ("crps", "mae", "rmse", "interval_score_90"):
         assert a.summary[name] == pytest.approx(b.summary[name])
+
+
+def test_reliability_bins_with_no_or_all_events_keep_valid_intervals(tmp_path):
+    from bayescope.posterior_reports.binary import reliability_table
+    from bayescope.posterior_reports.plots import plot_reliability
+
+    y = np.r_[np.zeros(50), np.ones(50)]
+    p = np.r_[np.full(50, 0.1), np.full(50, 0.9)]
+    rows = reliability_table(y, p, bins=4)
+    assert rows[0]["observed_low"] == 0.0 and rows[-1]["observed_high"] == 1.0
+    assert plot_reliability({"m": rows}, tmp_path / "r.png").is_file()
+
+
+def test_undefined_differences_are_undetermined_not_worse():
+    perfect = {"squared_error": np.zeros(20), "crps": np.zeros(20)}
+    rows = compare_models({"a": perfect, "b": dict(perfect)}, "a", np.random.default_rng(0))
+    import bayescope.posterior_reports.comparison as comparison
+
+    saved = comparison.MAX_BOOTSTRAP_CELLS
+    comparison.MAX_BOOTSTRAP_CELLS = 0
+    try:
+        normal = compare_models({"a": perfect, "b": dict(perfect)}, "a",
+                                np.random.default_rng(0))
+    finally:
+        comparison.MAX_BOOTSTRAP_CELLS = saved
+    assert {r["verdict"] for r in rows + normal if r["model"] == "b"} <= {
+        "within noise", "undetermined"}
+    assert any(r["verdict"] == "undetermined" for r in normal)
+
+
+def test_ties_are_broken_at_random_so_top_k_has_k_units():
+    from bayescope.posterior_reports.ranking import actual_top
+
+    y = np.r_[np.full(500, 3), np.zeros(500)]
+    assert actual_top(y, 100).sum() == 100
+    assert precision_at_k(y, y, 100) == 1.0
+    # A constant score picks at random: about half the units reach the top value.
+    assert 0.35 < precision_at_k(y, np.zeros(1000), 100) < 0.65

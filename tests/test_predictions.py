@@ -138,3 +138,26 @@ def test_expected_purchases_new_when_a_plus_b_below_one(name, shift):
     closed = purchase_model(name).expected_purchases_new(params, 10.0)[0]
     assert np.isfinite(closed)
     assert abs(closed - simulated.mean()) < 4 * simulated.std() / np.sqrt(n)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_holdout_log_prob_is_a_distribution_matching_simulation(cdnow_rfm, name):
+    model = purchase_model(name)
+    draws = 400
+    params = {"r": np.full(draws, 0.3), "alpha": np.full(draws, 6.0),
+              "a": np.full(draws, 0.7), "b": np.full(draws, 2.4)}
+    simulator = HoldoutCounts(model, cdnow_rfm, 39.0)
+    index = np.arange(200)
+    rng = np.random.default_rng(1)
+    grid = np.arange(0, 80)
+    # The same latent draws for every k (same seed): the pmf then sums to one exactly.
+    pmf = np.stack([np.exp(simulator.log_prob(params, index, np.full(index.size, k),
+                                              np.random.default_rng(5))).mean(axis=0)
+                    for k in grid])
+    np.testing.assert_allclose(pmf.sum(axis=0), 1.0, atol=2e-3)
+    counts = np.concatenate([simulator.simulate(params, index, rng)["purchases"]
+                             for _ in range(10)])
+    empirical = np.stack([(counts == k).mean(axis=0) for k in grid[:4]])
+    # Per-customer frequencies of 0..3 purchases within Monte Carlo error of the pmf.
+    se = np.sqrt(pmf[:4] * (1 - pmf[:4]) / counts.shape[0]) + 1e-3
+    assert np.mean(np.abs(empirical - pmf[:4]) < 4 * se) > 0.97
