@@ -286,7 +286,11 @@ def _holdout_sections(evaluation: HoldoutEvaluation, out_dir: Path, unit: str
                       "(plug-in) and an RFM rule (calibration rate carried forward). Lower is "
                       "better for MAE, RMSE, CRPS, interval score, Brier and ECE; higher for "
                       "log scores, AUCs and precision."),
-            Table(comparison, "Scores on the holdout"),
+            Table(comparison[["model", "mae", "rmse", "crps", "log_score", "interval_score_90",
+                              "coverage_90", "pit_coverage_90", "calibrated",
+                              "total_predicted"]],
+                  "Scores of the holdout purchase count (binary scores of 'any purchase' are "
+                  "in their own section)"),
             Table(paired, "Paired comparison: model minus bayescope, 90% interval (bootstrap; "
                           "normal approximation at large n; better / worse only when the "
                           "interval excludes 0)"),

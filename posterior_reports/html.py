@@ -32,7 +32,8 @@ figcaption { color: #555; font-size: 0.9em; }
 .good { background: #e7f6e7; border-left: 6px solid #2ca02c; }
 .bad { background: #fde8e8; border-left: 6px solid #d62728; color: #8b0000; font-weight: 600; }
 .note { background: #eef3fb; border-left: 6px solid #1f77b4; }
-nav a { margin-right: 1em; } td.flag { background: #fde8e8; color: #8b0000; }
+nav a { margin-right: 1em; } .scroll { overflow-x: auto; max-width: 100%; }
+td.flag { background: #fde8e8; color: #8b0000; }
 """
 
 
@@ -99,8 +100,8 @@ def _table_html(table: Table) -> str:
             cls = ' class="flag"' if flags is not None and flags[i] else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table><caption>{html.escape(table.caption)}</caption><thead><tr>{head}</tr>"
-            f"</thead><tbody>{''.join(rows)}</tbody></table>")
+    return (f"<div class='scroll'><table><caption>{html.escape(table.caption)}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _format(value: object, digits: int) -> str:
