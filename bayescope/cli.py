@@ -49,10 +49,64 @@ def _print_summary(summary: dict) -> None:
                       f"94% HDI [{s['hdi_low']:.4f}, {s['hdi_high']:.4f}]")
 
 
+def _fit_spend(args: argparse.Namespace) -> None:
+    from bayescope.data.campaign_spend import load_campaign_table
+    from bayescope.spend import SpendFitSettings, fit_spend
+
+    table = load_campaign_table(args.data)
+    settings = SpendFitSettings(args.draws, args.chains, args.seed, args.holdout_share,
+                                progress=console.is_terminal)
+    result, summary = fit_spend(table, settings, args.out)
+    verdict = "[green]passed[/]" if summary["converged"] else "[bold red]FAILED[/]"
+    console.print(f"{summary['model']}: {summary['n_train']} customers fitted, "
+                  f"{summary['n_holdout']} held out, gate {verdict}")
+    metrics_path = Path(args.out) / "metrics.json"
+    if metrics_path.is_file():
+        import json
+
+        import pandas as pd
+
+        comparison = pd.DataFrame(json.loads(metrics_path.read_text())["comparison"]).T
+        console.print(comparison[["crps", "interval_score_90", "rmse", "mae",
+                                  "top_decile_capture"]].round(3).to_string(), soft_wrap=True,
+                      highlight=False)
+    console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
+                  f"in {result.seconds:.1f} s")
+
+
 def _predict(args: argparse.Namespace) -> None:
+    from bayescope.inference.artifacts import load_artifact
+
+    if load_artifact(args.run_dir).kind == "spend":
+        _predict_spend(args)
+    else:
+        _predict_btyd(args)
+
+
+def _predict_spend(args: argparse.Namespace) -> None:
+    from bayescope.data.campaign_spend import load_campaign_table
+    from bayescope.inference.artifacts import atomic_write_frame
+    from bayescope.spend import load_spend_run, predict_spend_run
+
+    if args.data is None:
+        raise BayescopeInputError("a spend run predicts for a table: pass --data PATH",
+                                  field="data")
+    table = load_campaign_table(args.data, require_target=False)
+    run = load_spend_run(args.run_dir)
+    with _progress() as bar:
+        task = bar.add_task("predicting customers", total=len(table))
+        frame = predict_spend_run(run, table, seed=args.seed,
+                                  progress=lambda k, n: bar.update(task, advance=k))
+    atomic_write_frame(frame, Path(args.out))
+    console.print(f"wrote {len(frame)} customers to {args.out}")
+
+
+def _predict_btyd(args: argparse.Namespace) -> None:
     from bayescope.btyd import predict_run
     from bayescope.inference.artifacts import atomic_write_frame
 
+    if args.horizon is None:
+        raise BayescopeInputError("a repeat-purchase run needs --horizon DAYS", field="horizon")
     with _progress() as bar:
         task = bar.add_task("predicting customers", total=None)
         frame = predict_run(args.run_dir, args.horizon, args.top, args.by, args.seed,
@@ -110,6 +164,38 @@ def _report(args: argparse.Namespace) -> None:
     console.print(f"wrote {page} (open it in a browser), metrics.json and the PNGs beside it")
 
 
+def _generate_spend(args: argparse.Namespace) -> None:
+    import json
+
+    import numpy as np
+
+    from bayescope.data.generate_spend import generate_spend_table
+    from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
+
+    if args.customers < 1:
+        raise BayescopeInputError("--customers must be positive", field="customers")
+    generated = generate_spend_table(args.customers, np.random.default_rng(args.seed))
+    out = Path(args.out)
+    table = generated.table.assign(
+        campaign_send_date=generated.table["campaign_send_date"].dt.strftime("%Y-%m-%d"))
+    atomic_write_frame(table, out)
+    truth_path = out.with_name(out.stem + ".truth.json")
+    atomic_write_text(truth_path, json.dumps({**generated.truth.to_dict(), "seed": args.seed},
+                                             indent=2))
+    console.print(f"wrote {len(table)} customers to {out} and the truth to {truth_path}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from waitress import serve
+
+    from bayescope.api import create_app
+
+    app = create_app(args.run_dirs, max_instances=args.max_instances)
+    console.print(f"serving {len(args.run_dirs)} model(s) on http://{args.host}:{args.port} "
+                  "(GET /v1/models, POST /v1/models/<name>:predict, /openapi.json)")
+    serve(app, host=args.host, port=args.port, threads=args.threads)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from bayescope.demo import run_demo
 
@@ -148,9 +234,22 @@ def build_parser() -> argparse.ArgumentParser:
     btyd.add_argument("--out", required=True, help="run directory to write")
     btyd.set_defaults(handler=_fit_btyd)
 
+    spend = fit_sub.add_parser("spend", help="hurdle log-normal on a post-campaign spend table")
+    spend.add_argument("--data", required=True, help="CSV or Parquet in the PostPilot schema")
+    spend.add_argument("--draws", type=int, default=1000)
+    spend.add_argument("--chains", type=int, default=4)
+    spend.add_argument("--seed", type=int, default=0)
+    spend.add_argument("--holdout-share", type=float, default=0.2,
+                       help="share of customers held out for the comparison (0 fits all)")
+    spend.add_argument("--out", required=True, help="run directory to write")
+    spend.set_defaults(handler=_fit_spend)
+
     predict = sub.add_parser("predict", help="per-customer predictions from a run")
     predict.add_argument("run_dir")
-    predict.add_argument("--horizon", type=float, required=True, help="horizon in days")
+    predict.add_argument("--horizon", type=float, default=None,
+                         help="horizon in days (repeat-purchase runs)")
+    predict.add_argument("--data", default=None,
+                         help="customers to score (spend runs): CSV or Parquet")
     predict.add_argument("--top", type=int, default=None)
     predict.add_argument("--by", choices=["purchases", "spend"], default="purchases")
     predict.add_argument("--seed", type=int, default=0)
@@ -195,6 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", required=True, help="CSV or Parquet; truth goes to *.truth.json")
     gen.set_defaults(handler=_generate_btyd)
+
+    gen_spend = gen_sub.add_parser("spend", help="PostPilot-schema campaign table (hurdle)")
+    gen_spend.add_argument("--customers", type=int, default=20_000)
+    gen_spend.add_argument("--seed", type=int, default=0)
+    gen_spend.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
+    gen_spend.set_defaults(handler=_generate_spend)
+
+    serve = sub.add_parser("serve", help="serve runs over HTTP (waitress + Flask)")
+    serve.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--threads", type=int, default=4)
+    serve.add_argument("--max-instances", type=int, default=10_000)
+    serve.set_defaults(handler=_serve)
 
     demo = sub.add_parser("demo", help="the whole workflow on CDNOW, small draws")
     demo.add_argument("--out", default="demo_out")

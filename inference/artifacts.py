@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 ARTIFACT_FORMAT = 1
 POSTERIOR_FILE = "posterior.nc"
 LIBRARIES = ("pymc", "pytensor", "arviz", "pymc-marketing", "nutpie", "numpy", "pandas")
-REQUIRED_ATTRS = ("artifact_format", "model", "time_unit", "calibration_end", "data_fingerprint",
-                  "converged", "method", "bayescope_version")
+COMMON_ATTRS = ("artifact_format", "model", "data_fingerprint", "converged", "method",
+                "bayescope_version")
+REQUIRED_ATTRS = (*COMMON_ATTRS, "time_unit", "calibration_end")
 
 
 def library_versions() -> dict[str, str]:
@@ -120,9 +121,13 @@ def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
             frame.to_csv(tmp, index=False)
 
 
-def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any]) -> Path:
-    """Write ``RUN_DIR/posterior.nc`` atomically with the customer data and metadata."""
-    arrays = rfm_arrays(rfm)
+def save_artifact(run_dir: Path, idata: Any, arrays: dict[str, np.ndarray],
+                  attrs: dict[str, Any]) -> Path:
+    """Write ``RUN_DIR/posterior.nc`` atomically: posterior, per-customer data, metadata.
+
+    ``arrays`` holds one value per customer (``customer_id`` among them, the coordinate);
+    they go to the ``constant_data`` group and into the data fingerprint.
+    """
     customers = xr.Dataset(
         {name: ("customer", values) for name, values in arrays.items() if name != "customer_id"},
         coords={"customer": arrays["customer_id"]},
@@ -133,11 +138,7 @@ def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, 
         "artifact_format": ARTIFACT_FORMAT,
         "bayescope_version": __version__,
         "library_versions": json.dumps(library_versions()),
-        "time_unit": rfm.time_unit,
-        "calibration_end": str(rfm.calibration_end),
-        "observation_end": str(rfm.observation_end),
-        "duration_holdout": float(rfm.duration_holdout or 0.0),
-        "n_customers": rfm.n_customers,
+        "n_customers": int(arrays["customer_id"].size),
         "data_fingerprint": fingerprint(arrays),
         **attrs,
     }
@@ -146,6 +147,18 @@ def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, 
     with atomic_path(target, suffix=".nc.tmp") as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
     return target
+
+
+def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any]) -> Path:
+    """Write a BTYD run's ``posterior.nc`` with the customers' RFM data and time settings."""
+    return save_artifact(run_dir, idata, rfm_arrays(rfm), {
+        "kind": "btyd",
+        "time_unit": rfm.time_unit,
+        "calibration_end": str(rfm.calibration_end),
+        "observation_end": str(rfm.observation_end),
+        "duration_holdout": float(rfm.duration_holdout or 0.0),
+        **attrs,
+    })
 
 
 def _netcdf_attr(value: Any) -> Any:
@@ -175,8 +188,28 @@ class LoadedRun:
         return bool(int(self.attrs["converged"]))
 
 
-def load_posterior(run_dir: str | Path) -> LoadedRun:
-    """Read and check ``RUN_DIR/posterior.nc``.
+@dataclass
+class Artifact:
+    """A stored fit of any model: the DataTree, flat posterior draws, customer data, metadata."""
+
+    tree: Any
+    posterior: dict[str, np.ndarray]
+    arrays: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """Model family: ``btyd`` (runs written before the attribute existed) or ``spend``."""
+        return str(self.attrs.get("kind", "btyd"))
+
+    @property
+    def converged(self) -> bool:
+        """The stored convergence verdict."""
+        return bool(int(self.attrs["converged"]))
+
+
+def load_artifact(run_dir: str | Path) -> Artifact:
+    """Read and check ``RUN_DIR/posterior.nc`` whatever the model.
 
     Raises
     ------
@@ -193,7 +226,7 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read {path}: {exc}", field="run_dir") from exc
     attrs = {str(k): v for k, v in tree.attrs.items()}
-    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+    missing = [k for k in COMMON_ATTRS if k not in attrs]
     if missing:
         raise ArtifactError(f"{path} lacks metadata {missing}: not a bayescope artifact",
                             field="run_dir")
@@ -209,8 +242,28 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
         raise ArtifactError(f"{path}: stored customer data does not match its fingerprint "
                             "(file altered or corrupt)", field="run_dir")
     posterior_ds = tree["posterior"].to_dataset()
-    posterior = {str(name): np.asarray(posterior_ds[name].values, dtype=float).reshape(-1)
-                 for name in posterior_ds.data_vars}
+    posterior = {}
+    for name in posterior_ds.data_vars:
+        values = np.asarray(posterior_ds[name].values, dtype=float)
+        # (chain, draw, ...) -> (draws, ...): scalars become flat, vectors keep their dims.
+        posterior[str(name)] = values.reshape(-1, *values.shape[2:])
+    return Artifact(tree, posterior, arrays, attrs)
+
+
+def load_posterior(run_dir: str | Path) -> LoadedRun:
+    """Read and check a BTYD run's ``posterior.nc`` (see :func:`load_artifact`).
+
+    Raises
+    ------
+    ArtifactError
+        As :func:`load_artifact`, and when the run is not a BTYD fit.
+    """
+    artifact = load_artifact(run_dir)
+    attrs, arrays = artifact.attrs, artifact.arrays
+    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+    if artifact.kind != "btyd" or missing:
+        raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a repeat-purchase (BTYD) "
+                            "fit", field="run_dir")
     holdout = attrs.get("duration_holdout", 0.0)
     rfm = RFMSummary(
         customer_id=arrays["customer_id"],
@@ -225,7 +278,7 @@ def load_posterior(run_dir: str | Path) -> LoadedRun:
         monetary_value_holdout=arrays.get("monetary_value_holdout"),
         duration_holdout=float(holdout) if "frequency_holdout" in arrays else None,
     )
-    return LoadedRun(posterior=posterior, rfm=rfm, attrs=attrs, tree=tree)
+    return LoadedRun(posterior=artifact.posterior, rfm=rfm, attrs=attrs, tree=artifact.tree)
 
 
 def _warn_on_version_drift(path: Path, attrs: dict[str, Any]) -> None:

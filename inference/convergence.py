@@ -42,9 +42,8 @@ def check_convergence(idata: Any, var_names: tuple[str, ...]) -> GateReport:
     """Apply the gate to a NUTS posterior (``idata`` is an ArviZ DataTree)."""
     posterior = idata["posterior"]
     per: dict[str, dict[str, float]] = {}
-    for name in var_names:
-        draws = np.asarray(posterior[name].values, dtype=float)  # (chain, draw)
-        per[name] = {
+    for label, draws in scalar_series(posterior, var_names):
+        per[label] = {
             "rhat": float(rhat(draws, chain_axis=0, draw_axis=1)),
             "ess_bulk": float(ess(draws, chain_axis=0, draw_axis=1, method="bulk")),
             "ess_tail": float(
@@ -74,6 +73,24 @@ def check_convergence(idata: Any, var_names: tuple[str, ...]) -> GateReport:
         per_parameter=per,
         problems=problems,
     )
+
+
+def scalar_series(posterior: Any, var_names: tuple[str, ...]
+                   ) -> list[tuple[str, np.ndarray]]:
+    """(label, (chain, draw) draws) per scalar; vector parameters give ``name[coord]``."""
+    out = []
+    for name in var_names:
+        variable = posterior[name]
+        values = np.asarray(variable.values, dtype=float)
+        if values.ndim == 2:
+            out.append((name, values))
+            continue
+        labels = [str(v) for v in np.asarray(variable[variable.dims[2]].values)] \
+            if values.ndim == 3 and variable.dims[2] in variable.coords else None
+        flat = values.reshape(values.shape[0], values.shape[1], -1)
+        for j in range(flat.shape[2]):
+            out.append((f"{name}[{labels[j] if labels else j}]", flat[:, :, j]))
+    return out
 
 
 def announce(report: GateReport) -> None:

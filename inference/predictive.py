@@ -96,14 +96,18 @@ def predictive_summary(
     simulator: PredictiveSimulator, params: Params, rng: np.random.Generator,
     quantiles: Sequence[float] = DEFAULT_QUANTILES, exceed: Sequence[float] = (),
     chunk_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+    means_only: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Tidy per-unit summary of every outcome: ``{outcome}_mean``, ``{outcome}_q05``, ..."""
+    """Tidy per-unit summary of every outcome: ``{outcome}_mean``, ``{outcome}_q05``, ...
+
+    Outcomes named in ``means_only`` get their mean alone (quantiles cost a partition).
+    """
     n = simulator.n_units
     columns: dict[str, np.ndarray] = {}
     for index, outcomes in iterate_predictive(simulator, params, rng, chunk_size, progress):
         for name, draws in outcomes.items():
-            for column, values in summarise_draws(draws, quantiles, exceed,
-                                                  prefix=f"{name}_").items():
+            wanted = ((), ()) if name in means_only else (quantiles, exceed)
+            for column, values in summarise_draws(draws, *wanted, prefix=f"{name}_").items():
                 columns.setdefault(column, np.empty(n))[index] = values
     return pd.DataFrame(columns)
 

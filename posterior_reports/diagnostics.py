@@ -15,7 +15,7 @@ import numpy as np
 from arviz_stats import hdi
 from arviz_stats.base import array_stats
 
-from bayescope.inference.convergence import ESS_MIN, RHAT_MAX
+from bayescope.inference.convergence import ESS_MIN, RHAT_MAX, scalar_series
 
 BFMI_MIN = 0.3
 HDI_PROB = 0.94
@@ -32,11 +32,15 @@ def parameter_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[
     return out
 
 
+def labelled_draws(posterior: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Flat draws per scalar of ``names``; vector parameters give ``name[coord]`` entries."""
+    return {label: draws.reshape(-1) for label, draws in scalar_series(posterior, names)}
+
+
 def parameter_table(posterior: Any, names: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Per parameter: mean, sd, R-hat, bulk and tail ESS, and whether it passes the gate."""
+    """Per scalar parameter: mean, sd, R-hat, bulk and tail ESS, and whether it passes."""
     rows = []
-    for name in names:
-        draws = np.asarray(posterior[name].values, float)  # (chain, draw)
+    for name, draws in scalar_series(posterior, names):  # draws: (chain, draw)
         rhat = float(array_stats.rhat(draws))
         bulk = float(array_stats.ess(draws, method="bulk"))
         tail = float(array_stats.ess(draws, method="tail", prob=(0.05, 0.95)))

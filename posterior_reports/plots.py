@@ -19,6 +19,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from bayescope.inference.artifacts import atomic_path
+from bayescope.inference.convergence import scalar_series
 from bayescope.posterior_reports.calibration import PITCheck
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -199,9 +200,9 @@ def plot_trace_rank(posterior: Any, names: Sequence[str], path: Path) -> Path:
     Rank plots (Vehtari et al. 2021): ranks of all draws pooled, histogrammed per chain; good
     mixing shows flat, overlapping histograms.
     """
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 1.9 * len(names)), squeeze=False)
-    for row, name in zip(axes, names, strict=True):
-        draws = np.asarray(posterior[name].values, float)  # (chain, draw)
+    series = scalar_series(posterior, tuple(names))
+    fig, axes = plt.subplots(len(series), 2, figsize=(10, 1.9 * len(series)), squeeze=False)
+    for row, (name, draws) in zip(axes, series, strict=True):  # draws: (chain, draw)
         ranks = rankdata(draws, axis=None).reshape(draws.shape)
         bins = np.linspace(0, draws.size, 21)
         for chain, colour in zip(range(draws.shape[0]), COLOURS * 4, strict=False):

@@ -67,12 +67,16 @@ class PredictiveEvaluation:
         Central interval levels whose coverage is reported.
     max_count
         Counts pooled from here on in the rootogram.
+    with_log_score
+        False where the log score is not comparable across the models evaluated (a point mass
+        at zero against densities); it is then reported as NaN.
     """
 
     discrete: bool
     rng: np.random.Generator
     levels: tuple[float, ...] = COVERAGE_LEVELS
     max_count: int = 10
+    with_log_score: bool = True
     _parts: dict[str, list[np.ndarray]] = field(default_factory=dict, init=False)
     _counts: CountCheck | None = field(default=None, init=False)
 
@@ -101,7 +105,9 @@ class PredictiveEvaluation:
         draws = np.asarray(draws, float)
         centre = draws.mean(axis=0) if mean is None else np.asarray(mean, float)
         median = np.median(draws, axis=0)
-        if loglik is not None:
+        if not self.with_log_score:
+            log_score = np.full(y.size, np.nan)
+        elif loglik is not None:
             log_score = log_score_from_loglik(loglik)
         elif self.discrete:
             log_score = log_score_discrete(y, draws)

@@ -1,0 +1,178 @@
+"""Flask app factory: health, model listing and schema, predictions, OpenAPI description.
+
+Routes::
+
+    GET  /healthz                      {"status": "ok", "models": N}
+    GET  /v1/models                    [{name, kind, model, trained_at, converged, ...}]
+    GET  /v1/models/<name>             info + input schema + output fields
+    POST /v1/models/<name>:predict     {"instances": [...]} -> {"model": {...}, "predictions"}
+    POST /predict                      the same for the (first) spend model; also takes a
+                                       bare instance or a list, as the PostPilot script sends
+    GET  /openapi.json                 OpenAPI 3.1 description
+
+Every error is JSON ``{"error": ..., "field": ..., "index": ...}`` with a 4xx status: 400
+malformed JSON or body, 404 unknown model or route, 405 wrong method, 413 body too large or
+too many instances, 422 a missing, mistyped or out-of-range field. An unexpected failure is a
+500 with the same shape and no stack trace (and is logged). Models are loaded once, at
+start; a request never compiles anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from bayescope.api.served import ServedSpendModel, load_served
+from bayescope.errors import BayescopeInputError
+
+log = logging.getLogger(__name__)
+
+MAX_INSTANCES = 10_000
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class ApiError(Exception):
+    """An error the client caused, with its HTTP status and the field and index at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None,
+                 index: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field, self.index = status, message, field, index
+
+
+def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCES,
+               max_body_bytes: int = MAX_BODY_BYTES, max_draws: int = 1000) -> Flask:
+    """The app serving the runs in ``run_dirs`` (each loaded once, here)."""
+    models = load_served(run_dirs, max_draws=max_draws)
+    app = Flask("bayescope")
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    def error(status: int, message: str, field: str | None = None,
+              index: int | None = None) -> Any:
+        return jsonify({"error": message, "field": field, "index": index}), status
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Any:
+        return error(exc.status, exc.message, exc.field, exc.index)
+
+    @app.errorhandler(BayescopeInputError)
+    def _input_error(exc: BayescopeInputError) -> Any:
+        return error(422, str(exc), exc.field, exc.rows[0] if exc.rows else None)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        message = {413: f"request body larger than {max_body_bytes} bytes"}.get(
+            status, exc.description or exc.name)
+        return error(status, message, "body" if status == 413 else None)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return error(500, "internal error: the request could not be completed")
+
+    def model_or_404(name: str) -> ServedSpendModel:
+        if name not in models:
+            raise ApiError(404, f"unknown model {name!r}; served: {sorted(models)}", "model")
+        return models[name]
+
+    def instances_from_body(allow_bare: bool) -> list[Any]:
+        body = request.get_json(silent=True)
+        if body is None:
+            raise ApiError(400, "the body must be JSON (Content-Type: application/json)",
+                           "body")
+        if isinstance(body, dict) and "instances" in body:
+            instances = body["instances"]
+        elif allow_bare and isinstance(body, list):
+            instances = body
+        elif allow_bare and isinstance(body, dict):
+            instances = [body]
+        else:
+            raise ApiError(400, 'the body must be {"instances": [...]}', "instances")
+        if not isinstance(instances, list) or not instances:
+            raise ApiError(400, '"instances" must be a non-empty list', "instances")
+        if len(instances) > max_instances:
+            raise ApiError(413, f"{len(instances)} instances: at most {max_instances} per "
+                                "request", "instances")
+        return instances
+
+    def seed_from_query() -> int:
+        raw = request.args.get("seed", "0")
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"seed must be an integer, got {raw!r}", "seed") from exc
+
+    def predict(model: ServedSpendModel, allow_bare: bool) -> Any:
+        predictions = model.predict(instances_from_body(allow_bare), seed=seed_from_query())
+        return jsonify({"model": model.info(), "predictions": predictions})
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"status": "ok", "models": len(models)})
+
+    @app.get("/v1/models")
+    def list_models() -> Any:
+        return jsonify({"models": [m.info() for m in models.values()]})
+
+    @app.get("/v1/models/<name>")
+    def describe(name: str) -> Any:
+        if name.endswith(":predict"):
+            raise ApiError(405, "use POST for predictions", "method")
+        model = model_or_404(name)
+        return jsonify({**model.info(), "input_schema": model.schema(),
+                        "outputs": model.outputs(), "max_instances": max_instances})
+
+    @app.post("/v1/models/<name>:predict")
+    def predict_named(name: str) -> Any:
+        return predict(model_or_404(name), allow_bare=False)
+
+    @app.post("/predict")
+    def predict_default() -> Any:
+        spend = [m for m in models.values() if m.kind == "spend"]
+        if not spend:
+            raise ApiError(404, "no spend model is served", "model")
+        return predict(spend[0], allow_bare=True)
+
+    @app.get("/openapi.json")
+    def openapi() -> Any:
+        return jsonify(openapi_document(models, max_instances))
+
+    return app
+
+
+def openapi_document(models: dict[str, ServedSpendModel], max_instances: int) -> dict[str, Any]:
+    """OpenAPI 3.1 description of the routes and of each served model's instance schema."""
+    error_schema = {"type": "object", "properties": {
+        "error": {"type": "string"}, "field": {"type": ["string", "null"]},
+        "index": {"type": ["integer", "null"]}}}
+    errors = {str(code): {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+        for code, text in ((400, "malformed request"), (404, "unknown model"),
+                           (413, "too large"), (422, "invalid instance"))}
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "ok"}}}},
+        "/v1/models": {"get": {"summary": "served models",
+                               "responses": {"200": {"description": "model list"}}}},
+    }
+    schemas: dict[str, Any] = {"Error": error_schema}
+    for name, model in models.items():
+        schemas[f"{name}_instance"] = model.schema()
+        body = {"type": "object", "required": ["instances"], "properties": {"instances": {
+            "type": "array", "maxItems": max_instances, "minItems": 1,
+            "items": {"$ref": f"#/components/schemas/{name}_instance"}}}}
+        paths[f"/v1/models/{name}:predict"] = {"post": {
+            "summary": f"predict with {name} ({model.kind})",
+            "parameters": [{"name": "seed", "in": "query", "schema": {"type": "integer"}}],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": body}}},
+            "responses": {"200": {"description": "predictions: " + "; ".join(
+                f"{k}: {v}" for k, v in model.outputs().items())}, **errors}}}
+    return {"openapi": "3.1.0", "info": {"title": "bayescope API", "version": "1"},
+            "paths": paths, "components": {"schemas": schemas}}

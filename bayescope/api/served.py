@@ -1,0 +1,137 @@
+"""Models as the API serves them: loaded once, described by a schema, predicting in NumPy.
+
+A :class:`ServedModel` knows its name, kind, metadata, the input schema of one instance, and
+turns a list of JSON instances into predictions, each with ``mean``, ``median``, ``low``,
+``high`` (90%) and the model's extras. Input goes through the same validation as files
+(:func:`bayescope.data.campaign_spend.validate_campaign_table`), after a JSON type check, so
+the API and the CLI refuse the same things; errors name the field and the instance index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayescope import __version__
+from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_campaign_table
+from bayescope.errors import BayescopeInputError
+from bayescope.spend import SpendRun, load_spend_run, predict_spend_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedSpendModel:
+    """The hurdle spend model behind ``/v1/models/<name>:predict`` and ``/predict``."""
+
+    name: str
+    run: SpendRun
+    run_dir: Path
+    max_draws: int = 1000
+
+    @property
+    def kind(self) -> str:
+        """Model family."""
+        return "spend"
+
+    def info(self) -> dict[str, Any]:
+        """Name, kind, versions, training time and gate verdict."""
+        attrs = self.run.artifact.attrs
+        return {"name": self.name, "kind": self.kind, "model": str(attrs["model"]),
+                "bayescope_version": str(attrs["bayescope_version"]),
+                "served_by": __version__, "trained_at": str(attrs.get("created_at", "")),
+                "converged": self.run.artifact.converged,
+                "n_customers": int(attrs.get("n_customers", 0)),
+                "draws_used": self.max_draws}
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of one instance (also used in the OpenAPI description)."""
+        properties: dict[str, Any] = {
+            "customer_id": {"type": "string", "minLength": 1},
+            "campaign_id": {"type": "string", "enum": list(CAMPAIGNS)},
+            "campaign_send_date": {"type": "string", "format": "date"},
+        }
+        for column, rule in FEATURE_RULES.items():
+            spec: dict[str, Any] = {"type": "integer" if rule.integer else "number",
+                                    "description": f"must be {rule.describe()}"}
+            if rule.low > float("-inf"):
+                spec["minimum"] = rule.low
+            if rule.high < float("inf"):
+                spec["maximum"] = rule.high
+            properties[column] = spec
+        return {"type": "object", "required": list(properties), "properties": properties}
+
+    def outputs(self) -> dict[str, str]:
+        """What each prediction field means."""
+        return {
+            "mean": "posterior mean of the expected 30-day spend",
+            "median": "median of the posterior-predictive spend",
+            "low": "5% quantile of the posterior-predictive spend",
+            "high": "95% quantile of the posterior-predictive spend",
+            "p_positive": "posterior mean of P(spend > 0)",
+            "uplift_mean": "expected spend if mailed minus if not (posterior mean)",
+            "uplift_low": "5% quantile of the uplift", "uplift_high": "95% quantile",
+        }
+
+    def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0
+                ) -> list[dict[str, Any]]:
+        """Predictions for validated instances, in order."""
+        check_types(instances, self.schema())
+        table = validate_campaign_table(pd.DataFrame(list(instances)), require_target=False,
+                                        row_offset=0)
+        frame = predict_spend_run(self.run, table, seed=seed, max_draws=self.max_draws,
+                                  warn=False)
+        return [
+            {"customer_id": row.customer_id, "mean": row.spend_mean,
+             "median": row.spend_median, "low": row.spend_low, "high": row.spend_high,
+             "p_positive": row.p_positive, "uplift_mean": row.uplift_mean,
+             "uplift_low": row.uplift_low, "uplift_high": row.uplift_high}
+            for row in frame.itertuples(index=False)
+        ]
+
+
+def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> None:
+    """JSON-level checks: each instance an object with every required field of the right type."""
+    properties = schema["properties"]
+    for index, instance in enumerate(instances):
+        if not isinstance(instance, Mapping):
+            raise BayescopeInputError(f"instance {index} is not a JSON object",
+                                      field="instances", rows=[index])
+        for field_name, spec in properties.items():
+            if field_name not in instance or instance[field_name] is None:
+                raise BayescopeInputError(f"instance {index} lacks field {field_name!r}",
+                                          field=field_name, rows=[index])
+            value = instance[field_name]
+            if spec["type"] == "string":
+                ok = isinstance(value, str)
+            elif spec["type"] == "integer":
+                ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+                    isinstance(value, float) and value.is_integer())
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok:
+                raise BayescopeInputError(
+                    f"field {field_name!r} of instance {index} must be a JSON "
+                    f"{spec['type']}, got {type(value).__name__} {value!r}",
+                    field=field_name, rows=[index])
+
+
+def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
+                ) -> dict[str, ServedSpendModel]:
+    """Load every run once; the model's name is its run directory's name (made unique)."""
+    served: dict[str, ServedSpendModel] = {}
+    for run_dir in run_dirs:
+        path = Path(run_dir)
+        name = path.resolve().name
+        while name in served:
+            name += "_2"
+        served[name] = ServedSpendModel(name, load_spend_run(path), path, max_draws)
+        if not served[name].run.artifact.converged:
+            log.warning("model %s FAILED its convergence gate: it is served, but its "
+                        "predictions deserve suspicion", name)
+    return served

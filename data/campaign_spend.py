@@ -1,0 +1,138 @@
+"""Load and validate the post-campaign spend table (PostPilot schema: one row per customer).
+
+Columns (CSV or Parquet, any order, extra columns ignored):
+
+=================================  ==========================================================
+``customer_id``                    str, non-empty, unique
+``campaign_id``                    one of RETENTION_SUMMER, RETENTION_FALL, RETENTION_WINTER
+``campaign_send_date``             date
+``treatment_group``                0 (control) or 1 (mailed)
+``historical_lifetime_spend``      >= 0, currency
+``brand_affinity_score``           0-1
+``web_activity_score``             >= 0
+``days_since_last_purchase``       >= 0
+``price_sensitivity``              finite
+``email_open_rate``                0-1
+``customer_tenure_days``           integer >= 0
+``total_30d_post_campaign_spend``  >= 0 (the target; not needed for scoring)
+=================================  ==========================================================
+
+:func:`validate_campaign_table` is the one entry point for files *and* API instances: the first
+problem found raises one :class:`~bayescope.errors.BayescopeInputError` naming the column and
+the offending rows (1 = first data row; the API reports them as 0-based instance indices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayescope.data.transactions import read_table
+from bayescope.errors import BayescopeInputError, describe_rows
+
+CAMPAIGNS = ("RETENTION_SUMMER", "RETENTION_FALL", "RETENTION_WINTER")
+TARGET = "total_30d_post_campaign_spend"
+
+
+@dataclass(frozen=True)
+class NumericRule:
+    """A numeric column's accepted range (closed) and whether it must be a whole number."""
+
+    low: float = -np.inf
+    high: float = np.inf
+    integer: bool = False
+
+    def describe(self) -> str:
+        """Human-readable range, for error messages and the API's input schema."""
+        if np.isinf(self.low) and np.isinf(self.high):
+            text = "a finite number"
+        elif np.isinf(self.high):
+            text = f">= {self.low:g}"
+        else:
+            text = f"between {self.low:g} and {self.high:g}"
+        return ("a whole number " if self.integer else "") + text
+
+
+FEATURE_RULES: dict[str, NumericRule] = {
+    "treatment_group": NumericRule(0, 1, integer=True),
+    "historical_lifetime_spend": NumericRule(0),
+    "brand_affinity_score": NumericRule(0, 1),
+    "web_activity_score": NumericRule(0),
+    "days_since_last_purchase": NumericRule(0),
+    "price_sensitivity": NumericRule(),
+    "email_open_rate": NumericRule(0, 1),
+    "customer_tenure_days": NumericRule(0, integer=True),
+}
+TARGET_RULE = NumericRule(0)
+REQUIRED = ("customer_id", "campaign_id", "campaign_send_date", *FEATURE_RULES)
+
+
+def load_campaign_table(path: str | Path, require_target: bool = True) -> pd.DataFrame:
+    """Read and validate a campaign table file (see module docstring)."""
+    return validate_campaign_table(read_table(path), require_target=require_target)
+
+
+def validate_campaign_table(raw: pd.DataFrame, require_target: bool = True,
+                            row_offset: int = 1) -> pd.DataFrame:
+    """Validate a raw table and return it typed, in schema order, with a fresh index.
+
+    ``row_offset`` is the number given to the first row in error messages (1 for files, 0 for
+    API instances).
+    """
+    wanted = list(REQUIRED) + ([TARGET] if require_target else [])
+    missing = [c for c in wanted if c not in raw.columns]
+    if missing:
+        raise BayescopeInputError(
+            f"missing column(s) {missing}; the table has {list(raw.columns)}", field=missing[0])
+    if raw.empty:
+        raise BayescopeInputError("the campaign table has no rows", field="customer_id")
+    rows = np.arange(row_offset, row_offset + len(raw))
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    ids = raw["customer_id"].astype(str).str.strip()
+    _check(ids.isin(["", "nan", "None", "<NA>"]).to_numpy(), rows, "customer_id", "is empty")
+    _check(ids.duplicated(keep=False).to_numpy(), rows, "customer_id", "is duplicated")
+    out["customer_id"] = ids.to_numpy()
+    campaign = raw["campaign_id"].astype(str).str.strip().str.upper()
+    _check(~campaign.isin(CAMPAIGNS).to_numpy(), rows, "campaign_id",
+           f"is not one of {', '.join(CAMPAIGNS)}", raw["campaign_id"])
+    out["campaign_id"] = campaign.to_numpy()
+    dates = pd.to_datetime(raw["campaign_send_date"], errors="coerce", format="mixed")
+    _check(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date",
+           raw["campaign_send_date"])
+    out["campaign_send_date"] = dates.dt.tz_localize(None) if dates.dt.tz else dates
+    rules = {**FEATURE_RULES, **({TARGET: TARGET_RULE} if require_target else {})}
+    for column, rule in rules.items():
+        out[column] = _numeric(raw[column], rows, column, rule)
+    out["treatment_group"] = out["treatment_group"].astype(int)
+    out["customer_tenure_days"] = out["customer_tenure_days"].astype(int)
+    return out
+
+
+def _numeric(values: pd.Series, rows: np.ndarray, column: str, rule: NumericRule) -> np.ndarray:
+    if values.dtype == bool:
+        values = values.astype(int)
+    number = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    _check(~np.isfinite(number), rows, column, "is missing or not a number", values)
+    outside = (number < rule.low) | (number > rule.high)
+    if rule.integer:
+        outside |= number != np.round(number)
+    _check(outside, rows, column, f"must be {rule.describe()}", values)
+    return number
+
+
+def _check(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
+           values: pd.Series | None = None) -> None:
+    """Raise one error naming ``column`` and the first offending rows (and their values)."""
+    if not bad.any():
+        return
+    where = rows[bad]
+    shown = ""
+    if values is not None:
+        sample = [repr(v) for v in np.asarray(values)[bad][:3]]
+        shown = f" (values {', '.join(sample)})"
+    raise BayescopeInputError(
+        f"column {column!r} {problem} in {int(bad.sum())} row(s): {describe_rows(list(where))}"
+        f"{shown}", field=column, rows=where[:20])
