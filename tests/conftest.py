@@ -27,3 +27,18 @@ def small_log_csv(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("logs") / "transactions.csv"
     frame.to_csv(path, index=False)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def small_spend(tmp_path_factory):
+    """A generated 1,500-customer campaign table and a small spend fit of it (CLI)."""
+    from bayescope.cli import main
+
+    folder = tmp_path_factory.mktemp("spend_cli")
+    data = folder / "table.csv"
+    assert main(["-q", "generate", "spend", "--customers", "1500", "--seed", "4",
+                 "--out", str(data)]) == 0
+    run = folder / "run"
+    assert main(["-q", "fit", "spend", "--data", str(data), "--draws", "300", "--chains", "2",
+                 "--out", str(run)]) == 0
+    return data, run

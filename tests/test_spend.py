@@ -134,18 +134,6 @@ def test_loader_accepts_messy_layouts_and_names_bad_rows(generated):
     assert len(validate_campaign_table(table.drop(columns=TARGET), require_target=False)) == 50
 
 
-@pytest.fixture(scope="module")
-def small_spend(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("spend_cli")
-    data = folder / "table.csv"
-    assert main(["-q", "generate", "spend", "--customers", "1500", "--seed", "4",
-                 "--out", str(data)]) == 0
-    run = folder / "run"
-    assert main(["-q", "fit", "spend", "--data", str(data), "--draws", "300", "--chains", "2",
-                 "--out", str(run)]) == 0
-    return data, run
-
-
 def test_cli_fit_and_predict_contract(small_spend, tmp_path):
     data, run = small_spend
     summary = json.loads((run / "summary.json").read_text())

@@ -1,0 +1,170 @@
+"""The prediction API: routes, the same numbers as the CLI, and 4xx JSON for every bad request
+(Flask test client), then the same against a real waitress server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pandas as pd
+import pytest
+
+from bayescope.api import create_app
+from bayescope.cli import main
+from bayescope.data.campaign_spend import TARGET
+
+
+@pytest.fixture(scope="module")
+def client(small_spend):
+    _, run = small_spend
+    return create_app([run], max_instances=50, max_body_bytes=200_000).test_client()
+
+
+@pytest.fixture(scope="module")
+def instances(small_spend):
+    data, _ = small_spend
+    return pd.read_csv(data).drop(columns=TARGET).head(20).to_dict(orient="records")
+
+
+def test_routes_describe_the_model(client):
+    assert client.get("/healthz").json == {"status": "ok", "models": 1}
+    (info,) = client.get("/v1/models").json["models"]
+    assert info["name"] == "run" and info["kind"] == "spend"
+    assert set(info) >= {"model", "trained_at", "converged", "bayescope_version"}
+    described = client.get("/v1/models/run").json
+    assert set(described["input_schema"]["required"]) >= {"customer_id", "treatment_group"}
+    assert described["input_schema"]["properties"]["email_open_rate"]["maximum"] == 1
+    spec = client.get("/openapi.json").json
+    assert spec["openapi"].startswith("3.") and "/v1/models/run:predict" in spec["paths"]
+
+
+def test_predictions_equal_the_cli_for_the_same_rows_and_seed(client, instances, small_spend,
+                                                              tmp_path):
+    _, run = small_spend
+    response = client.post("/v1/models/run:predict?seed=5", json={"instances": instances})
+    assert response.status_code == 200
+    body = response.json
+    assert body["model"]["name"] == "run"
+    predictions = pd.DataFrame(body["predictions"])
+    path = tmp_path / "rows.csv"
+    pd.DataFrame(instances).to_csv(path, index=False)
+    out = tmp_path / "cli.csv"
+    assert main(["-q", "predict", str(run), "--data", str(path), "--out", str(out),
+                 "--seed", "5"]) == 0
+    cli = pd.read_csv(out)
+    for api_col, cli_col in (("mean", "spend_mean"), ("median", "spend_median"),
+                             ("low", "spend_low"), ("high", "spend_high"),
+                             ("p_positive", "p_positive"), ("uplift_mean", "uplift_mean"),
+                             ("uplift_low", "uplift_low"), ("uplift_high", "uplift_high")):
+        pd.testing.assert_series_equal(predictions[api_col], cli[cli_col], check_names=False,
+                                       rtol=1e-9)
+    # The PostPilot-style shortcut: a bare instance, same numbers as the first row.
+    single = client.post("/predict?seed=5", json=instances[0]).json["predictions"][0]
+    assert single["mean"] == pytest.approx(body["predictions"][0]["mean"])
+    assert single["high"] == pytest.approx(body["predictions"][0]["high"])
+
+
+@pytest.mark.parametrize("case", ["malformed", "no_instances", "empty", "not_object",
+                                  "missing", "mistyped", "bool_as_number", "out_of_range",
+                                  "bad_campaign", "bad_date", "too_many", "bad_seed"])
+def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
+    good = dict(instances[0])
+    body: object = {"instances": [good]}
+    expected = (422, None, 0)
+    if case == "malformed":
+        response = client.post("/v1/models/run:predict", data="{oops",
+                               content_type="application/json")
+        assert response.status_code == 400 and response.json["field"] == "body"
+        return
+    if case == "no_instances":
+        body, expected = {"rows": [good]}, (400, "instances", None)
+    elif case == "empty":
+        body, expected = {"instances": []}, (400, "instances", None)
+    elif case == "not_object":
+        body, expected = {"instances": [good, 3]}, (422, "instances", 1)
+    elif case == "missing":
+        body, expected = {"instances": [good, {k: v for k, v in good.items()
+                                               if k != "price_sensitivity"}]}, (
+            422, "price_sensitivity", 1)
+    elif case == "mistyped":
+        body, expected = {"instances": [{**good, "web_activity_score": "high"}]}, (
+            422, "web_activity_score", 0)
+    elif case == "bool_as_number":
+        body, expected = {"instances": [{**good, "treatment_group": True}]}, (
+            422, "treatment_group", 0)
+    elif case == "out_of_range":
+        body, expected = {"instances": [good, {**instances[1], "email_open_rate": 1.7}]}, (
+            422, "email_open_rate", 1)
+    elif case == "bad_campaign":
+        body, expected = {"instances": [{**good, "campaign_id": "SPRING"}]}, (
+            422, "campaign_id", 0)
+    elif case == "bad_date":
+        body, expected = {"instances": [{**good, "campaign_send_date": "soon"}]}, (
+            422, "campaign_send_date", 0)
+    elif case == "too_many":
+        body, expected = {"instances": [good] * 51}, (413, "instances", None)
+    url = "/v1/models/run:predict" + ("?seed=x" if case == "bad_seed" else "")
+    if case == "bad_seed":
+        expected = (400, "seed", None)
+    response = client.post(url, json=body)
+    status, field, index = expected
+    assert response.status_code == status, response.json
+    assert response.json["field"] == field and response.json["index"] == index
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_unknown_model_route_method_and_oversized_body(client, instances):
+    assert client.post("/v1/models/nope:predict", json={"instances": instances}).status_code \
+        == 404
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/v1/models/run:predict").status_code == 405
+    assert client.get("/predict").status_code == 405
+    big = client.post("/v1/models/run:predict", data="x" * 300_000,
+                      content_type="application/json")
+    assert big.status_code == 413 and big.json["field"] == "body"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_real_server_process_answers_like_the_test_client(client, instances, small_spend):
+    _, run = small_spend
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bayescope.cli", "-q", "serve", str(run),
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                    assert json.load(r)["status"] == "ok"
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, "server exited"
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.3)
+        request = urllib.request.Request(
+            f"{base}/v1/models/run:predict", data=json.dumps({"instances": instances}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            served = json.load(r)["predictions"]
+        local = client.post("/v1/models/run:predict", json={"instances": instances}).json
+        assert served == local["predictions"]
+        bad = urllib.request.Request(f"{base}/v1/models/run:predict", data=b"[1, 2",
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(bad, timeout=10)
+        assert info.value.code == 400 and json.load(info.value)["field"] == "body"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
