@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, TARGET
-from bayescope.data.spend_features import FEATURES, FeatureScaling
+from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 from bayescope.errors import ArtifactError, BayescopeInputError
 from bayescope.inference.artifacts import Artifact, atomic_write_text, load_artifact, save_artifact
 from bayescope.inference.sampling import FitResult, fit_model
@@ -160,12 +160,12 @@ def load_spend_run(run_dir: str | Path) -> SpendRun:
     return SpendRun(artifact)
 
 
-def predict_spend_run(run: SpendRun, table: pd.DataFrame, seed: int = 0,
+def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
                       max_draws: int = 1000, progress: Any = None,
                       warn: bool = True) -> pd.DataFrame:
     """Per-customer predictions for a validated table (the target column may be absent)."""
     if warn and not run.artifact.converged:
         log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
     design = SpendDesign.from_table(table, run.scaling)
-    return predict_spend(run.posterior, design, table["customer_id"].to_numpy(), seed=seed,
+    return predict_spend(run.posterior, design, np.asarray(table["customer_id"]), seed=seed,
                          max_draws=max_draws, progress=progress)

@@ -17,15 +17,17 @@ Columns (CSV or Parquet, any order, extra columns ignored):
 ``total_30d_post_campaign_spend``  >= 0 (the target; not needed for scoring)
 =================================  ==========================================================
 
-:func:`validate_campaign_table` is the one entry point for files *and* API instances: the first
+:func:`validate_campaign_columns` is the one entry point for files *and* API instances: the first
 problem found raises one :class:`~bayescope.errors.BayescopeInputError` naming the column and
 the offending rows (1 = first data row; the API reports them as 0-based instance indices).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -75,46 +77,63 @@ def load_campaign_table(path: str | Path, require_target: bool = True) -> pd.Dat
     return validate_campaign_table(read_table(path), require_target=require_target)
 
 
-def validate_campaign_table(raw: pd.DataFrame, require_target: bool = True,
-                            row_offset: int = 1) -> pd.DataFrame:
-    """Validate a raw table and return it typed, in schema order, with a fresh index.
+Columns = Mapping[str, Any]
 
-    ``row_offset`` is the number given to the first row in error messages (1 for files, 0 for
-    API instances).
+
+def validate_campaign_table(raw: pd.DataFrame | Columns, require_target: bool = True,
+                            row_offset: int = 1) -> pd.DataFrame:
+    """Validate a raw table and return it typed, in schema order (a DataFrame)."""
+    return pd.DataFrame(validate_campaign_columns(raw, require_target, row_offset))
+
+
+def validate_campaign_columns(raw: pd.DataFrame | Columns, require_target: bool = True,
+                              row_offset: int = 1) -> dict[str, np.ndarray]:
+    """The one validation of campaign data: typed NumPy columns in schema order.
+
+    ``raw`` is a DataFrame (files) or a mapping of column name to sequence (API instances,
+    which never become a DataFrame: that saves about 1 ms per request). ``row_offset`` is
+    the number given to the first row in error messages (1 for files, 0 for API instances).
     """
+    names = list(raw.columns) if isinstance(raw, pd.DataFrame) else list(raw)
     wanted = list(REQUIRED) + ([TARGET] if require_target else [])
-    missing = [c for c in wanted if c not in raw.columns]
+    missing = [c for c in wanted if c not in names]
     if missing:
         raise BayescopeInputError(
-            f"missing column(s) {missing}; the table has {list(raw.columns)}", field=missing[0])
-    if raw.empty:
+            f"missing column(s) {missing}; the table has {names}", field=missing[0])
+    n = len(raw) if isinstance(raw, pd.DataFrame) else len(raw[wanted[0]])
+    if n == 0:
         raise BayescopeInputError("the campaign table has no rows", field="customer_id")
-    rows = np.arange(row_offset, row_offset + len(raw))
-    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
-    ids = raw["customer_id"].astype(str).str.strip()
-    _check(ids.isin(["", "nan", "None", "<NA>"]).to_numpy(), rows, "customer_id", "is empty")
-    _check(ids.duplicated(keep=False).to_numpy(), rows, "customer_id", "is duplicated")
-    out["customer_id"] = ids.to_numpy()
-    campaign = raw["campaign_id"].astype(str).str.strip().str.upper()
-    _check(~campaign.isin(CAMPAIGNS).to_numpy(), rows, "campaign_id",
-           f"is not one of {', '.join(CAMPAIGNS)}", raw["campaign_id"])
-    out["campaign_id"] = campaign.to_numpy()
-    dates = pd.to_datetime(raw["campaign_send_date"], errors="coerce", format="mixed")
-    _check(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date",
-           raw["campaign_send_date"])
-    out["campaign_send_date"] = dates.dt.tz_localize(None) if dates.dt.tz else dates
+    rows = np.arange(row_offset, row_offset + n)
+    out: dict[str, np.ndarray] = {}
+    ids = np.char.strip(np.asarray(raw["customer_id"]).astype(str))
+    _check(np.isin(ids, ["", "nan", "None", "<NA>"]), rows, "customer_id", "is empty")
+    if n > 1:
+        _check(pd.Series(ids).duplicated(keep=False).to_numpy(), rows, "customer_id",
+               "is duplicated")
+    out["customer_id"] = ids
+    given = np.asarray(raw["campaign_id"])
+    campaign = np.char.upper(np.char.strip(given.astype(str)))
+    _check(~np.isin(campaign, CAMPAIGNS), rows, "campaign_id",
+           f"is not one of {', '.join(CAMPAIGNS)}", given)
+    out["campaign_id"] = campaign
+    given = np.asarray(raw["campaign_send_date"])
+    dates = pd.to_datetime(pd.Series(given), errors="coerce", format="mixed")
+    _check(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date", given)
+    out["campaign_send_date"] = (dates.dt.tz_localize(None) if dates.dt.tz else dates).to_numpy()
     rules = {**FEATURE_RULES, **({TARGET: TARGET_RULE} if require_target else {})}
     for column, rule in rules.items():
-        out[column] = _numeric(raw[column], rows, column, rule)
+        out[column] = _numeric(np.asarray(raw[column]), rows, column, rule)
     out["treatment_group"] = out["treatment_group"].astype(int)
     out["customer_tenure_days"] = out["customer_tenure_days"].astype(int)
     return out
 
 
-def _numeric(values: pd.Series, rows: np.ndarray, column: str, rule: NumericRule) -> np.ndarray:
-    if values.dtype == bool:
-        values = values.astype(int)
-    number = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+def _numeric(values: np.ndarray, rows: np.ndarray, column: str, rule: NumericRule
+             ) -> np.ndarray:
+    if values.dtype.kind in "iufb":
+        number = values.astype(float)
+    else:
+        number = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
     _check(~np.isfinite(number), rows, column, "is missing or not a number", values)
     outside = (number < rule.low) | (number > rule.high)
     if rule.integer:
@@ -124,7 +143,7 @@ def _numeric(values: pd.Series, rows: np.ndarray, column: str, rule: NumericRule
 
 
 def _check(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
-           values: pd.Series | None = None) -> None:
+           values: np.ndarray | None = None) -> None:
     """Raise one error naming ``column`` and the first offending rows (and their values)."""
     if not bad.any():
         return

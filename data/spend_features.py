@@ -20,7 +20,9 @@ The treatment enters each part of the model with its own campaign-specific effec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,16 +31,25 @@ FEATURES = ("log_lifetime_spend", "log_recency", "log_web_activity", "log_tenure
             "brand_affinity_score", "email_open_rate", "price_sensitivity")
 
 
-def raw_features(table: pd.DataFrame) -> np.ndarray:
-    """The engineered features before scaling: array (rows, len(FEATURES))."""
+Table = pd.DataFrame | Mapping[str, Any]
+
+
+def raw_features(table: Table) -> np.ndarray:
+    """The engineered features before scaling: array (rows, len(FEATURES)).
+
+    ``table`` is a validated DataFrame or a mapping of column name to array.
+    """
+    def column(name: str) -> np.ndarray:
+        return np.asarray(table[name], dtype=float)
+
     return np.column_stack([
-        np.log1p(table["historical_lifetime_spend"].to_numpy(float)),
-        np.log1p(table["days_since_last_purchase"].to_numpy(float)),
-        np.log1p(table["web_activity_score"].to_numpy(float)),
-        np.log1p(table["customer_tenure_days"].to_numpy(float)),
-        table["brand_affinity_score"].to_numpy(float),
-        table["email_open_rate"].to_numpy(float),
-        table["price_sensitivity"].to_numpy(float),
+        np.log1p(column("historical_lifetime_spend")),
+        np.log1p(column("days_since_last_purchase")),
+        np.log1p(column("web_activity_score")),
+        np.log1p(column("customer_tenure_days")),
+        column("brand_affinity_score"),
+        column("email_open_rate"),
+        column("price_sensitivity"),
     ])
 
 
@@ -50,13 +61,13 @@ class FeatureScaling:
     scale: np.ndarray
 
     @classmethod
-    def fit(cls, table: pd.DataFrame) -> FeatureScaling:
+    def fit(cls, table: Table) -> FeatureScaling:
         """Means and sds from the training table (sd 0 -> 1, so a constant column stays 0)."""
         values = raw_features(table)
         scale = values.std(axis=0)
         return cls(values.mean(axis=0), np.where(scale > 0, scale, 1.0))
 
-    def transform(self, table: pd.DataFrame) -> np.ndarray:
+    def transform(self, table: Table) -> np.ndarray:
         """Centred and scaled features of ``table``: array (rows, len(FEATURES))."""
         return (raw_features(table) - self.mean) / self.scale
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.inference.predictive import predictive_summary
-from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
+from bayescope.models.spend_hurdle import SpendDesign
 
 COLUMNS = ("customer_id", "spend_mean", "spend_median", "spend_low", "spend_high",
            "p_positive", "uplift_mean", "uplift_low", "uplift_high")
@@ -57,30 +57,35 @@ class SpendSimulator:
     def simulate(self, params: Mapping[str, np.ndarray], index: np.ndarray,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Each outcome as (draws, customers) for the customers at ``index``."""
-        part = SpendDesign(self.design.z[index], self.design.campaign[index],
-                           self.design.treated[index])
-        psi, mu, sigma = HurdleSpendModel.linear_predictors(params, part)
+        z, c = self.design.z[index], self.design.campaign[index]
+        treated = self.design.treated[index]
+        # Linear predictors without treatment, once; each arm adds its campaign's effect.
+        base_eta = params["any_intercept"][:, c] + params["any_slopes"] @ z.T
+        base_mu = params["amount_intercept"][:, c] + params["amount_slopes"] @ z.T
+        tau_any, tau_amount = params["any_treatment"][:, c], params["amount_treatment"][:, c]
+        sigma = np.exp(params["log_sigma_intercept"][:, None]
+                       + params["log_sigma_slope"][:, None] * z[:, 0])
+        psi_mailed = 1.0 / (1.0 + np.exp(-(base_eta + tau_any)))
+        psi_not = 1.0 / (1.0 + np.exp(-base_eta))
+        half_var = 0.5 * sigma**2
+        mailed = psi_mailed * np.exp(base_mu + tau_amount + half_var)
+        not_mailed = psi_not * np.exp(base_mu + half_var)
+        is_mailed = treated == 1.0
+        psi = np.where(is_mailed, psi_mailed, psi_not)
+        mu = base_mu + tau_amount * treated
         if self.common_random_numbers:
             uniform, normal = self._noise(psi.shape[0], rng)
         else:
             uniform, normal = rng.random(psi.shape), rng.standard_normal(psi.shape)
         spend = np.where(uniform < psi, np.exp(mu + sigma * normal), 0.0)
-        mailed = HurdleSpendModel.expected_spend(params, _with_treatment(part, 1.0))
-        not_mailed = HurdleSpendModel.expected_spend(params, _with_treatment(part, 0.0))
-        expected = psi * np.exp(mu + 0.5 * sigma**2)
-        return {"spend": spend, "expected": expected, "p_positive": psi,
-                "uplift": mailed - not_mailed}
-
+        return {"spend": spend, "expected": np.where(is_mailed, mailed, not_mailed),
+                "p_positive": psi, "uplift": mailed - not_mailed}
 
     def _noise(self, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One uniform and one normal per draw, drawn once and shared by all customers."""
         if self._shared is None or self._shared[0].shape[0] != draws:
             self._shared = (rng.random((draws, 1)), rng.standard_normal((draws, 1)))
         return self._shared
-
-
-def _with_treatment(design: SpendDesign, value: float) -> SpendDesign:
-    return SpendDesign(design.z, design.campaign, np.full(design.n, value))
 
 
 def thin(posterior: Mapping[str, np.ndarray], max_draws: int,

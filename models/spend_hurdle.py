@@ -39,7 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayescope.data.campaign_spend import CAMPAIGNS, TARGET
-from bayescope.data.spend_features import FEATURES, FeatureScaling
+from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 
 Params = Mapping[str, np.ndarray]
 POOLING_SCALE = 0.5
@@ -55,13 +55,16 @@ class SpendDesign:
     y: np.ndarray | None = None
 
     @classmethod
-    def from_table(cls, table: pd.DataFrame, scaling: FeatureScaling,
+    def from_table(cls, table: Table, scaling: FeatureScaling,
                    treated: np.ndarray | None = None) -> SpendDesign:
-        """Design of a validated table; ``treated`` overrides the table's treatment column."""
-        codes = pd.Categorical(table["campaign_id"], categories=CAMPAIGNS).codes.astype(int)
-        treatment = (table["treatment_group"].to_numpy(float) if treated is None
-                     else np.broadcast_to(np.asarray(treated, float), len(table)))
-        y = table[TARGET].to_numpy(float) if TARGET in table else None
+        """Design of a validated table (DataFrame or column mapping); ``treated`` overrides
+        the table's treatment column."""
+        codes = pd.Categorical(np.asarray(table["campaign_id"]),
+                               categories=CAMPAIGNS).codes.astype(int)
+        given = np.asarray(table["treatment_group"], float)
+        treatment = given if treated is None else np.broadcast_to(
+            np.asarray(treated, float), given.shape)
+        y = np.asarray(table[TARGET], float) if TARGET in table else None
         return cls(scaling.transform(table), codes, treatment, y)
 
     @property

@@ -3,7 +3,7 @@
 A :class:`ServedModel` knows its name, kind, metadata, the input schema of one instance, and
 turns a list of JSON instances into predictions, each with ``mean``, ``median``, ``low``,
 ``high`` (90%) and the model's extras. Input goes through the same validation as files
-(:func:`bayescope.data.campaign_spend.validate_campaign_table`), after a JSON type check, so
+(:func:`bayescope.data.campaign_spend.validate_campaign_columns`), after a JSON type check, so
 the API and the CLI refuse the same things; errors name the field and the instance index.
 """
 
@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bayescope import __version__
-from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_campaign_table
+from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_campaign_columns
 from bayescope.errors import BayescopeInputError
 from bayescope.spend import SpendRun, load_spend_run, predict_spend_run
 
@@ -82,17 +80,18 @@ class ServedSpendModel:
                 ) -> list[dict[str, Any]]:
         """Predictions for validated instances, in order."""
         check_types(instances, self.schema())
-        table = validate_campaign_table(pd.DataFrame(list(instances)), require_target=False,
-                                        row_offset=0)
+        columns = {name: [instance[name] for instance in instances]
+                   for name in self.schema()["properties"]}
+        table = validate_campaign_columns(columns, require_target=False, row_offset=0)
         frame = predict_spend_run(self.run, table, seed=seed, max_draws=self.max_draws,
                                   warn=False)
-        return [
-            {"customer_id": row.customer_id, "mean": row.spend_mean,
-             "median": row.spend_median, "low": row.spend_low, "high": row.spend_high,
-             "p_positive": row.p_positive, "uplift_mean": row.uplift_mean,
-             "uplift_low": row.uplift_low, "uplift_high": row.uplift_high}
-            for row in frame.itertuples(index=False)
-        ]
+        names = {"customer_id": "customer_id", "mean": "spend_mean",
+                 "median": "spend_median", "low": "spend_low", "high": "spend_high",
+                 "p_positive": "p_positive", "uplift_mean": "uplift_mean",
+                 "uplift_low": "uplift_low", "uplift_high": "uplift_high"}
+        columns = {key: frame[column].tolist() for key, column in names.items()}
+        return [dict(zip(columns, values, strict=True))
+                for values in zip(*columns.values(), strict=True)]
 
 
 def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> None:

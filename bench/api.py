@@ -1,0 +1,157 @@
+"""Benchmark: the served spend model under a bounded load on 127.0.0.1.
+
+Fits (or reuses, ``--run``) a hurdle spend model with 1,000 posterior draws, starts
+``bayescope serve`` (waitress, 4 threads) in a subprocess and measures from this process:
+
+* p50 / p99 latency of one-instance and 1,000-instance requests (sequential, keep-alive);
+* requests per second of one-instance requests from 4 concurrent clients for ``--seconds``;
+* the time of one 10,000-instance request.
+
+The anchor is the same prediction computed in-process (``predict_spend_run``, no HTTP, no
+JSON): the ratio served / in-process is what the server adds. Targets (issue 5): p50 <= 10 ms
+and p99 <= 50 ms for one instance, >= 300 requests/s, 10,000 instances in under 1 s.
+
+Usage: ``python bench/api.py [--run RUN_DIR] [--seconds 10]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayescope.data.campaign_spend import TARGET, validate_campaign_table
+from bayescope.data.generate_spend import generate_spend_table
+from bayescope.spend import SpendFitSettings, fit_spend, load_spend_run, predict_spend_run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> float:
+    start = time.perf_counter()
+    conn.request("POST", path, body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - start
+    if response.status != 200:
+        raise RuntimeError(f"{response.status}: {payload[:200]!r}")
+    return elapsed
+
+
+def latencies(port: int, path: str, body: bytes, n: int) -> np.ndarray:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    post(conn, path, body)  # warm-up
+    out = np.array([post(conn, path, body) for _ in range(n)])
+    conn.close()
+    return out
+
+
+def throughput(port: int, path: str, body: bytes, seconds: float, clients: int = 4) -> float:
+    counts = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.perf_counter() < stop:
+            post(conn, path, body)
+            counts[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default=None, help="an existing spend run directory")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    generated = generate_spend_table(10_000, np.random.default_rng(0))
+    table = validate_campaign_table(generated.table)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(args.run) if args.run else Path(tmp) / "run"
+        if args.run is None:
+            print("fitting the spend model (4 chains x 1,000 draws; the API uses 1,000) ...")
+            fit_spend(table, SpendFitSettings(draws=1000, chains=4, holdout_share=0.0,
+                                              progress=False), run_dir)
+        run = load_spend_run(run_dir)
+        scoring = table.drop(columns=TARGET)
+        rows = json.loads(scoring.assign(campaign_send_date=scoring["campaign_send_date"]
+                                         .dt.strftime("%Y-%m-%d")).to_json(orient="records"))
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "bayescope.cli", "-q", "serve",
+                                   str(run_dir), "--port", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(port)
+            path = f"/v1/models/{run_dir.resolve().name}:predict"
+            results = []
+            for size, n in ((1, 300), (1000, 30)):
+                body = json.dumps({"instances": rows[:size]}).encode()
+                served = latencies(port, path, body, n)
+                local = in_process(run, scoring.head(size), n=min(n, 50))
+                results.append({"request": f"{size} instance(s)",
+                                "served p50 ms": 1e3 * np.median(served),
+                                "served p99 ms": 1e3 * np.quantile(served, 0.99),
+                                "in-process p50 ms": 1e3 * np.median(local),
+                                "served / in-process": np.median(served) / np.median(local)})
+            body = json.dumps({"instances": rows[:10_000]}).encode()
+            big = latencies(port, path, body, 3)
+            local = in_process(run, scoring.head(10_000), n=3)
+            results.append({"request": "10000 instances", "served p50 ms": 1e3 * np.median(big),
+                             "served p99 ms": 1e3 * big.max(),
+                             "in-process p50 ms": 1e3 * np.median(local),
+                             "served / in-process": np.median(big) / np.median(local)})
+            rps = throughput(port, path, json.dumps({"instances": rows[:1]}).encode(),
+                             args.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(pd.DataFrame(results).round(2).to_string(index=False))
+    print(f"one-instance requests per second (4 clients, {args.seconds:.0f} s): {rps:.0f}")
+
+
+def in_process(run, table: pd.DataFrame, n: int) -> np.ndarray:
+    predict_spend_run(run, table, warn=False)
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        predict_spend_run(run, table, warn=False)
+        out.append(time.perf_counter() - start)
+    return np.array(out)
+
+
+def wait_for(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("server did not start")
+
+
+if __name__ == "__main__":
+    main()
