@@ -16,7 +16,6 @@ Sections (each figure is a PNG beside ``index.html`` and every number is in ``me
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,14 @@ from bayescope.posterior_reports.diagnostics import (
     parameter_table,
     sampler_table,
 )
-from bayescope.posterior_reports.html import Callout, Figure, Paragraph, Section, Table
+from bayescope.posterior_reports.html import (
+    Callout,
+    Figure,
+    Paragraph,
+    ReportContent,
+    Section,
+    Table,
+)
 from bayescope.posterior_reports.loo import loo_pointwise, summarise_loo
 from bayescope.posterior_reports.plots import (
     plot_comparison,
@@ -69,16 +75,6 @@ MAX_FREQUENCY_BIN = 7
 CHECK_DRAWS = 200
 LOO_DRAWS = 2000
 ALIVE_CUSTOMERS = 100
-
-
-@dataclass
-class ReportContent:
-    """Sections for the page and the metrics behind them."""
-
-    title: str
-    subtitle: str
-    sections: list[Section]
-    metrics: dict[str, Any]
 
 
 def build_btyd_report(run: LoadedRun, spec: BTYDModel, out_dir: Path,

@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -84,6 +85,16 @@ class Section:
     def anchor(self) -> str:
         """Id used by the navigation links."""
         return "".join(c if c.isalnum() else "-" for c in self.title.lower())
+
+
+@dataclass
+class ReportContent:
+    """A whole report: title, subtitle, sections, and the metrics behind them (JSON)."""
+
+    title: str
+    subtitle: str
+    sections: list[Section]
+    metrics: dict[str, Any]
 
 
 def _table_html(table: Table) -> str:

@@ -208,7 +208,7 @@ def plot_trace_rank(posterior: Any, names: Sequence[str], path: Path) -> Path:
         for chain, colour in zip(range(draws.shape[0]), COLOURS * 4, strict=False):
             row[0].plot(draws[chain], color=colour, lw=0.5, alpha=0.8)
             row[1].hist(ranks[chain], bins=bins, histtype="step", color=colour, lw=1.2)
-        row[0].set_ylabel(name)
+        row[0].set_ylabel(name, fontsize=8 if len(name) < 20 else 6)
         row[1].axhline(draws.shape[1] / 20, color="k", ls=":", lw=1)
         row[1].set_yticks([])
     axes[0][0].set_title("trace by chain")

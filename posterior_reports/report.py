@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,15 @@ import numpy as np
 
 from bayescope.data.rfm import RFMSummary, attach_holdout
 from bayescope.data.transactions import TransactionColumns, load_transactions
-from bayescope.inference.artifacts import atomic_write_text, load_posterior, umask
+from bayescope.inference.artifacts import (
+    atomic_write_text,
+    load_artifact,
+    load_posterior,
+    umask,
+)
 from bayescope.models.btyd import BTYDModel
 from bayescope.posterior_reports.btyd_report import build_btyd_report
-from bayescope.posterior_reports.html import render_report
+from bayescope.posterior_reports.html import ReportContent, render_report
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +48,17 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
     run_dir
         A fitted run directory (``posterior.nc`` inside).
     holdout
-        Optional transaction file (CSV/TSV/Parquet, same schema as the fit) with purchases
-        after the calibration end; it replaces the holdout stored in the run.
+        Optional file replacing the holdout stored in the run: for a repeat-purchase run a
+        transaction file (same schema as the fit) with purchases after the calibration end;
+        for a spend run a campaign table with the target column.
     seed
         Seed of every simulation and bootstrap in the report.
     columns
         Column names of the holdout file when they differ from the defaults.
     """
     run_dir = Path(run_dir)
+    if load_artifact(run_dir).kind == "spend":
+        return _write(run_dir, lambda work: _spend_content(run_dir, work, holdout, seed))
     run = load_posterior(run_dir)
     spec = BTYDModel.from_name(run.model_name)
     holdout_rfm: RFMSummary | None = None
@@ -65,12 +74,35 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
         if attached.n_unknown_customers:
             log.warning("holdout: %d customers were not in the fit and are ignored",
                         attached.n_unknown_customers)
-    target = run_dir / REPORT_DIR
-    work = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIR}.", dir=run_dir))
-    try:
+
+    def btyd_content(work: Path) -> ReportContent:
         content = build_btyd_report(run, spec, work, holdout_rfm, seed=seed)
         if notes:
             content.metrics["holdout_source"] = notes
+        return content
+
+    return _write(run_dir, btyd_content)
+
+
+def _spend_content(run_dir: Path, work: Path, holdout: str | Path | None,
+                   seed: int) -> ReportContent:
+    from bayescope.data.campaign_spend import load_campaign_table
+    from bayescope.posterior_reports.spend_report import build_spend_report
+    from bayescope.spend import load_spend_run
+
+    table = load_campaign_table(holdout) if holdout is not None else None
+    content = build_spend_report(load_spend_run(run_dir), work, table, seed=seed)
+    if holdout is not None:
+        content.metrics["holdout_source"] = {"holdout_file": str(holdout)}
+    return content
+
+
+def _write(run_dir: Path, build: Callable[[Path], ReportContent]) -> Path:
+    """Build into a temporary folder, write metrics.json and the page, swap it in."""
+    target = run_dir / REPORT_DIR
+    work = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIR}.", dir=run_dir))
+    try:
+        content = build(work)
         atomic_write_text(work / "metrics.json", json.dumps(_jsonable(content.metrics),
                                                             indent=2))
         render_report(content.title, content.subtitle, content.sections, work / "index.html")

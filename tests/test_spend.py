@@ -173,3 +173,31 @@ def test_cli_bad_input_exits_2_and_writes_nothing(small_spend, tmp_path):
                  "--out", str(tmp_path / "run")]) == 2
     assert not out.exists() and not (tmp_path / "run").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_report_of_a_spend_run(small_spend, tmp_path):
+    _, run = small_spend
+    assert main(["-q", "report", str(run)]) == 0
+    page = (run / "report" / "index.html").read_text()
+    for title in ("Summary", "Convergence diagnostics",
+                  "Exploratory analysis and feature engineering", "Treatment effect and uplift",
+                  "Posterior predictive check (training data)", "Holdout comparison",
+                  "Holdout calibration and residuals"):
+        assert f">{title}</h2>" in page, title
+    metrics = json.loads((run / "report" / "metrics.json").read_text())
+    assert set(metrics["holdout"]["comparison"]) == {"bayescope", "ols", "log_ols",
+                                                     "gbm_two_part"}
+    assert [r["campaign"] for r in metrics["uplift_by_campaign"]] == [
+        "RETENTION_SUMMER", "RETENTION_FALL", "RETENTION_WINTER"]
+    for name in ("eda_target.png", "residuals.png", "treatment_effects.png", "pit_ecdf.png"):
+        assert (run / "report" / name).stat().st_size > 10_000
+    # A separate holdout table replaces the stored split; a table without the target is refused.
+    other = tmp_path / "other.csv"
+    generate = ["-q", "generate", "spend", "--customers", "400", "--seed", "9", "--out"]
+    assert main([*generate, str(other)]) == 0
+    assert main(["-q", "report", str(run), "--holdout", str(other)]) == 0
+    metrics = json.loads((run / "report" / "metrics.json").read_text())
+    assert metrics["holdout"]["n_holdout"] == 400
+    pd.read_csv(other).drop(columns=TARGET).to_csv(tmp_path / "no_target.csv", index=False)
+    assert main(["-q", "report", str(run), "--holdout", str(tmp_path / "no_target.csv")]) == 2
+    assert metrics == json.loads((run / "report" / "metrics.json").read_text())
