@@ -169,13 +169,24 @@ def _generate_spend(args: argparse.Namespace) -> None:
 
     import numpy as np
 
+    from bayescope.data.campaign_spend import TARGET
     from bayescope.data.generate_spend import generate_spend_table
     from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
 
+    out = Path(args.out)
+    if args.source == "cdnow":
+        from bayescope.data.cdnow_spend import cdnow_spend_table
+
+        real = cdnow_spend_table(args.cutoff, args.window_days)
+        atomic_write_frame(real.assign(campaign_send_date=real["campaign_send_date"]
+                                       .dt.strftime("%Y-%m-%d")), out)
+        console.print(f"wrote the CDNOW {args.window_days}-day spend task after {args.cutoff} "
+                      f"({len(real)} customers, {(real[TARGET] > 0).mean():.1%} spending) "
+                      f"to {out}")
+        return
     if args.customers < 1:
         raise BayescopeInputError("--customers must be positive", field="customers")
     generated = generate_spend_table(args.customers, np.random.default_rng(args.seed))
-    out = Path(args.out)
     table = generated.table.assign(
         campaign_send_date=generated.table["campaign_send_date"].dt.strftime("%Y-%m-%d"))
     atomic_write_frame(table, out)
@@ -298,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen_spend = gen_sub.add_parser("spend", help="PostPilot-schema campaign table (hurdle)")
     gen_spend.add_argument("--customers", type=int, default=20_000)
     gen_spend.add_argument("--seed", type=int, default=0)
+    gen_spend.add_argument("--source", choices=["synthetic", "cdnow"], default="synthetic",
+                           help="cdnow: the real task (spend in the window after --cutoff)")
+    gen_spend.add_argument("--cutoff", default="1997-09-30", help="CDNOW cut-off date")
+    gen_spend.add_argument("--window-days", type=int, default=30)
     gen_spend.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
     gen_spend.set_defaults(handler=_generate_spend)
 

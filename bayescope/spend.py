@@ -80,7 +80,13 @@ def fit_spend(table: pd.DataFrame, settings: SpendFitSettings, run_dir: str | Pa
         "fit_seconds": round(result.seconds, 2), "diagnostics": result.gate.to_dict(),
         "parameters": parameter_summary(posterior, tuple(posterior)),
     }
+    identified = treatment_identified(train)
+    if not identified:
+        log.warning("no campaign has both mailed and control customers: the treatment effect "
+                    "and the uplift cannot be learned from these data (reported as missing)")
+    summary["treatment_identified"] = identified
     attrs = {"kind": spec.kind, "model": spec.name, "method": "nuts",
+             "treatment_identified": identified,
              "converged": result.gate.passed, "gate": result.gate.to_dict(),
              "seed": settings.seed, "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
              "features": list(FEATURES), "campaigns": list(CAMPAIGNS),
@@ -94,6 +100,12 @@ def fit_spend(table: pd.DataFrame, settings: SpendFitSettings, run_dir: str | Pa
             drop=True), seed=settings.seed).metrics
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return result, summary
+
+
+def treatment_identified(table: pd.DataFrame) -> bool:
+    """Whether some campaign has both mailed and control customers (else no uplift)."""
+    arms = table.groupby("campaign_id")["treatment_group"].nunique()
+    return bool((arms > 1).any())
 
 
 def table_arrays(table: pd.DataFrame, holdout: np.ndarray) -> dict[str, np.ndarray]:
@@ -146,6 +158,11 @@ class SpendRun:
         return table_from_arrays(self.artifact.arrays)
 
     @property
+    def treatment_identified(self) -> bool:
+        """False when the training data had no treatment contrast (uplift not learnable)."""
+        return bool(int(self.artifact.attrs.get("treatment_identified", 1)))
+
+    @property
     def holdout_mask(self) -> np.ndarray:
         """Rows held out of the fit."""
         return self.artifact.arrays["in_holdout"].astype(bool)
@@ -167,5 +184,9 @@ def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
     if warn and not run.artifact.converged:
         log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
     design = SpendDesign.from_table(table, run.scaling)
-    return predict_spend(run.posterior, design, np.asarray(table["customer_id"]), seed=seed,
-                         max_draws=max_draws, progress=progress)
+    frame = predict_spend(run.posterior, design, np.asarray(table["customer_id"]), seed=seed,
+                          max_draws=max_draws, progress=progress)
+    if not run.treatment_identified:
+        # The treatment effect is prior-only: an uplift from it would be made up.
+        frame[["uplift_mean", "uplift_low", "uplift_high"]] = np.nan
+    return frame

@@ -170,6 +170,12 @@ def _eda(train: pd.DataFrame, out_dir: Path, metrics: dict[str, Any]) -> Section
 
 def _treatment(run: SpendRun, train: pd.DataFrame, out_dir: Path, rng: np.random.Generator,
                metrics: dict[str, Any]) -> Section:
+    if not run.treatment_identified:
+        metrics["uplift_by_campaign"] = None
+        return Section("Treatment effect and uplift", [Callout(
+            "No campaign in the training data has both mailed and control customers, so the "
+            "treatment effect is its prior and no uplift can be learned: predictions leave the "
+            "uplift columns empty.", "note")])
     draws = run.posterior
     params = thin(draws, 1000, rng)
     design = SpendDesign.from_table(train, run.scaling)

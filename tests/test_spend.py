@@ -201,3 +201,41 @@ def test_report_of_a_spend_run(small_spend, tmp_path):
     pd.read_csv(other).drop(columns=TARGET).to_csv(tmp_path / "no_target.csv", index=False)
     assert main(["-q", "report", str(run), "--holdout", str(tmp_path / "no_target.csv")]) == 2
     assert metrics == json.loads((run / "report" / "metrics.json").read_text())
+
+
+def test_cdnow_task_uses_only_the_past_and_counts_the_window(cdnow):
+    from bayescope.data.cdnow_spend import cdnow_spend_table
+
+    table = cdnow_spend_table("1997-09-30", 30, transactions=cdnow)
+    assert len(table) == cdnow["customer_id"].nunique()  # everyone first bought by then
+    assert 0.05 < (table[TARGET] > 0).mean() < 0.12
+    # A purchase after the cut-off changes the target (inside the window) and nothing else.
+    who = table["customer_id"].iloc[0]
+    extra = pd.DataFrame({"customer_id": [who, who], "value": [500.0, 900.0],
+                          "timestamp": pd.to_datetime(["1997-10-05 12:00", "1997-11-20 09:00"])})
+    changed = cdnow_spend_table("1997-09-30", 30,
+                                transactions=pd.concat([cdnow, extra], ignore_index=True))
+    features = [c for c in table.columns if c != TARGET]
+    pd.testing.assert_frame_equal(changed[features], table[features])
+    delta = changed[TARGET] - table[TARGET]
+    assert delta.iloc[0] == pytest.approx(500.0) and (delta.iloc[1:] == 0).all()
+    # By hand for that customer: spend and purchase days before the cut-off.
+    history = cdnow[(cdnow["customer_id"] == who) & (cdnow["timestamp"] < "1997-10-01")]
+    row = table.iloc[0]
+    assert row["historical_lifetime_spend"] == pytest.approx(history["value"].sum())
+    assert row["web_activity_score"] == history["timestamp"].dt.floor("D").nunique()
+    assert row["days_since_last_purchase"] == (pd.Timestamp("1997-09-30")
+                                               - history["timestamp"].max().floor("D")).days
+
+
+def test_cdnow_run_marks_the_uplift_as_not_identified(cdnow, tmp_path):
+    from bayescope.data.cdnow_spend import cdnow_spend_table
+    from bayescope.spend import load_spend_run, predict_spend_run
+
+    table = validate_campaign_table(cdnow_spend_table(transactions=cdnow).head(3000))
+    _, summary = fit_spend(table, SpendFitSettings(draws=300, chains=2, progress=False),
+                           tmp_path / "run")
+    assert summary["treatment_identified"] is False
+    predictions = predict_spend_run(load_spend_run(tmp_path / "run"), table.head(20))
+    assert predictions["uplift_mean"].isna().all()
+    assert predictions["spend_mean"].notna().all()
