@@ -181,6 +181,8 @@ def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
                       max_draws: int = 1000, progress: Any = None,
                       warn: bool = True) -> pd.DataFrame:
     """Per-customer predictions for a validated table (the target column may be absent)."""
+    if seed < 0:
+        raise BayescopeInputError("--seed must be a non-negative integer", field="seed")
     if warn and not run.artifact.converged:
         log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
     design = SpendDesign.from_table(table, run.scaling)

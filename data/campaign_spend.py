@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas._libs.tslibs.nattype import NaTType
 
 from bayescope.data.transactions import read_table
 from bayescope.errors import BayescopeInputError, describe_rows
@@ -58,17 +59,20 @@ class NumericRule:
         return ("a whole number " if self.integer else "") + text
 
 
+# Upper bounds are generous domain limits (a century of days, a billion in spend): they keep
+# absurd values from overflowing the model into NaN or infinite predictions.
 FEATURE_RULES: dict[str, NumericRule] = {
     "treatment_group": NumericRule(0, 1, integer=True),
-    "historical_lifetime_spend": NumericRule(0),
+    "historical_lifetime_spend": NumericRule(0, 1e9),
     "brand_affinity_score": NumericRule(0, 1),
-    "web_activity_score": NumericRule(0),
-    "days_since_last_purchase": NumericRule(0),
-    "price_sensitivity": NumericRule(),
+    "web_activity_score": NumericRule(0, 1e6),
+    "days_since_last_purchase": NumericRule(0, 36_525),
+    "price_sensitivity": NumericRule(-1e6, 1e6),
     "email_open_rate": NumericRule(0, 1),
-    "customer_tenure_days": NumericRule(0, integer=True),
+    "customer_tenure_days": NumericRule(0, 36_525, integer=True),
 }
-TARGET_RULE = NumericRule(0)
+TARGET_RULE = NumericRule(0, 1e9)
+RELATIVE_DATES = ("now", "today", "tomorrow", "yesterday")
 REQUIRED = ("customer_id", "campaign_id", "campaign_send_date", *FEATURE_RULES)
 
 
@@ -117,9 +121,9 @@ def validate_campaign_columns(raw: pd.DataFrame | Columns, require_target: bool 
            f"is not one of {', '.join(CAMPAIGNS)}", given)
     out["campaign_id"] = campaign
     given = np.asarray(raw["campaign_send_date"])
-    dates = pd.to_datetime(pd.Series(given), errors="coerce", format="mixed")
+    dates = _parse_dates(given)
     _check(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date", given)
-    out["campaign_send_date"] = (dates.dt.tz_localize(None) if dates.dt.tz else dates).to_numpy()
+    out["campaign_send_date"] = dates.to_numpy()
     rules = {**FEATURE_RULES, **({TARGET: TARGET_RULE} if require_target else {})}
     for column, rule in rules.items():
         out[column] = _numeric(np.asarray(raw[column]), rows, column, rule)
@@ -128,18 +132,58 @@ def validate_campaign_columns(raw: pd.DataFrame | Columns, require_target: bool 
     return out
 
 
+def _parse_dates(given: np.ndarray) -> pd.Series:
+    """Dates as tz-naive UTC; unparseable, relative ('now') or mixed-offset trouble -> NaT."""
+    text = pd.Series(given).astype(str).str.strip()
+    relative = text.str.lower().isin(RELATIVE_DATES)
+    try:
+        dates = pd.to_datetime(text.where(~relative), errors="coerce", format="mixed", utc=True)
+    except (ValueError, OverflowError):
+        # Mixed offsets and naive dates can defeat the vectorised parser: parse one by one.
+        parsed = [_one_date(v) for v in text.where(~relative)]
+        dates = pd.Series(parsed, dtype="datetime64[ns, UTC]")
+    return dates.dt.tz_localize(None)
+
+
+def _one_date(value: object) -> pd.Timestamp | NaTType:
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (ValueError, OverflowError, TypeError):
+        return pd.NaT
+    if stamp is pd.NaT:
+        return pd.NaT
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def _numeric(values: np.ndarray, rows: np.ndarray, column: str, rule: NumericRule
              ) -> np.ndarray:
     if values.dtype.kind in "iufb":
         number = values.astype(float)
     else:
-        number = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+        try:
+            number = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+        except (OverflowError, ValueError, TypeError):  # e.g. a 400-digit integer
+            number = np.array([_to_float(v) for v in values], dtype=float)
     _check(~np.isfinite(number), rows, column, "is missing or not a number", values)
     outside = (number < rule.low) | (number > rule.high)
     if rule.integer:
         outside |= number != np.round(number)
     _check(outside, rows, column, f"must be {rule.describe()}", values)
     return number
+
+
+def _to_float(value: object) -> float:
+    """A finite-or-NaN float from a cell; anything unreadable (or too large) is NaN."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _check(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
@@ -150,7 +194,7 @@ def _check(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
     where = rows[bad]
     shown = ""
     if values is not None:
-        sample = [repr(v) for v in np.asarray(values)[bad][:3]]
+        sample = [_short(repr(v)) for v in np.asarray(values)[bad][:3]]
         shown = f" (values {', '.join(sample)})"
     raise BayescopeInputError(
         f"column {column!r} {problem} in {int(bad.sum())} row(s): {describe_rows(list(where))}"

@@ -31,6 +31,7 @@ import pandas as pd
 
 from bayescope.data.campaign_spend import TARGET
 from bayescope.data.cdnow import load_cdnow
+from bayescope.errors import BayescopeInputError
 
 DEFAULT_CUTOFF = "1997-09-30"
 
@@ -40,6 +41,11 @@ def cdnow_spend_table(cutoff: str = DEFAULT_CUTOFF, window_days: int = 30,
     """The CDNOW 30-day spend table (see module docstring), one row per customer."""
     tx = load_cdnow() if transactions is None else transactions
     end = pd.Timestamp(cutoff) + pd.Timedelta(days=1)  # the whole cut-off day is history
+    if end + pd.Timedelta(days=window_days) > tx["timestamp"].max() + pd.Timedelta(days=1):
+        raise BayescopeInputError(
+            f"the {window_days}-day window after {cutoff} runs past the last purchase "
+            f"({tx['timestamp'].max().date()}): the target would be cut short",
+            field="cutoff")
     before = tx[tx["timestamp"] < end]
     after = tx[(tx["timestamp"] >= end) & (tx["timestamp"] < end + pd.Timedelta(
         days=window_days))]

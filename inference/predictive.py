@@ -115,13 +115,18 @@ def predictive_summary(
 def predictive_totals(
     simulator: PredictiveSimulator, params: Params, rng: np.random.Generator,
     groups: np.ndarray | None = None, chunk_size: int | None = None,
+    n_groups: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-draw totals of each outcome over units: (draws,) or (draws, n_groups).
 
     ``groups`` gives each unit's group code in ``0..n_groups-1``; totals are then per group,
-    from the same draws, so group totals add up to the overall total draw by draw.
+    from the same draws, so group totals add up to the overall total draw by draw. Pass
+    ``n_groups`` when some groups may have no units (their totals are then zero).
     """
-    n_groups = int(groups.max()) + 1 if groups is not None else 1
+    if groups is None:
+        n_groups = 1
+    elif n_groups is None:
+        n_groups = int(groups.max()) + 1
     totals: dict[str, np.ndarray] = {}
     for index, outcomes in iterate_predictive(simulator, params, rng, chunk_size):
         for name, draws in outcomes.items():

@@ -180,7 +180,8 @@ def _treatment(run: SpendRun, train: pd.DataFrame, out_dir: Path, rng: np.random
     params = thin(draws, 1000, rng)
     design = SpendDesign.from_table(train, run.scaling)
     # Mean uplift per campaign, draw by draw: the same draws summed by campaign.
-    totals = predictive_totals(SpendSimulator(design), params, rng, groups=design.campaign)
+    totals = predictive_totals(SpendSimulator(design), params, rng, groups=design.campaign,
+                               n_groups=len(CAMPAIGNS))
     counts = np.bincount(design.campaign, minlength=len(CAMPAIGNS))
     rows = []
     for index, campaign in enumerate(CAMPAIGNS):

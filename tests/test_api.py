@@ -71,7 +71,9 @@ def test_predictions_equal_the_cli_for_the_same_rows_and_seed(client, instances,
 
 @pytest.mark.parametrize("case", ["malformed", "no_instances", "empty", "not_object",
                                   "missing", "mistyped", "bool_as_number", "out_of_range",
-                                  "bad_campaign", "bad_date", "too_many", "bad_seed"])
+                                  "bad_campaign", "bad_date", "too_many", "bad_seed",
+                                  "negative_seed", "huge_integer", "huge_spend", "long_string",
+                                  "relative_date"])
 def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
     good = dict(instances[0])
     body: object = {"instances": [good]}
@@ -108,14 +110,40 @@ def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
             422, "campaign_send_date", 0)
     elif case == "too_many":
         body, expected = {"instances": [good] * 51}, (413, "instances", None)
-    url = "/v1/models/run:predict" + ("?seed=x" if case == "bad_seed" else "")
-    if case == "bad_seed":
+    elif case == "huge_integer":
+        body, expected = {"instances": [{**good, "customer_tenure_days": 10**400}]}, (
+            422, "customer_tenure_days", 0)
+    elif case == "huge_spend":
+        body, expected = {"instances": [{**good, "historical_lifetime_spend": 1e308}]}, (
+            422, "historical_lifetime_spend", 0)
+    elif case == "long_string":
+        body, expected = {"instances": [{**good, "customer_id": "x" * 50_000}]}, (
+            422, "customer_id", 0)
+    elif case == "relative_date":
+        body, expected = {"instances": [{**good, "campaign_send_date": "now"}]}, (
+            422, "campaign_send_date", 0)
+    url = "/v1/models/run:predict" + {"bad_seed": "?seed=x", "negative_seed": "?seed=-1"}.get(
+        case, "")
+    if case in ("bad_seed", "negative_seed"):
         expected = (400, "seed", None)
     response = client.post(url, json=body)
     status, field, index = expected
     assert response.status_code == status, response.json
     assert response.json["field"] == field and response.json["index"] == index
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_nested_json_mixed_offsets_and_missing_numbers(client, instances):
+    from bayescope.api.served import _json_number
+
+    nested = client.post("/v1/models/run:predict", data="[" * 100_000,
+                         content_type="application/json")
+    assert nested.status_code == 400 and nested.json["field"] == "body"
+    mixed = [{**instances[0], "campaign_send_date": "2025-10-01T09:00:00+01:00"},
+             {**instances[1], "campaign_send_date": "2025-10-01T09:00:00+05:00"},
+             {**instances[2], "campaign_send_date": "2025-10-01"}]
+    assert client.post("/v1/models/run:predict", json={"instances": mixed}).status_code == 200
+    assert _json_number(float("nan")) is None and _json_number(2.5) == 2.5
 
 
 def test_unknown_model_route_method_and_oversized_body(client, instances):

@@ -83,7 +83,10 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
         return models[name]
 
     def instances_from_body(allow_bare: bool) -> list[Any]:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError as exc:
+            raise ApiError(400, "the JSON body is nested too deeply", "body") from exc
         if body is None:
             raise ApiError(400, "the body must be JSON (Content-Type: application/json)",
                            "body")
@@ -105,9 +108,12 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     def seed_from_query() -> int:
         raw = request.args.get("seed", "0")
         try:
-            return int(raw)
+            seed = int(raw)
         except ValueError as exc:
-            raise ApiError(400, f"seed must be an integer, got {raw!r}", "seed") from exc
+            raise ApiError(400, f"seed must be an integer, got {raw[:40]!r}", "seed") from exc
+        if not 0 <= seed < 2**63:
+            raise ApiError(400, f"seed must be a non-negative integer, got {seed}", "seed")
+        return seed
 
     def predict(model: ServedSpendModel, allow_bare: bool) -> Any:
         predictions = model.predict(instances_from_body(allow_bare), seed=seed_from_query())

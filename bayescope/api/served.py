@@ -10,6 +10,7 @@ the API and the CLI refuse the same things; errors name the field and the instan
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +90,20 @@ class ServedSpendModel:
                  "median": "spend_median", "low": "spend_low", "high": "spend_high",
                  "p_positive": "p_positive", "uplift_mean": "uplift_mean",
                  "uplift_low": "uplift_low", "uplift_high": "uplift_high"}
-        columns = {key: frame[column].tolist() for key, column in names.items()}
+        columns = {key: [_json_number(v) for v in frame[column].tolist()]
+                   for key, column in names.items()}
         return [dict(zip(columns, values, strict=True))
                 for values in zip(*columns.values(), strict=True)]
+
+
+MAX_STRING = 256
+
+
+def _json_number(value: Any) -> Any:
+    """JSON has no NaN or Infinity: a missing value (e.g. an unidentified uplift) is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> None:
@@ -108,6 +120,10 @@ def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any
             value = instance[field_name]
             if spec["type"] == "string":
                 ok = isinstance(value, str)
+                if ok and len(value) > MAX_STRING:
+                    raise BayescopeInputError(
+                        f"field {field_name!r} of instance {index} is longer than {MAX_STRING} "
+                        "characters", field=field_name, rows=[index])
             elif spec["type"] == "integer":
                 ok = (isinstance(value, int) and not isinstance(value, bool)) or (
                     isinstance(value, float) and value.is_integer())
@@ -116,7 +132,7 @@ def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any
             if not ok:
                 raise BayescopeInputError(
                     f"field {field_name!r} of instance {index} must be a JSON "
-                    f"{spec['type']}, got {type(value).__name__} {value!r}",
+                    f"{spec['type']}, got {type(value).__name__} {repr(value)[:40]}",
                     field=field_name, rows=[index])
 
 
