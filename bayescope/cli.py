@@ -207,6 +207,27 @@ def _serve(args: argparse.Namespace) -> None:
     serve(app, host=args.host, port=args.port, threads=args.threads)
 
 
+def _generate_propensity(args: argparse.Namespace) -> None:
+    import json
+
+    import numpy as np
+
+    from bayescope.data.generate_propensity import generate_propensity_table
+    from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
+
+    if args.customers < 1:
+        raise BayescopeInputError("--customers must be positive", field="customers")
+    generated = generate_propensity_table(args.customers, np.random.default_rng(args.seed))
+    out = Path(args.out)
+    atomic_write_frame(generated.table, out)
+    truth_path = out.with_name(out.stem + ".truth.json")
+    atomic_write_text(truth_path, json.dumps({**generated.truth.to_dict(), "seed": args.seed},
+                                             indent=2))
+    console.print(f"wrote {len(generated.table)} customers "
+                  f"({generated.table['purchased_next_30d'].mean():.1%} positive) to {out} "
+                  f"and the truth to {truth_path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from bayescope.demo import run_demo
 
@@ -323,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=4)
     serve.add_argument("--max-instances", type=int, default=10_000)
     serve.set_defaults(handler=_serve)
+
+    gen_prop = gen_sub.add_parser("propensity", help="ShopSphere-schema table (25 features)")
+    gen_prop.add_argument("--customers", type=int, default=240_000)
+    gen_prop.add_argument("--seed", type=int, default=0)
+    gen_prop.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
+    gen_prop.set_defaults(handler=_generate_propensity)
 
     demo = sub.add_parser("demo", help="the whole workflow on CDNOW, small draws")
     demo.add_argument("--out", default="demo_out")
