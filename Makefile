@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(VPY) bench/btyd.py
 	$(VPY) bench/api.py
+	$(VPY) bench/propensity.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
