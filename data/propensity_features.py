@@ -77,7 +77,8 @@ class PropensityDesign:
         design = cls()
         for column in MISSING_ALLOWED:
             values = np.asarray(table[column], float)
-            design.medians[column] = float(np.nanmedian(values))
+            observed = values[~np.isnan(values)]
+            design.medians[column] = float(np.median(observed)) if observed.size else 0.0
         for column in SPLINE_FEATURES:
             logged = np.log1p(np.asarray(table[column], float))
             knots = np.unique(np.quantile(logged, KNOT_QUANTILES))

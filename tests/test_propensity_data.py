@@ -91,3 +91,19 @@ def test_cli_generate_propensity(tmp_path):
     assert len(table) == 2000
     truth = json.loads((tmp_path / "shop.truth.json").read_text())
     assert truth["positive_share"] == 0.18 and truth["seed"] == 1
+
+
+def test_cdnow_propensity_task_reads_only_the_past(cdnow):
+    from bayescope.data.cdnow_propensity import cdnow_propensity_table
+
+    table = cdnow_propensity_table(transactions=cdnow)
+    assert len(validate_propensity_columns(table)["customer_id"]) == len(table)
+    assert 0.05 < table[TARGET].mean() < 0.12
+    who = table["customer_id"].iloc[5]
+    later = pd.DataFrame({"customer_id": [who, who], "value": [99.0, 5.0], "timestamp":
+                          pd.to_datetime(["1997-10-10 10:00", "1998-03-01 10:00"])})
+    changed = cdnow_propensity_table(transactions=pd.concat([cdnow, later], ignore_index=True))
+    features = [c for c in table.columns if c != TARGET]
+    pd.testing.assert_frame_equal(changed[features], table[features])
+    assert changed[TARGET].iloc[5] == 1
+    assert (changed[TARGET].drop(index=5) == table[TARGET].drop(index=5)).all()

@@ -89,3 +89,30 @@ def test_exact_scores_equal_draw_scores_and_unseen_levels_are_counted():
     _, unseen = design.transform(scoring)
     assert unseen["region"] == 3
     assert pytest.approx(sum(unseen.values())) == 3
+
+
+def test_real_cdnow_task_against_logistic_regression_and_boosting(cdnow):
+    from sklearn.linear_model import LogisticRegression
+
+    from bayescope.data.cdnow_propensity import cdnow_propensity_table
+
+    table = cdnow_propensity_table(transactions=cdnow)
+    columns = validate_propensity_columns(table)
+    test = np.random.default_rng(0).random(len(table)) < 0.25
+    train = {k: v[~test] for k, v in columns.items()}
+    held = {k: v[test] for k, v in columns.items()}
+    design = PropensityDesign.fit(train)
+    x, _ = design.transform(train)
+    y = train[TARGET].astype(float)
+    posterior = fit_laplace(x, y, prior_mean(y.mean(), x.shape[1]),
+                            prior_sd(design.n_standardised, x.shape[1]))
+    ours = score_exact(design.transform(held)[0], posterior.mean, posterior.chol)[0]
+    outcome = held[TARGET]
+    raw = table[["orders_12m", "avg_order_value", "days_since_last_order", "total_spend_12m",
+                 "categories_purchased_12m", "tenure_days"]].to_numpy(float)
+    rivals = [LogisticRegression(max_iter=5000).fit(raw[~test], y),
+              HistGradientBoostingClassifier(random_state=0).fit(raw[~test], y)]
+    our_auc = roc_auc_score(outcome, ours)
+    for rival in rivals:
+        assert our_auc >= roc_auc_score(outcome, rival.predict_proba(raw[test])[:, 1]) - 0.005
+    assert expected_calibration_error(outcome, ours) <= 0.02
