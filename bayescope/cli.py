@@ -74,6 +74,47 @@ def _fit_spend(args: argparse.Namespace) -> None:
                   f"in {result.seconds:.1f} s")
 
 
+def _fit_propensity(args: argparse.Namespace) -> None:
+    import json
+
+    import pandas as pd
+
+    from bayescope.data.propensity_table import validate_propensity_columns
+    from bayescope.data.transactions import read_table
+    from bayescope.propensity import PropensityFitSettings, fit_propensity
+
+    columns = validate_propensity_columns(read_table(args.data))
+    summary = fit_propensity(columns, PropensityFitSettings(args.seed, args.holdout_share),
+                             args.out)
+    console.print(f"propensity: {summary['n_train']} customers fitted, "
+                  f"{summary['n_holdout']} held out; {summary['segments']} segments: "
+                  + "; ".join(summary["segment_names"]))
+    metrics_path = Path(args.out) / "metrics.json"
+    if metrics_path.is_file():
+        comparison = pd.DataFrame(json.loads(metrics_path.read_text())["comparison"]).T
+        console.print(comparison[["roc_auc", "pr_auc", "brier", "ece"]].astype(float)
+                      .round(4).to_string(), soft_wrap=True, highlight=False)
+    console.print(f"wrote {Path(args.out) / 'posterior.nc'}, summary.json and metrics.json")
+
+
+def _score(args: argparse.Namespace) -> None:
+    from bayescope.data.propensity_table import validate_propensity_columns
+    from bayescope.data.transactions import read_table
+    from bayescope.inference.artifacts import atomic_write_frame
+    from bayescope.propensity import load_propensity_run, score_run
+
+    run = load_propensity_run(args.run_dir)
+    columns = validate_propensity_columns(read_table(args.data), require_target=False)
+    with _progress() as bar:
+        task = bar.add_task("scoring customers", total=len(columns["customer_id"]))
+        frame, unseen = score_run(run, columns,
+                                  progress=lambda k, n: bar.update(task, advance=k))
+    atomic_write_frame(frame, Path(args.out))
+    console.print(f"wrote {len(frame)} customers to {args.out}"
+                  + (f" ({sum(unseen.values())} unseen category values)"
+                     if any(unseen.values()) else ""))
+
+
 def _predict(args: argparse.Namespace) -> None:
     from bayescope.inference.artifacts import load_artifact
 
@@ -275,6 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of customers held out for the comparison (0 fits all)")
     spend.add_argument("--out", required=True, help="run directory to write")
     spend.set_defaults(handler=_fit_spend)
+
+    prop = fit_sub.add_parser("propensity", help="Bayesian logistic propensity + segments")
+    prop.add_argument("--data", required=True, help="CSV or Parquet in the ShopSphere schema")
+    prop.add_argument("--seed", type=int, default=0)
+    prop.add_argument("--holdout-share", type=float, default=0.2)
+    prop.add_argument("--out", required=True, help="run directory to write")
+    prop.set_defaults(handler=_fit_propensity)
+
+    score = sub.add_parser("score", help="batch-score customers with a propensity run")
+    score.add_argument("run_dir")
+    score.add_argument("--data", required=True, help="CSV or Parquet (target not needed)")
+    score.add_argument("--out", required=True, help="Parquet (or CSV) to write")
+    score.set_defaults(handler=_score)
 
     predict = sub.add_parser("predict", help="per-customer predictions from a run")
     predict.add_argument("run_dir")
