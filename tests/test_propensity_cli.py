@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from bayescope.cli import main
 from bayescope.data.propensity_table import TARGET
@@ -42,3 +43,29 @@ def test_fit_and_score(tmp_path):
     assert not (tmp_path / "never.parquet").exists()
     assert main(["-q", "score", str(tmp_path), "--data", str(data), "--out",
                  str(tmp_path / "never.parquet")]) == 2
+
+
+def test_the_api_serves_the_propensity_model_like_score(tmp_path):
+    from bayescope.api import create_app
+
+    data = tmp_path / "shop.csv"
+    assert main(["-q", "generate", "propensity", "--customers", "3000", "--seed", "4",
+                 "--out", str(data)]) == 0
+    run = tmp_path / "shop_run"
+    assert main(["-q", "fit", "propensity", "--data", str(data), "--out", str(run)]) == 0
+    rows = pd.read_csv(data).drop(columns=TARGET).head(5)
+    assert main(["-q", "score", str(run), "--data", str(data), "--out",
+                 str(tmp_path / "s.parquet")]) == 0
+    expected = pd.read_parquet(tmp_path / "s.parquet").head(5)
+    instances = json.loads(rows.to_json(orient="records"))  # NaN -> null where allowed
+    client = create_app([run]).test_client()
+    assert client.get("/v1/models/shop_run").json["kind"] == "propensity"
+    body = client.post("/v1/models/shop_run:predict", json={"instances": instances}).json
+    got = pd.DataFrame(body["predictions"])
+    for api, cli in (("mean", "p_mean"), ("low", "p_low"), ("high", "p_high"),
+                     ("segment", "segment")):
+        assert got[api].to_numpy() == pytest.approx(expected[cli].to_numpy())
+    assert (got["low"] <= got["median"]).all() and (got["median"] <= got["high"]).all()
+    instances[0]["orders_12m"] = None  # missing where the brief does not allow it
+    bad = client.post("/v1/models/shop_run:predict", json={"instances": instances})
+    assert bad.status_code == 422 and bad.json["field"] == "orders_12m"

@@ -27,7 +27,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bayescope.api.served import ServedSpendModel, load_served
+from bayescope.api.served import ServedModel, load_served
 from bayescope.errors import BayescopeInputError
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error(500, "internal error: the request could not be completed")
 
-    def model_or_404(name: str) -> ServedSpendModel:
+    def model_or_404(name: str) -> ServedModel:
         if name not in models:
             raise ApiError(404, f"unknown model {name!r}; served: {sorted(models)}", "model")
         return models[name]
@@ -115,7 +115,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
             raise ApiError(400, f"seed must be a non-negative integer, got {seed}", "seed")
         return seed
 
-    def predict(model: ServedSpendModel, allow_bare: bool) -> Any:
+    def predict(model: ServedModel, allow_bare: bool) -> Any:
         predictions = model.predict(instances_from_body(allow_bare), seed=seed_from_query())
         return jsonify({"model": model.info(), "predictions": predictions})
 
@@ -153,7 +153,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     return app
 
 
-def openapi_document(models: dict[str, ServedSpendModel], max_instances: int) -> dict[str, Any]:
+def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict[str, Any]:
     """OpenAPI 3.1 description of the routes and of each served model's instance schema."""
     error_schema = {"type": "object", "properties": {
         "error": {"type": "string"}, "field": {"type": ["string", "null"]},

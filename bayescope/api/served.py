@@ -14,11 +14,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from scipy.special import expit
 
 from bayescope import __version__
 from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_campaign_columns
+from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_columns
+from bayescope.data.propensity_table import NUMERIC as PROPENSITY_NUMERIC
 from bayescope.errors import BayescopeInputError
+from bayescope.inference.artifacts import load_artifact
+from bayescope.propensity import PropensityRun, load_propensity_run, score_run
 from bayescope.spend import SpendRun, load_spend_run, predict_spend_run
 
 log = logging.getLogger(__name__)
@@ -114,17 +120,22 @@ def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any
             raise BayescopeInputError(f"instance {index} is not a JSON object",
                                       field="instances", rows=[index])
         for field_name, spec in properties.items():
-            if field_name not in instance or instance[field_name] is None:
+            types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+            if field_name not in instance or (instance[field_name] is None
+                                              and "null" not in types):
                 raise BayescopeInputError(f"instance {index} lacks field {field_name!r}",
                                           field=field_name, rows=[index])
             value = instance[field_name]
-            if spec["type"] == "string":
+            kind = types[0]
+            if value is None:
+                continue
+            if kind == "string":
                 ok = isinstance(value, str)
                 if ok and len(value) > MAX_STRING:
                     raise BayescopeInputError(
                         f"field {field_name!r} of instance {index} is longer than {MAX_STRING} "
                         "characters", field=field_name, rows=[index])
-            elif spec["type"] == "integer":
+            elif kind == "integer":
                 ok = (isinstance(value, int) and not isinstance(value, bool)) or (
                     isinstance(value, float) and value.is_integer())
             else:
@@ -132,21 +143,115 @@ def check_types(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any
             if not ok:
                 raise BayescopeInputError(
                     f"field {field_name!r} of instance {index} must be a JSON "
-                    f"{spec['type']}, got {type(value).__name__} {repr(value)[:40]}",
+                    f"{kind}, got {type(value).__name__} {repr(value)[:40]}",
                     field=field_name, rows=[index])
 
 
+class ServedModel(Protocol):
+    """What the app needs of a served model, whatever its family."""
+
+    name: str
+
+    @property
+    def kind(self) -> str:
+        """Model family."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """Name, kind, versions, training time, gate verdict."""
+        ...
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of one instance."""
+        ...
+
+    def outputs(self) -> dict[str, str]:
+        """What each prediction field means."""
+        ...
+
+    def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0
+                ) -> list[dict[str, Any]]:
+        """Predictions for the instances, in order."""
+        ...
+
+
+@dataclass
+class ServedPropensityModel:
+    """The purchase-propensity model (with its segments) behind the same routes."""
+
+    name: str
+    run: PropensityRun
+    run_dir: Path
+
+    @property
+    def kind(self) -> str:
+        """Model family."""
+        return "propensity"
+
+    def info(self) -> dict[str, Any]:
+        """Name, kind, versions, training time and gate verdict."""
+        attrs = self.run.artifact.attrs
+        return {"name": self.name, "kind": self.kind, "model": str(attrs["model"]),
+                "bayescope_version": str(attrs["bayescope_version"]),
+                "served_by": __version__, "trained_at": str(attrs.get("created_at", "")),
+                "converged": self.run.artifact.converged,
+                "n_customers": int(attrs.get("n_customers", 0))}
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of one instance: null allowed exactly where the brief allows it."""
+        properties: dict[str, Any] = {"customer_id": {"type": "string", "minLength": 1}}
+        for column in CATEGORICAL:
+            properties[column] = {"type": ["string", "null"]}
+        for column, rule in PROPENSITY_NUMERIC.items():
+            kind = "integer" if rule.integer else "number"
+            properties[column] = {"type": [kind, "null"] if rule.missing_allowed else kind,
+                                  "minimum": rule.low, "maximum": rule.high,
+                                  "description": f"must be {rule.describe()}"}
+        return {"type": "object", "required": list(properties), "properties": properties}
+
+    def outputs(self) -> dict[str, str]:
+        """What each prediction field means."""
+        return {"mean": "posterior mean of P(purchase in the next 30 days)",
+                "median": "posterior median of that probability",
+                "low": "5% posterior quantile", "high": "95% posterior quantile",
+                "segment": "segment number", "segment_name": "segment in plain words"}
+
+    def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0
+                ) -> list[dict[str, Any]]:
+        """Probabilities and segments (``seed`` is unused: the summaries are exact)."""
+        check_types(instances, self.schema())
+        columns = {name: [instance[name] for instance in instances]
+                   for name in self.schema()["properties"]}
+        validated = validate_propensity_columns(columns, require_target=False, row_offset=0)
+        frame, _ = score_run(self.run, validated)
+        x, _ = self.run.design.transform(validated)
+        mean, _ = self.run.gaussian
+        median = expit(mean[0] + x @ mean[1:])
+        columns_out = {"customer_id": frame["customer_id"].tolist(),
+                       "mean": frame["p_mean"].tolist(), "median": median.tolist(),
+                       "low": frame["p_low"].tolist(), "high": frame["p_high"].tolist(),
+                       "segment": frame["segment"].astype(int).tolist(),
+                       "segment_name": frame["segment_name"].tolist()}
+        return [dict(zip(columns_out, values, strict=True))
+                for values in zip(*columns_out.values(), strict=True)]
+
+
 def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
-                ) -> dict[str, ServedSpendModel]:
+                ) -> dict[str, ServedModel]:
     """Load every run once; the model's name is its run directory's name (made unique)."""
-    served: dict[str, ServedSpendModel] = {}
+    served: dict[str, ServedModel] = {}
     for run_dir in run_dirs:
         path = Path(run_dir)
         name = path.resolve().name
         while name in served:
             name += "_2"
-        served[name] = ServedSpendModel(name, load_spend_run(path), path, max_draws)
-        if not served[name].run.artifact.converged:
+        model: ServedModel
+        if load_artifact(path).kind == "propensity":
+            model = ServedPropensityModel(name, load_propensity_run(path), path)
+        else:
+            model = ServedSpendModel(name, load_spend_run(path), path, max_draws)
+        served[name] = model
+        if not model.info()["converged"]:
             log.warning("model %s FAILED its convergence gate: it is served, but its "
                         "predictions deserve suspicion", name)
     return served
