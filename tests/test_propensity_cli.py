@@ -23,6 +23,17 @@ def test_fit_and_score(tmp_path):
     assert set(metrics["comparison"]) == {"bayescope", "logistic_regression",
                                           "gradient_boosting"}
     assert metrics["comparison"]["bayescope"]["roc_auc"] > 0.8
+    # Importance: the generator's signal features lead; a feature without effect does not.
+    signal = {"sessions_30d", "days_since_last_session", "orders_12m", "cart_adds_30d",
+              "days_since_last_order", "email_clicks_90d", "discount_usage_rate",
+              "csat_score", "acquisition_channel", "device_type"}
+    ranked = [r["feature"] for r in metrics["permutation_importance"]]
+    assert set(ranked[:4]) <= signal, ranked[:6]
+    region = next(r for r in metrics["permutation_importance"] if r["feature"] == "region")
+    assert region["auc_drop_mean"] < 0.01
+    groups = {r["group"]: r for r in metrics["group_importance"]}
+    assert set(groups) == {"demographics", "behavioural", "transactional", "support"}
+    assert groups["behavioural"]["low"] > groups["support"]["high"]
     new = pd.read_csv(data).drop(columns=TARGET).head(500)
     new.loc[:4, "region"] = "atlantis"  # a level the fit never saw
     new.to_csv(tmp_path / "new.csv", index=False)
