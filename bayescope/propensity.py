@@ -98,10 +98,48 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     run_dir = Path(run_dir)
     save_artifact(run_dir, idata, arrays, attrs)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+    metrics: dict[str, Any] = {"segments": segment_profiles(segments, train, x, posterior, rng)}
     if holdout.any():
-        metrics = evaluate_holdout(columns, holdout, design, posterior, x, y, settings.seed)
-        atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+        metrics.update(evaluate_holdout(columns, holdout, design, posterior, x, y,
+                                        settings.seed))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return summary
+
+
+PROFILE_FEATURES = ("sessions_30d", "days_since_last_session", "orders_12m",
+                    "days_since_last_order", "total_spend_12m", "avg_order_value",
+                    "cart_adds_30d", "email_clicks_90d", "discount_usage_rate", "tenure_days")
+
+
+def segment_profiles(segments: SegmentModel, train: dict[str, np.ndarray], x: np.ndarray,
+                     posterior: LaplacePosterior, rng: np.random.Generator,
+                     draws: int = 400, rows: int = 5_000) -> list[dict[str, Any]]:
+    """Per segment: name, description, size, median profile, mean propensity with 90% interval.
+
+    The propensity interval is over posterior draws of the segment's mean probability
+    (customers of the segment, up to ``rows`` of them).
+    """
+    beta = posterior.draws(draws, rng)
+    out = []
+    for segment in range(segments.k):
+        members = np.flatnonzero(segments.labels_ == segment)
+        if members.size == 0:
+            continue
+        sample = rng.choice(members, min(rows, members.size), replace=False)
+        eta = beta[:, 0][:, None] + beta[:, 1:] @ x[sample].T
+        mean_p = (1.0 / (1.0 + np.exp(-eta))).mean(axis=1)
+        low, high = np.quantile(mean_p, [0.05, 0.95])
+        out.append({
+            "segment": segment, "name": segments.segment_names[segment],
+            "description": segments.descriptions[segment],
+            "customers": int(members.size), "share": float(members.size / len(x)),
+            "propensity_mean": float(mean_p.mean()), "propensity_low": float(low),
+            "propensity_high": float(high),
+            "observed_rate": float(train[TARGET][members].mean()),
+            "profile_medians": {f: float(np.nanmedian(train[f][members]))
+                                for f in PROFILE_FEATURES},
+        })
+    return out
 
 
 def evaluate_holdout(columns: dict[str, np.ndarray], holdout: np.ndarray,

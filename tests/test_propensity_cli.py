@@ -34,6 +34,13 @@ def test_fit_and_score(tmp_path):
     groups = {r["group"]: r for r in metrics["group_importance"]}
     assert set(groups) == {"demographics", "behavioural", "transactional", "support"}
     assert groups["behavioural"]["low"] > groups["support"]["high"]
+    profiles = metrics["segments"]
+    assert sum(p["share"] for p in profiles) == pytest.approx(1.0)
+    for profile in profiles:
+        assert profile["propensity_low"] < profile["propensity_mean"] < profile["propensity_high"]
+        # The model's segment propensity agrees with the segment's observed rate.
+        assert abs(profile["propensity_mean"] - profile["observed_rate"]) < 0.03
+        assert set(profile["profile_medians"]) >= {"orders_12m", "sessions_30d"}
     new = pd.read_csv(data).drop(columns=TARGET).head(500)
     new.loc[:4, "region"] = "atlantis"  # a level the fit never saw
     new.to_csv(tmp_path / "new.csv", index=False)
