@@ -36,7 +36,8 @@ from bayescope.models.propensity_logistic import (
     prior_sd,
 )
 from bayescope.models.segments import SegmentModel, fit_segments
-from bayescope.posterior_reports.binary import binary_metrics
+from bayescope.posterior_reports.binary import binary_metrics, reliability_table
+from bayescope.posterior_reports.ranking import decile_table
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,10 @@ def evaluate_holdout(columns: dict[str, np.ndarray], holdout: np.ndarray,
     return {"n_holdout": int(holdout.sum()), "unseen_levels": unseen,
             "comparison": {name: binary_metrics(outcome, p) for name, p in
                            predictions.items()},
+            "reliability": {name: reliability_table(outcome, p) for name, p in
+                            predictions.items()},
+            "deciles": {name: decile_table(outcome, p, rng=np.random.default_rng(seed))
+                        for name, p in predictions.items()},
             "group_importance": group_importance(design, posterior, x, rng),
             "permutation_importance": permutation_importance(design, posterior, held, rng)}
 
@@ -225,6 +230,12 @@ class PropensityRun:
     """A stored propensity fit."""
 
     artifact: Artifact
+    run_dir: Path
+
+    @property
+    def metrics_path(self) -> Path:
+        """``RUN_DIR/metrics.json`` (written by the fit)."""
+        return self.run_dir / "metrics.json"
 
     @property
     def design(self) -> PropensityDesign:
@@ -254,7 +265,7 @@ def load_propensity_run(run_dir: str | Path) -> PropensityRun:
     if artifact.kind != "propensity":
         raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a propensity fit",
                             field="run_dir")
-    return PropensityRun(artifact)
+    return PropensityRun(artifact, Path(run_dir))
 
 
 def score_run(run: PropensityRun, columns: dict[str, np.ndarray],

@@ -24,6 +24,7 @@ import numpy as np
 
 from bayescope.data.rfm import RFMSummary, attach_holdout
 from bayescope.data.transactions import TransactionColumns, load_transactions
+from bayescope.errors import BayescopeInputError
 from bayescope.inference.artifacts import (
     atomic_write_text,
     load_artifact,
@@ -57,8 +58,19 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
         Column names of the holdout file when they differ from the defaults.
     """
     run_dir = Path(run_dir)
-    if load_artifact(run_dir).kind == "spend":
+    kind = load_artifact(run_dir).kind
+    if kind == "spend":
         return _write(run_dir, lambda work: _spend_content(run_dir, work, holdout, seed))
+    if kind == "propensity":
+        if holdout is not None:
+            raise BayescopeInputError("--holdout is not supported for propensity runs yet: "
+                                      "the fit's held-out customers are scored",
+                                      field="holdout")
+        from bayescope.posterior_reports.propensity_report import build_propensity_report
+        from bayescope.propensity import load_propensity_run
+
+        run_p = load_propensity_run(run_dir)
+        return _write(run_dir, lambda work: build_propensity_report(run_p, work))
     run = load_posterior(run_dir)
     spec = BTYDModel.from_name(run.model_name)
     holdout_rfm: RFMSummary | None = None

@@ -52,6 +52,12 @@ def test_fit_and_score(tmp_path):
     assert ((scores["p_low"] <= scores["p_mean"]) & (scores["p_mean"] <= scores["p_high"])).all()
     summary = json.loads((run / "summary.json").read_text())
     assert set(scores["segment_name"]) <= set(summary["segment_names"])
+    assert main(["-q", "report", str(run)]) == 0
+    page = (run / "report" / "index.html").read_text()
+    for title in ("Held-out scores", "What drives propensity", "Segments marketing can explain",
+                  "Clustering and classification, used together"):
+        assert f">{title}</h2>" in page, title
+    assert (run / "report" / "importance.png").is_file()
     # Bad input: a missing value where the brief does not allow one.
     broken = new.copy()
     broken.loc[7, "orders_12m"] = None
