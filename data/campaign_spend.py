@@ -25,7 +25,6 @@ the offending rows (1 = first data row; the API reports them as 0-based instance
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +33,11 @@ import pandas as pd
 from pandas._libs.tslibs.nattype import NaTType
 
 from bayescope.data.transactions import read_table
-from bayescope.errors import BayescopeInputError, describe_rows
+from bayescope.data.validation import NumericRule, numeric_column, raise_for_rows
+from bayescope.errors import BayescopeInputError
 
 CAMPAIGNS = ("RETENTION_SUMMER", "RETENTION_FALL", "RETENTION_WINTER")
 TARGET = "total_30d_post_campaign_spend"
-
-
-@dataclass(frozen=True)
-class NumericRule:
-    """A numeric column's accepted range (closed) and whether it must be a whole number."""
-
-    low: float = -np.inf
-    high: float = np.inf
-    integer: bool = False
-
-    def describe(self) -> str:
-        """Human-readable range, for error messages and the API's input schema."""
-        if np.isinf(self.low) and np.isinf(self.high):
-            text = "a finite number"
-        elif np.isinf(self.high):
-            text = f">= {self.low:g}"
-        else:
-            text = f"between {self.low:g} and {self.high:g}"
-        return ("a whole number " if self.integer else "") + text
 
 
 # Upper bounds are generous domain limits (a century of days, a billion in spend): they keep
@@ -110,23 +91,23 @@ def validate_campaign_columns(raw: pd.DataFrame | Columns, require_target: bool 
     rows = np.arange(row_offset, row_offset + n)
     out: dict[str, np.ndarray] = {}
     ids = np.char.strip(np.asarray(raw["customer_id"]).astype(str))
-    _check(np.isin(ids, ["", "nan", "None", "<NA>"]), rows, "customer_id", "is empty")
+    raise_for_rows(np.isin(ids, ["", "nan", "None", "<NA>"]), rows, "customer_id", "is empty")
     if n > 1:
-        _check(pd.Series(ids).duplicated(keep=False).to_numpy(), rows, "customer_id",
+        raise_for_rows(pd.Series(ids).duplicated(keep=False).to_numpy(), rows, "customer_id",
                "is duplicated")
     out["customer_id"] = ids
     given = np.asarray(raw["campaign_id"])
     campaign = np.char.upper(np.char.strip(given.astype(str)))
-    _check(~np.isin(campaign, CAMPAIGNS), rows, "campaign_id",
+    raise_for_rows(~np.isin(campaign, CAMPAIGNS), rows, "campaign_id",
            f"is not one of {', '.join(CAMPAIGNS)}", given)
     out["campaign_id"] = campaign
     given = np.asarray(raw["campaign_send_date"])
     dates = _parse_dates(given)
-    _check(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date", given)
+    raise_for_rows(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date", given)
     out["campaign_send_date"] = dates.to_numpy()
     rules = {**FEATURE_RULES, **({TARGET: TARGET_RULE} if require_target else {})}
     for column, rule in rules.items():
-        out[column] = _numeric(np.asarray(raw[column]), rows, column, rule)
+        out[column] = numeric_column(np.asarray(raw[column]), rows, column, rule)
     out["treatment_group"] = out["treatment_group"].astype(int)
     out["customer_tenure_days"] = out["customer_tenure_days"].astype(int)
     return out
@@ -153,49 +134,3 @@ def _one_date(value: object) -> pd.Timestamp | NaTType:
     if stamp is pd.NaT:
         return pd.NaT
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def _numeric(values: np.ndarray, rows: np.ndarray, column: str, rule: NumericRule
-             ) -> np.ndarray:
-    if values.dtype.kind in "iufb":
-        number = values.astype(float)
-    else:
-        try:
-            number = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-        except (OverflowError, ValueError, TypeError):  # e.g. a 400-digit integer
-            number = np.array([_to_float(v) for v in values], dtype=float)
-    _check(~np.isfinite(number), rows, column, "is missing or not a number", values)
-    outside = (number < rule.low) | (number > rule.high)
-    if rule.integer:
-        outside |= number != np.round(number)
-    _check(outside, rows, column, f"must be {rule.describe()}", values)
-    return number
-
-
-def _to_float(value: object) -> float:
-    """A finite-or-NaN float from a cell; anything unreadable (or too large) is NaN."""
-    if isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return float("nan")
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _check(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
-           values: np.ndarray | None = None) -> None:
-    """Raise one error naming ``column`` and the first offending rows (and their values)."""
-    if not bad.any():
-        return
-    where = rows[bad]
-    shown = ""
-    if values is not None:
-        sample = [_short(repr(v)) for v in np.asarray(values)[bad][:3]]
-        shown = f" (values {', '.join(sample)})"
-    raise BayescopeInputError(
-        f"column {column!r} {problem} in {int(bad.sum())} row(s): {describe_rows(list(where))}"
-        f"{shown}", field=column, rows=where[:20])

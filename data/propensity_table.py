@@ -26,7 +26,6 @@ validation for files and API instances: the first problem raises one
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,34 +33,25 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.transactions import read_table
-from bayescope.errors import BayescopeInputError, describe_rows
+from bayescope.data.validation import (
+    MISSING_TEXT,
+    NumericRule,
+    numeric_column,
+    raise_for_rows,
+)
+from bayescope.errors import BayescopeInputError
 
 TARGET = "purchased_next_30d"
 CATEGORICAL = ("age_band", "region", "acquisition_channel", "device_type", "income_band")
-MISSING_TEXT = ("", "na", "nan", "null", "none", "<na>")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A numeric column's closed range, whether it is whole, whether it may be missing."""
-
-    low: float
-    high: float
-    integer: bool = False
-    missing_allowed: bool = False
-
-    def describe(self) -> str:
-        """Human-readable rule for messages and schemas."""
-        return ("a whole number" if self.integer else "a number") + \
-            f" between {self.low:g} and {self.high:g}"
-
-
-COUNT = Rule(0, 1e7, integer=True)
-DAYS = Rule(0, 36_525, integer=True)
-NUMERIC: dict[str, Rule] = {
+TARGET_RULE = NumericRule(0, 1, integer=True)
+COUNT = NumericRule(0, 1e7, integer=True)
+DAYS = NumericRule(0, 36_525, integer=True)
+NUMERIC: dict[str, NumericRule] = {
     "sessions_30d": COUNT,
-    "avg_session_duration": Rule(0, 86_400, missing_allowed=True),
-    "pages_per_session": Rule(0, 1e5),
+    "avg_session_duration": NumericRule(0, 86_400, missing_allowed=True),
+    "pages_per_session": NumericRule(0, 1e5),
     "email_opens_90d": COUNT,
     "email_clicks_90d": COUNT,
     "cart_adds_30d": COUNT,
@@ -69,16 +59,16 @@ NUMERIC: dict[str, Rule] = {
     "app_sessions_30d": COUNT,
     "days_since_last_session": DAYS,
     "orders_12m": COUNT,
-    "avg_order_value": Rule(0, 1e7),
+    "avg_order_value": NumericRule(0, 1e7),
     "days_since_last_order": DAYS,
-    "discount_usage_rate": Rule(0, 1),
-    "total_spend_12m": Rule(0, 1e9),
+    "discount_usage_rate": NumericRule(0, 1),
+    "total_spend_12m": NumericRule(0, 1e9),
     "categories_purchased_12m": COUNT,
     "returns_12m": COUNT,
     "tenure_days": DAYS,
     "tickets_12m": COUNT,
-    "refund_rate": Rule(0, 1),
-    "csat_score": Rule(1, 5, missing_allowed=True),
+    "refund_rate": NumericRule(0, 1),
+    "csat_score": NumericRule(1, 5, missing_allowed=True),
 }
 FEATURE_GROUPS = {
     "demographics": CATEGORICAL,
@@ -115,17 +105,17 @@ def validate_propensity_columns(raw: pd.DataFrame | Mapping[str, Any],
     out: dict[str, np.ndarray] = {}
     ids = np.asarray(pd.Series(np.asarray(raw["customer_id"])).astype(str).str.strip(),
                      dtype=object)
-    _check(pd.Series(ids).str.lower().isin(MISSING_TEXT).to_numpy(), rows, "customer_id",
+    raise_for_rows(pd.Series(ids).str.lower().isin(MISSING_TEXT).to_numpy(), rows, "customer_id",
            "is empty")
-    _check(pd.Series(ids).duplicated(keep=False).to_numpy(), rows, "customer_id",
+    raise_for_rows(pd.Series(ids).duplicated(keep=False).to_numpy(), rows, "customer_id",
            "is duplicated")
     out["customer_id"] = ids
     for column in CATEGORICAL:
         out[column] = _categorical(np.asarray(raw[column], dtype=object))
     for column, rule in NUMERIC.items():
-        out[column] = _numeric(np.asarray(raw[column]), rows, column, rule)
+        out[column] = numeric_column(np.asarray(raw[column]), rows, column, rule)
     if require_target:
-        target = _numeric(np.asarray(raw[TARGET]), rows, TARGET, Rule(0, 1, integer=True))
+        target = numeric_column(np.asarray(raw[TARGET]), rows, TARGET, TARGET_RULE)
         out[TARGET] = target.astype(int)
     return out
 
@@ -136,47 +126,3 @@ def _categorical(values: np.ndarray) -> np.ndarray:
     is_missing = text.isna() | text.astype(str).str.strip().str.lower().isin(MISSING_TEXT)
     labels = text.astype(str).str.strip()
     return np.asarray(labels.where(~is_missing, None), dtype=object)
-
-
-def _numeric(values: np.ndarray, rows: np.ndarray, column: str, rule: Rule) -> np.ndarray:
-    if values.dtype.kind in "iufb":
-        number = values.astype(float)
-        blank = np.isnan(number)
-    else:
-        text = pd.Series(values, dtype=object)
-        blank = (text.isna() | text.astype(str).str.strip().str.lower().isin(
-            MISSING_TEXT)).to_numpy()
-        try:
-            number = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(dtype=float)
-        except (OverflowError, ValueError, TypeError):
-            number = np.array([_to_float(v) for v in text.where(~blank)], dtype=float)
-    if not rule.missing_allowed:
-        _check(blank, rows, column, "is missing (not allowed in this column)", values)
-    _check(~blank & ~np.isfinite(number), rows, column, "is not a number", values)
-    present = np.isfinite(number)
-    outside = present & ((number < rule.low) | (number > rule.high))
-    if rule.integer:
-        outside |= present & (number != np.round(number))
-    _check(outside, rows, column, f"must be {rule.describe()}", values)
-    return number
-
-
-def _to_float(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return float("nan")
-
-
-def _check(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
-           values: np.ndarray | None = None) -> None:
-    if not bad.any():
-        return
-    where = rows[bad]
-    shown = ""
-    if values is not None:
-        sample = [repr(v)[:40] for v in np.asarray(values)[bad][:3]]
-        shown = f" (values {', '.join(sample)})"
-    raise BayescopeInputError(
-        f"column {column!r} {problem} in {int(bad.sum())} row(s): {describe_rows(list(where))}"
-        f"{shown}", field=column, rows=where[:20])

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescope.errors import BayescopeInputError, describe_rows
+from bayescope.data.validation import raise_for_rows
+from bayescope.errors import BayescopeInputError
 
 STANDARD_COLUMNS = ("customer_id", "timestamp", "value")
 
@@ -115,15 +116,15 @@ def validate_transactions(
 
     customer = raw[columns.customer].astype(str).str.strip()
     bad = customer.isin(["", "nan", "None", "<NA>"]).to_numpy()
-    _raise_if(bad, row_numbers, columns.customer, "is empty")
+    raise_for_rows(bad, row_numbers, columns.customer, "is empty")
 
     timestamp = _parse_timestamps(raw[columns.time], columns.time, row_numbers)
 
     if columns.value:
         value = pd.to_numeric(raw[columns.value], errors="coerce").to_numpy(dtype=float)
-        _raise_if(~np.isfinite(value), row_numbers, columns.value, "is not a finite number",
-                  raw[columns.value])
-        _raise_if(value < 0, row_numbers, columns.value, "is negative", raw[columns.value])
+        raise_for_rows(~np.isfinite(value), row_numbers, columns.value,
+                       "is not a finite number", raw[columns.value])
+        raise_for_rows(value < 0, row_numbers, columns.value, "is negative", raw[columns.value])
     else:
         value = np.full(len(raw), np.nan)
 
@@ -144,24 +145,6 @@ def _parse_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> n
         if parsed.isna().any():  # fall back to pandas' flexible parser for non-ISO layouts
             retry = pd.to_datetime(text[parsed.isna()], utc=True, errors="coerce", format="mixed")
             parsed = parsed.fillna(retry)
-    _raise_if(parsed.isna().to_numpy(), row_numbers, column,
-              "is not a timestamp (expected ISO 8601, e.g. 2024-03-01T14:05:00Z)", raw)
+    raise_for_rows(parsed.isna().to_numpy(), row_numbers, column,
+                   "is not a timestamp (expected ISO 8601, e.g. 2024-03-01T14:05:00Z)", raw)
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-
-
-def _raise_if(mask: np.ndarray, row_numbers: np.ndarray, column: str, problem: str,
-              values: pd.Series | None = None) -> None:
-    """Raise one error naming ``column`` and the first rows where ``mask`` is true."""
-    if not mask.any():
-        return
-    rows = row_numbers[mask].tolist()
-    shown = ""
-    if values is not None:
-        sample = [repr(v) for v in np.asarray(values)[mask][:5]]
-        shown = f"; values {', '.join(sample)}"
-    raise BayescopeInputError(
-        f"column '{column}': {len(rows)} row(s) where the value {problem}: "
-        f"rows {describe_rows(rows)}{shown}",
-        field=column,
-        rows=rows[:20],
-    )

@@ -1,0 +1,90 @@
+"""Column checks shared by the table loaders (campaign spend, propensity).
+
+Each check raises one :class:`~bayescope.errors.BayescopeInputError` naming the column, how
+many rows are at fault, the first of them and a few of their values, so every loader (and the
+API, which reports the rows as instance indices) speaks the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayescope.errors import BayescopeInputError, describe_rows
+
+MISSING_TEXT = ("", "na", "nan", "null", "none", "<na>")
+SHOWN_VALUE_CHARS = 40
+
+
+@dataclass(frozen=True)
+class NumericRule:
+    """A numeric column's closed range, whether it is whole, whether it may be missing."""
+
+    low: float = -np.inf
+    high: float = np.inf
+    integer: bool = False
+    missing_allowed: bool = False
+
+    def describe(self) -> str:
+        """Human-readable range, for error messages and the API's input schemas."""
+        if np.isinf(self.low) and np.isinf(self.high):
+            text = "a finite number"
+        elif np.isinf(self.high):
+            text = f">= {self.low:g}"
+        else:
+            text = f"between {self.low:g} and {self.high:g}"
+        return ("a whole number " if self.integer else "") + text
+
+
+def raise_for_rows(bad: np.ndarray, rows: np.ndarray, column: str, problem: str,
+                   values: np.ndarray | None = None) -> None:
+    """Raise one error naming ``column`` and the first offending rows (and their values)."""
+    if not bad.any():
+        return
+    where = rows[bad]
+    shown = ""
+    if values is not None:
+        sample = [_short(repr(v)) for v in np.asarray(values)[bad][:3]]
+        shown = f" (values {', '.join(sample)})"
+    raise BayescopeInputError(
+        f"column {column!r} {problem} in {int(bad.sum())} row(s): {describe_rows(list(where))}"
+        f"{shown}", field=column, rows=where[:20])
+
+
+def numeric_column(values: np.ndarray, rows: np.ndarray, column: str, rule: NumericRule
+                   ) -> np.ndarray:
+    """Floats (NaN where missing and allowed) after checking presence, type and range."""
+    if values.dtype.kind in "iufb":
+        number = values.astype(float)
+        blank = np.isnan(number)
+    else:
+        text = pd.Series(values, dtype=object)
+        blank = (text.isna() | text.astype(str).str.strip().str.lower().isin(
+            MISSING_TEXT)).to_numpy()
+        try:
+            number = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(dtype=float)
+        except (OverflowError, ValueError, TypeError):  # e.g. a 400-digit integer
+            number = np.array([_to_float(v) for v in text.where(~blank)], dtype=float)
+    if not rule.missing_allowed:
+        raise_for_rows(blank, rows, column, "is missing (not allowed in this column)", values)
+    raise_for_rows(~blank & ~np.isfinite(number), rows, column, "is not a number", values)
+    present = np.isfinite(number)
+    outside = present & ((number < rule.low) | (number > rule.high))
+    if rule.integer:
+        outside |= present & (number != np.round(number))
+    raise_for_rows(outside, rows, column, f"must be {rule.describe()}", values)
+    return number
+
+
+def _to_float(value: object) -> float:
+    """A float from a cell; anything unreadable (or too large for a float) is NaN."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[:SHOWN_VALUE_CHARS] + "..."
