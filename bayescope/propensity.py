@@ -71,10 +71,7 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     if len(y) < 100 or not 0 < y.sum() < len(y):
         raise BayescopeInputError("need at least 100 training customers with both outcomes",
                                   field=TARGET)
-    design = PropensityDesign.fit(train)
-    x, _ = design.transform(train)
-    mean0, sd0 = prior_mean(y.mean(), x.shape[1]), prior_sd(design.n_standardised, x.shape[1])
-    posterior = fit_laplace(x, y, mean0, sd0)
+    design, x, y, posterior = fit_posterior(train)
     segments = fit_segments(x, design.names, rng)
     log.info("Laplace posterior in %d Newton steps; %d segments (ARI %s)",
              posterior.iterations, segments.k,
@@ -141,6 +138,17 @@ def segment_profiles(segments: SegmentModel, train: dict[str, np.ndarray], x: np
                                 for f in PROFILE_FEATURES},
         })
     return out
+
+
+def fit_posterior(train: dict[str, np.ndarray]
+                  ) -> tuple[PropensityDesign, np.ndarray, np.ndarray, LaplacePosterior]:
+    """The design fitted on ``train``, its matrix, the outcome and the Laplace posterior."""
+    design = PropensityDesign.fit(train)
+    x, _ = design.transform(train)
+    y = train[TARGET].astype(float)
+    posterior = fit_laplace(x, y, prior_mean(y.mean(), x.shape[1]),
+                            prior_sd(design.n_standardised, x.shape[1]))
+    return design, x, y, posterior
 
 
 def evaluate_holdout(columns: dict[str, np.ndarray], holdout: np.ndarray,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.rfm import RFMSummary
-from bayescope.inference.predictive import predictive_summary, quantile_name
+from bayescope.inference.predictive import predictive_summary, quantile_name, thin_draws
 from bayescope.models.btyd import BTYDModel
 
 QUANTITIES = ("purchases", "spend", "value")
@@ -47,14 +47,6 @@ class Discounting:
         step = self.periods_per_year / self.steps_per_year
         ends = np.minimum(np.arange(1, math.ceil(horizon / step - 1e-9) + 1) * step, horizon)
         return ends, (1.0 + self.annual_rate) ** -(ends / self.periods_per_year)
-
-
-def thin_draws(posterior: Mapping[str, np.ndarray], max_draws: int,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """At most ``max_draws`` posterior draws, chosen without replacement with ``rng``."""
-    n = next(iter(posterior.values())).size
-    index = np.arange(n) if n <= max_draws else np.sort(rng.choice(n, max_draws, replace=False))
-    return {name: np.asarray(values)[index] for name, values in posterior.items()}
 
 
 def customer_draws(

@@ -52,6 +52,14 @@ def n_draws(params: Params) -> int:
     return int(np.asarray(next(iter(params.values()))).shape[0])
 
 
+def thin_draws(posterior: Params, max_draws: int, rng: np.random.Generator
+               ) -> dict[str, np.ndarray]:
+    """At most ``max_draws`` posterior draws (leading axis), chosen without replacement."""
+    n = n_draws(posterior)
+    index = np.arange(n) if n <= max_draws else np.sort(rng.choice(n, max_draws, replace=False))
+    return {name: np.asarray(values)[index] for name, values in posterior.items()}
+
+
 def chunk_size_for(params: Params, budget: int = CELL_BUDGET) -> int:
     """Units per chunk so that one outcome array stays within ``budget`` cells."""
     return max(1, budget // max(1, n_draws(params)))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayescope.inference.predictive import predictive_summary
+from bayescope.inference.predictive import predictive_summary, thin_draws
 from bayescope.models.spend_hurdle import SpendDesign
 
 COLUMNS = ("customer_id", "spend_mean", "spend_median", "spend_low", "spend_high",
@@ -88,21 +88,13 @@ class SpendSimulator:
         return self._shared
 
 
-def thin(posterior: Mapping[str, np.ndarray], max_draws: int,
-         rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """At most ``max_draws`` posterior draws (rows), chosen without replacement."""
-    n = next(iter(posterior.values())).shape[0]
-    index = np.arange(n) if n <= max_draws else np.sort(rng.choice(n, max_draws, replace=False))
-    return {k: np.asarray(v)[index] for k, v in posterior.items()}
-
-
 def predict_spend(
     posterior: Mapping[str, np.ndarray], design: SpendDesign, customer_id: np.ndarray,
     seed: int = 0, max_draws: int = 1000, progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """The prediction table (see module docstring), one row per customer in input order."""
     rng = np.random.default_rng(seed)
-    params = thin(posterior, max_draws, rng)
+    params = thin_draws(posterior, max_draws, rng)
     summary = predictive_summary(SpendSimulator(design), params, rng,
                                  quantiles=(0.05, 0.5, 0.95), progress=progress,
                                  means_only=("expected", "p_positive"))

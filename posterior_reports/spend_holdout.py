@@ -23,8 +23,8 @@ import pandas as pd
 
 from bayescope.data.campaign_spend import TARGET
 from bayescope.data.spend_features import FeatureScaling
-from bayescope.inference.predictive import iterate_predictive
-from bayescope.inference.spend_prediction import SpendSimulator, thin
+from bayescope.inference.predictive import iterate_predictive, thin_draws
+from bayescope.inference.spend_prediction import SpendSimulator
 from bayescope.models.spend_hurdle import SpendDesign
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.predictive_eval import EvaluationResult, PredictiveEvaluation
@@ -51,7 +51,7 @@ def evaluate_spend_holdout(
     """Score bayescope and the three rivals on the held-out customers."""
     rng = np.random.default_rng(seed)
     y = holdout[TARGET].to_numpy(float)
-    params = thin(posterior, EVAL_DRAWS, rng)
+    params = thin_draws(posterior, EVAL_DRAWS, rng)
     # Independent noise per customer: the evaluation also looks at all customers together.
     simulator = SpendSimulator(SpendDesign.from_table(holdout, scaling),
                                common_random_numbers=False)

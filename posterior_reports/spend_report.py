@@ -21,8 +21,8 @@ from scipy import stats
 
 from bayescope.data.campaign_spend import CAMPAIGNS, TARGET
 from bayescope.data.spend_features import __doc__ as FEATURE_NOTES
-from bayescope.inference.predictive import predictive_totals
-from bayescope.inference.spend_prediction import SpendSimulator, thin
+from bayescope.inference.predictive import predictive_totals, thin_draws
+from bayescope.inference.spend_prediction import SpendSimulator
 from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
@@ -177,7 +177,7 @@ def _treatment(run: SpendRun, train: pd.DataFrame, out_dir: Path, rng: np.random
             "treatment effect is its prior and no uplift can be learned: predictions leave the "
             "uplift columns empty.", "note")])
     draws = run.posterior
-    params = thin(draws, 1000, rng)
+    params = thin_draws(draws, 1000, rng)
     design = SpendDesign.from_table(train, run.scaling)
     # Mean uplift per campaign, draw by draw: the same draws summed by campaign.
     totals = predictive_totals(SpendSimulator(design), params, rng, groups=design.campaign,
@@ -204,7 +204,7 @@ def _treatment(run: SpendRun, train: pd.DataFrame, out_dir: Path, rng: np.random
 
 def _predictive_check(run: SpendRun, train: pd.DataFrame, rng: np.random.Generator,
                       metrics: dict[str, Any]) -> Section:
-    params = thin(run.posterior, CHECK_DRAWS, rng)
+    params = thin_draws(run.posterior, CHECK_DRAWS, rng)
     design = SpendDesign.from_table(train, run.scaling)
     simulated = HurdleSpendModel.simulate(params, design, rng)
     y = train[TARGET].to_numpy(float)

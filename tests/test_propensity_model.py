@@ -20,6 +20,7 @@ from bayescope.inference.propensity_scoring import score_draws, score_exact
 from bayescope.inference.sampling import fit_model
 from bayescope.models.propensity_logistic import build_pymc, fit_laplace, prior_mean, prior_sd
 from bayescope.posterior_reports.binary import expected_calibration_error
+from bayescope.propensity import fit_posterior
 
 
 def design_of(n: int, seed: int):
@@ -50,13 +51,8 @@ def test_held_out_metrics_meet_the_brief_and_match_boosting():
     generated, columns, _, _, _ = design_of(80_000, 11)
     n = len(columns["customer_id"])
     test = np.random.default_rng(0).random(n) < 0.25
-    train = {k: v[~test] for k, v in columns.items()}
     held = {k: v[test] for k, v in columns.items()}
-    design = PropensityDesign.fit(train)
-    x, _ = design.transform(train)
-    y = train[TARGET].astype(float)
-    posterior = fit_laplace(x, y, prior_mean(y.mean(), x.shape[1]),
-                            prior_sd(design.n_standardised, x.shape[1]))
+    design, _, _, posterior = fit_posterior({k: v[~test] for k, v in columns.items()})
     x_held, unseen = design.transform(held)
     assert unseen == dict.fromkeys(CATEGORICAL, 0)
     p_mean, p_low, p_high = score_exact(x_held, posterior.mean, posterior.chol)
@@ -99,13 +95,8 @@ def test_real_cdnow_task_against_logistic_regression_and_boosting(cdnow):
     table = cdnow_propensity_table(transactions=cdnow)
     columns = validate_propensity_columns(table)
     test = np.random.default_rng(0).random(len(table)) < 0.25
-    train = {k: v[~test] for k, v in columns.items()}
     held = {k: v[test] for k, v in columns.items()}
-    design = PropensityDesign.fit(train)
-    x, _ = design.transform(train)
-    y = train[TARGET].astype(float)
-    posterior = fit_laplace(x, y, prior_mean(y.mean(), x.shape[1]),
-                            prior_sd(design.n_standardised, x.shape[1]))
+    design, _, y, posterior = fit_posterior({k: v[~test] for k, v in columns.items()})
     ours = score_exact(design.transform(held)[0], posterior.mean, posterior.chol)[0]
     outcome = held[TARGET]
     raw = table[["orders_12m", "avg_order_value", "days_since_last_order", "total_spend_12m",

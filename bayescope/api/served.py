@@ -23,7 +23,7 @@ from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_cam
 from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_columns
 from bayescope.data.propensity_table import NUMERIC as PROPENSITY_NUMERIC
 from bayescope.errors import BayescopeInputError
-from bayescope.inference.artifacts import load_artifact
+from bayescope.inference.artifacts import Artifact, load_artifact
 from bayescope.propensity import PropensityRun, load_propensity_run, score_run
 from bayescope.spend import SpendRun, load_spend_run, predict_spend_run
 
@@ -46,12 +46,7 @@ class ServedSpendModel:
 
     def info(self) -> dict[str, Any]:
         """Name, kind, versions, training time and gate verdict."""
-        attrs = self.run.artifact.attrs
-        return {"name": self.name, "kind": self.kind, "model": str(attrs["model"]),
-                "bayescope_version": str(attrs["bayescope_version"]),
-                "served_by": __version__, "trained_at": str(attrs.get("created_at", "")),
-                "converged": self.run.artifact.converged,
-                "n_customers": int(attrs.get("n_customers", 0)),
+        return {**artifact_info(self.name, self.kind, self.run.artifact),
                 "draws_used": self.max_draws}
 
     def schema(self) -> dict[str, Any]:
@@ -96,13 +91,26 @@ class ServedSpendModel:
                  "median": "spend_median", "low": "spend_low", "high": "spend_high",
                  "p_positive": "p_positive", "uplift_mean": "uplift_mean",
                  "uplift_low": "uplift_low", "uplift_high": "uplift_high"}
-        columns = {key: [_json_number(v) for v in frame[column].tolist()]
-                   for key, column in names.items()}
-        return [dict(zip(columns, values, strict=True))
-                for values in zip(*columns.values(), strict=True)]
+        return records({key: [_json_number(v) for v in frame[column].tolist()]
+                        for key, column in names.items()})
 
 
 MAX_STRING = 256
+
+
+def artifact_info(name: str, kind: str, artifact: Artifact) -> dict[str, Any]:
+    """What ``GET /v1/models`` says of a served run: name, kind, versions, training, gate."""
+    attrs = artifact.attrs
+    return {"name": name, "kind": kind, "model": str(attrs["model"]),
+            "bayescope_version": str(attrs["bayescope_version"]), "served_by": __version__,
+            "trained_at": str(attrs.get("created_at", "")), "converged": artifact.converged,
+            "n_customers": int(attrs.get("n_customers", 0))}
+
+
+def records(columns: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """Column lists to one JSON object per row, in order."""
+    return [dict(zip(columns, values, strict=True))
+            for values in zip(*columns.values(), strict=True)]
 
 
 def _json_number(value: Any) -> Any:
@@ -190,12 +198,7 @@ class ServedPropensityModel:
 
     def info(self) -> dict[str, Any]:
         """Name, kind, versions, training time and gate verdict."""
-        attrs = self.run.artifact.attrs
-        return {"name": self.name, "kind": self.kind, "model": str(attrs["model"]),
-                "bayescope_version": str(attrs["bayescope_version"]),
-                "served_by": __version__, "trained_at": str(attrs.get("created_at", "")),
-                "converged": self.run.artifact.converged,
-                "n_customers": int(attrs.get("n_customers", 0))}
+        return artifact_info(self.name, self.kind, self.run.artifact)
 
     def schema(self) -> dict[str, Any]:
         """JSON schema of one instance: null allowed exactly where the brief allows it."""
@@ -232,8 +235,7 @@ class ServedPropensityModel:
                        "low": frame["p_low"].tolist(), "high": frame["p_high"].tolist(),
                        "segment": frame["segment"].astype(int).tolist(),
                        "segment_name": frame["segment_name"].tolist()}
-        return [dict(zip(columns_out, values, strict=True))
-                for values in zip(*columns_out.values(), strict=True)]
+        return records(columns_out)
 
 
 def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
