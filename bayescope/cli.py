@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -118,13 +119,14 @@ def _score(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from bayescope.inference.artifacts import load_artifact
 
-    if load_artifact(args.run_dir).kind == "spend":
-        _predict_spend(args)
+    artifact = load_artifact(args.run_dir)
+    if artifact.kind == "spend":
+        _predict_spend(args, artifact)
     else:
         _predict_btyd(args)
 
 
-def _predict_spend(args: argparse.Namespace) -> None:
+def _predict_spend(args: argparse.Namespace, artifact: Any) -> None:
     from bayescope.data.campaign_spend import load_campaign_table
     from bayescope.inference.artifacts import atomic_write_frame
     from bayescope.spend import load_spend_run, predict_spend_run
@@ -133,7 +135,7 @@ def _predict_spend(args: argparse.Namespace) -> None:
         raise BayescopeInputError("a spend run predicts for a table: pass --data PATH",
                                   field="data")
     table = load_campaign_table(args.data, require_target=False)
-    run = load_spend_run(args.run_dir)
+    run = load_spend_run(args.run_dir, artifact)
     with _progress() as bar:
         task = bar.add_task("predicting customers", total=len(table))
         frame = predict_spend_run(run, table, seed=args.seed,

@@ -267,9 +267,10 @@ class PropensityRun:
                             data["stability_ari"])
 
 
-def load_propensity_run(run_dir: str | Path) -> PropensityRun:
-    """Load a propensity run; refuses runs of other model families."""
-    artifact = load_artifact(run_dir)
+def load_propensity_run(run_dir: str | Path, artifact: Artifact | None = None
+                        ) -> PropensityRun:
+    """Load a propensity run (or wrap ``artifact``, already read); refuses other families."""
+    artifact = artifact or load_artifact(run_dir)
     if artifact.kind != "propensity":
         raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a propensity fit",
                             field="run_dir")

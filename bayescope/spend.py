@@ -21,7 +21,13 @@ import pandas as pd
 from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, TARGET
 from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 from bayescope.errors import ArtifactError, BayescopeInputError
-from bayescope.inference.artifacts import Artifact, atomic_write_text, load_artifact, save_artifact
+from bayescope.inference.artifacts import (
+    Artifact,
+    atomic_write_text,
+    flat_posterior,
+    load_artifact,
+    save_artifact,
+)
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.inference.spend_prediction import predict_spend
 from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
@@ -95,7 +101,7 @@ def fit_spend(table: pd.DataFrame, settings: SpendFitSettings, run_dir: str | Pa
     save_artifact(run_dir, result.idata, table_arrays(table, holdout), attrs)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     if holdout.any():
-        flat = {k: np.asarray(v) for k, v in load_spend_run(run_dir).posterior.items()}
+        flat = flat_posterior(result.idata["posterior"].to_dataset())
         metrics = evaluate_spend_holdout(flat, scaling, train, table[holdout].reset_index(
             drop=True), seed=settings.seed).metrics
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
@@ -168,9 +174,9 @@ class SpendRun:
         return self.artifact.arrays["in_holdout"].astype(bool)
 
 
-def load_spend_run(run_dir: str | Path) -> SpendRun:
-    """Load a spend run; refuses runs of other model families."""
-    artifact = load_artifact(run_dir)
+def load_spend_run(run_dir: str | Path, artifact: Artifact | None = None) -> SpendRun:
+    """Load a spend run (or wrap ``artifact``, already read); refuses other model families."""
+    artifact = artifact or load_artifact(run_dir)
     if artifact.kind != "spend":
         raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a spend fit",
                             field="run_dir")

@@ -241,24 +241,29 @@ def load_artifact(run_dir: str | Path) -> Artifact:
     if fingerprint(arrays) != attrs["data_fingerprint"]:
         raise ArtifactError(f"{path}: stored customer data does not match its fingerprint "
                             "(file altered or corrupt)", field="run_dir")
-    posterior_ds = tree["posterior"].to_dataset()
-    posterior = {}
-    for name in posterior_ds.data_vars:
-        values = np.asarray(posterior_ds[name].values, dtype=float)
-        # (chain, draw, ...) -> (draws, ...): scalars become flat, vectors keep their dims.
-        posterior[str(name)] = values.reshape(-1, *values.shape[2:])
-    return Artifact(tree, posterior, arrays, attrs)
+    return Artifact(tree, flat_posterior(tree["posterior"].to_dataset()), arrays, attrs)
 
 
-def load_posterior(run_dir: str | Path) -> LoadedRun:
+def flat_posterior(posterior: Any) -> dict[str, np.ndarray]:
+    """(chain, draw, ...) -> (draws, ...) per variable: scalars flat, vectors keep dims."""
+    out = {}
+    for name in posterior.data_vars:
+        values = np.asarray(posterior[name].values, dtype=float)
+        out[str(name)] = values.reshape(-1, *values.shape[2:])
+    return out
+
+
+def load_posterior(run_dir: str | Path, artifact: Artifact | None = None) -> LoadedRun:
     """Read and check a BTYD run's ``posterior.nc`` (see :func:`load_artifact`).
+
+    ``artifact`` is the run already read by :func:`load_artifact` (not read again).
 
     Raises
     ------
     ArtifactError
         As :func:`load_artifact`, and when the run is not a BTYD fit.
     """
-    artifact = load_artifact(run_dir)
+    artifact = artifact or load_artifact(run_dir)
     attrs, arrays = artifact.attrs, artifact.arrays
     missing = [k for k in REQUIRED_ATTRS if k not in attrs]
     if artifact.kind != "btyd" or missing:

@@ -26,6 +26,7 @@ from bayescope.data.rfm import RFMSummary, attach_holdout
 from bayescope.data.transactions import TransactionColumns, load_transactions
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.artifacts import (
+    Artifact,
     atomic_write_text,
     load_artifact,
     load_posterior,
@@ -58,10 +59,11 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
         Column names of the holdout file when they differ from the defaults.
     """
     run_dir = Path(run_dir)
-    kind = load_artifact(run_dir).kind
-    if kind == "spend":
-        return _write(run_dir, lambda work: _spend_content(run_dir, work, holdout, seed))
-    if kind == "propensity":
+    artifact = load_artifact(run_dir)
+    if artifact.kind == "spend":
+        return _write(run_dir, lambda work: _spend_content(run_dir, artifact, work, holdout,
+                                                           seed))
+    if artifact.kind == "propensity":
         if holdout is not None:
             raise BayescopeInputError("--holdout is not supported for propensity runs yet: "
                                       "the fit's held-out customers are scored",
@@ -69,9 +71,9 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
         from bayescope.posterior_reports.propensity_report import build_propensity_report
         from bayescope.propensity import load_propensity_run
 
-        run_p = load_propensity_run(run_dir)
+        run_p = load_propensity_run(run_dir, artifact)
         return _write(run_dir, lambda work: build_propensity_report(run_p, work))
-    run = load_posterior(run_dir)
+    run = load_posterior(run_dir, artifact)
     spec = BTYDModel.from_name(run.model_name)
     holdout_rfm: RFMSummary | None = None
     notes: dict[str, Any] = {}
@@ -96,14 +98,14 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
     return _write(run_dir, btyd_content)
 
 
-def _spend_content(run_dir: Path, work: Path, holdout: str | Path | None,
-                   seed: int) -> ReportContent:
+def _spend_content(run_dir: Path, artifact: Artifact, work: Path,
+                   holdout: str | Path | None, seed: int) -> ReportContent:
     from bayescope.data.campaign_spend import load_campaign_table
     from bayescope.posterior_reports.spend_report import build_spend_report
     from bayescope.spend import load_spend_run
 
     table = load_campaign_table(holdout) if holdout is not None else None
-    content = build_spend_report(load_spend_run(run_dir), work, table, seed=seed)
+    content = build_spend_report(load_spend_run(run_dir, artifact), work, table, seed=seed)
     if holdout is not None:
         content.metrics["holdout_source"] = {"holdout_file": str(holdout)}
     return content

@@ -248,10 +248,11 @@ def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
         while name in served:
             name += "_2"
         model: ServedModel
-        if load_artifact(path).kind == "propensity":
-            model = ServedPropensityModel(name, load_propensity_run(path), path)
+        artifact = load_artifact(path)
+        if artifact.kind == "propensity":
+            model = ServedPropensityModel(name, load_propensity_run(path, artifact), path)
         else:
-            model = ServedSpendModel(name, load_spend_run(path), path, max_draws)
+            model = ServedSpendModel(name, load_spend_run(path, artifact), path, max_draws)
         served[name] = model
         if not model.info()["converged"]:
             log.warning("model %s FAILED its convergence gate: it is served, but its "
