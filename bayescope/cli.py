@@ -82,11 +82,16 @@ def _fit_propensity(args: argparse.Namespace) -> None:
 
     from bayescope.data.propensity_table import validate_propensity_columns
     from bayescope.data.transactions import read_table
-    from bayescope.propensity import PropensityFitSettings, fit_propensity
+    from bayescope.propensity import PropensityFitSettings, fit_propensity, load_propensity_run
+    from bayescope.propensity_drift import stored_profile
 
+    previous = None
+    if args.previous is not None:
+        previous = load_propensity_run(args.previous)
+        stored_profile(previous)
     columns = validate_propensity_columns(read_table(args.data))
     summary = fit_propensity(columns, PropensityFitSettings(args.seed, args.holdout_share),
-                             args.out)
+                             args.out, previous)
     console.print(f"propensity: {summary['n_train']} customers fitted, "
                   f"{summary['n_holdout']} held out; {summary['segments']} segments: "
                   + "; ".join(summary["segment_names"]))
@@ -95,6 +100,12 @@ def _fit_propensity(args: argparse.Namespace) -> None:
         comparison = pd.DataFrame(json.loads(metrics_path.read_text())["comparison"]).T
         console.print(comparison[["roc_auc", "pr_auc", "brier", "ece"]].astype(float)
                       .round(4).to_string(), soft_wrap=True, highlight=False)
+    if "drift" in summary:
+        drift = summary["drift"]
+        console.print(f"drift against {args.previous}: worst feature {drift['worst_feature']}; "
+                      f"major shifts (PSI > 0.25): {', '.join(drift['features_major']) or 'none'}"
+                      f"; propensity PSI {drift['propensity_psi']:.3f}, segment sizes PSI "
+                      f"{drift['segments_psi']:.3f}")
     console.print(f"wrote {Path(args.out) / 'posterior.nc'}, summary.json and metrics.json")
 
 
@@ -260,7 +271,20 @@ def _generate_propensity(args: argparse.Namespace) -> None:
 
     if args.customers < 1:
         raise BayescopeInputError("--customers must be positive", field="customers")
-    generated = generate_propensity_table(args.customers, np.random.default_rng(args.seed))
+    from bayescope.data.generate_propensity import PropensityTruth
+
+    truth = PropensityTruth()
+    if args.type_shares is not None:
+        try:
+            truth.type_shares = tuple(float(v) for v in args.type_shares.split(","))
+        except ValueError as exc:
+            raise BayescopeInputError(f"--type-shares must be numbers: {exc}",
+                                      field="type_shares") from exc
+    try:
+        generated = generate_propensity_table(args.customers, np.random.default_rng(args.seed),
+                                              truth)
+    except ValueError as exc:
+        raise BayescopeInputError(str(exc), field="type_shares") from exc
     out = Path(args.out)
     atomic_write_frame(generated.table, out)
     truth_path = out.with_name(out.stem + ".truth.json")
@@ -323,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--data", required=True, help="CSV or Parquet in the ShopSphere schema")
     prop.add_argument("--seed", type=int, default=0)
     prop.add_argument("--holdout-share", type=float, default=0.2)
+    prop.add_argument("--previous", default=None, metavar="RUN_DIR",
+                      help="last month's propensity run: check this table for drift against it")
     prop.add_argument("--out", required=True, help="run directory to write")
     prop.set_defaults(handler=_fit_propensity)
 
@@ -404,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen_prop = gen_sub.add_parser("propensity", help="ShopSphere-schema table (25 features)")
     gen_prop.add_argument("--customers", type=int, default=240_000)
     gen_prop.add_argument("--seed", type=int, default=0)
+    gen_prop.add_argument("--type-shares", default=None,
+                          help="shares of loyal, deal seeker, browser, lapsing customers "
+                               "(default 0.2,0.25,0.3,0.25); another mix makes a drifted month")
     gen_prop.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
     gen_prop.set_defaults(handler=_generate_propensity)
 

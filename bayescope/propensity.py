@@ -38,6 +38,7 @@ from bayescope.models.propensity_logistic import (
 from bayescope.models.segments import SegmentModel, fit_segments
 from bayescope.posterior_reports.binary import binary_metrics, reliability_table
 from bayescope.posterior_reports.ranking import decile_table
+from bayescope.propensity_drift import PROFILE_ATTR, drift_check, population_profile
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,13 @@ def _take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndar
 
 
 def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettings,
-                   run_dir: str | Path) -> dict[str, Any]:
-    """Fit on validated columns (:func:`validate_propensity_columns`) and write the run."""
+                   run_dir: str | Path, previous: PropensityRun | None = None
+                   ) -> dict[str, Any]:
+    """Fit on validated columns (:func:`validate_propensity_columns`) and write the run.
+
+    With ``previous`` (last month's run), the table is also checked for drift against it
+    (:mod:`bayescope.propensity_drift`) and the result goes to ``metrics.json["drift"]``.
+    """
     if not 0.0 <= settings.holdout_share < 1.0:
         raise BayescopeInputError("--holdout-share must be in [0, 1)", field="holdout_share")
     rng = np.random.default_rng(settings.seed)
@@ -80,6 +86,16 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
                "n_holdout": int(holdout.sum()), "newton_steps": posterior.iterations,
                "segments": segments.k, "segment_names": segments.segment_names,
                "stability_ari": segments.stability_ari}
+    x_all, _ = design.transform(columns)
+    p_all = score_exact(x_all, posterior.mean, posterior.chol)[0]
+    profile = population_profile(columns, p_all, segments.assign(x_all), segments.k)
+    # Before anything is written: the previous run may live in the same folder.
+    drift = drift_check(previous, columns, p_all) if previous is not None else None
+    if drift is not None:
+        summary["drift"] = {"worst_feature": drift["worst_feature"],
+                            "features_major": drift["features_major"],
+                            "propensity_psi": drift["propensity"]["psi"],
+                            "segments_psi": drift["segments"]["psi"]}
     draws = posterior.draws(STORED_DRAWS, rng)
     idata = az.from_dict({"posterior": {"beta": draws[None]}},
                          dims={"beta": ["coefficient"]},
@@ -90,7 +106,8 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
              "seed": settings.seed, "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
              "design": json.dumps(design.to_dict()), "segments": json.dumps(segments.to_dict()),
              "laplace_mean": json.dumps(posterior.mean.tolist()),
-             "laplace_chol": json.dumps(posterior.chol.tolist())}
+             "laplace_chol": json.dumps(posterior.chol.tolist()),
+             PROFILE_ATTR: json.dumps(profile)}
     arrays = {"customer_id": columns["customer_id"].astype(str),
               TARGET: columns[TARGET].astype(float), "in_holdout": holdout.astype(int)}
     run_dir = Path(run_dir)
@@ -100,6 +117,8 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     if holdout.any():
         metrics.update(evaluate_holdout(columns, holdout, design, posterior, x, y,
                                         settings.seed))
+    if drift is not None:
+        metrics["drift"] = drift
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return summary
 

@@ -2,8 +2,9 @@
 
 Per customer (all randomness from the caller's NumPy ``Generator``):
 
-1. A latent type (loyal 20%, deal seeker 25%, browser 30%, lapsing 25%) sets a mean
-   engagement; the customer's engagement ``e`` is that mean plus Normal(0, 0.6) noise.
+1. A latent type (loyal 20%, deal seeker 25%, browser 30%, lapsing 25% by default;
+   ``PropensityTruth.type_shares`` changes the mix, which is how a drifted month is made)
+   sets a mean engagement; the customer's engagement ``e`` is that mean plus Normal(0, 0.6) noise.
 2. Features follow from ``e`` and the type, so they are correlated and skewed: session, e-mail,
    cart, wishlist, app and order counts are negative binomial with log-means rising in ``e``
    (deal seekers add to carts and use discounts, loyal customers order more); days since the
@@ -20,7 +21,8 @@ Per customer (all randomness from the caller's NumPy ``Generator``):
    interacting terms on the observed features (log counts, a hinge in the days since the last
    order at 60 days, cart adds x discount use, a CSAT effect only where it was measured,
    device and channel effects) plus a latent-type residual the features do not fully reveal;
-   ``b0`` is solved so 18% of customers purchase.
+   ``b0`` is solved so 18% of customers purchase, unless the truth fixes it (a later month
+   drawn with the same ``b0`` and another type mix has another purchase rate).
 
 The truth (coefficients, ``b0``, each customer's true probability and type) is returned so
 that calibration and discrimination can be judged against the best possible model.
@@ -52,6 +54,7 @@ class PropensityTruth:
     """Coefficients of the true log-odds (before ``b0``) and the target share."""
 
     positive_share: float = 0.18
+    type_shares: tuple[float, ...] = TYPE_SHARES
     coefficients: dict[str, float] = field(default_factory=lambda: {
         "log_sessions": 0.55, "log_days_since_session": -0.45, "log_cart_adds": 0.45,
         "log_orders": 0.45, "order_recency_hinge": -0.55, "log_email_clicks": 0.30,
@@ -88,7 +91,11 @@ def generate_propensity_table(n_customers: int = 240_000,
     rng = rng if rng is not None else np.random.default_rng(0)
     truth = truth or PropensityTruth()
     n = n_customers
-    kind = rng.choice(len(TYPES), size=n, p=TYPE_SHARES)
+    shares = np.asarray(truth.type_shares, float)
+    if shares.shape != (len(TYPES),) or (shares < 0).any() or not np.isclose(shares.sum(), 1):
+        raise ValueError(f"type_shares must be {len(TYPES)} non-negative shares summing to 1 "
+                         f"({', '.join(TYPES)}); got {truth.type_shares}")
+    kind = rng.choice(len(TYPES), size=n, p=shares)
     e = np.asarray(TYPE_ENGAGEMENT)[kind] + rng.normal(0, 0.6, n)
     deal, loyal = (kind == 1).astype(float), (kind == 0).astype(float)
     device = np.where(rng.random(n) < 0.45 + 0.1 * (e > 0), 1,
@@ -159,10 +166,12 @@ def generate_propensity_table(n_customers: int = 240_000,
               + c["type_residual"] * np.asarray([truth.type_residual[t] for t in TYPES])[kind])
     csat_observed = rng.random(n) >= 1.0 / (1.0 + np.exp(2.2 + 0.9 * e))
     signal = signal + c["csat_centred"] * np.where(csat_observed, csat - 3.8, 0.0)
-    intercept = optimize.brentq(
-        lambda b: float(np.mean(1 / (1 + np.exp(-(b + signal))))) - truth.positive_share,
-        -30, 30)
-    truth.intercept = float(intercept)
+    intercept = truth.intercept
+    if np.isnan(intercept):
+        intercept = optimize.brentq(
+            lambda b: float(np.mean(1 / (1 + np.exp(-(b + signal))))) - truth.positive_share,
+            -30, 30)
+        truth.intercept = float(intercept)
     p = 1.0 / (1.0 + np.exp(-(intercept + signal)))
     table[TARGET] = (rng.random(n) < p).astype(int)
     _add_missingness(table, csat_observed, age, rng)

@@ -25,6 +25,7 @@ from bayescope.posterior_reports.html import (
     Table,
 )
 from bayescope.posterior_reports.plots import COLOURS, plot_deciles, plot_reliability, save_figure
+from bayescope.posterior_reports.propensity_drift_report import drift_section
 from bayescope.propensity import PropensityRun
 
 LABELS = {"bayescope": "bayescope (Laplace posterior)",
@@ -57,6 +58,8 @@ def build_propensity_report(run: PropensityRun, out_dir: Path) -> ReportContent:
         sections.append(_scores(metrics, out_dir))
         sections.append(_importance(metrics, out_dir))
     sections.append(_segments(run, metrics, out_dir))
+    if "drift" in metrics:
+        sections.append(drift_section(metrics["drift"], out_dir))
     sections.append(Section("Clustering and classification, used together",
                             [Paragraph(COMPARISON_TEXT)]))
     return ReportContent("bayescope report: purchase propensity and segments",
