@@ -34,6 +34,7 @@ bench: install
 	$(VPY) bench/btyd.py
 	$(VPY) bench/api.py
 	$(VPY) bench/propensity.py
+	$(VPY) bench/propensity_scoring.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -110,21 +110,19 @@ def _fit_propensity(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from bayescope.data.propensity_table import validate_propensity_columns
-    from bayescope.data.transactions import read_table
-    from bayescope.inference.artifacts import atomic_write_frame
-    from bayescope.propensity import load_propensity_run, score_run
+    from bayescope.propensity import load_propensity_run
+    from bayescope.propensity_batch import score_file
 
     run = load_propensity_run(args.run_dir)
-    columns = validate_propensity_columns(read_table(args.data), require_target=False)
     with _progress() as bar:
-        task = bar.add_task("scoring customers", total=len(columns["customer_id"]))
-        frame, unseen = score_run(run, columns,
-                                  progress=lambda k, n: bar.update(task, advance=k))
-    atomic_write_frame(frame, Path(args.out))
-    console.print(f"wrote {len(frame)} customers to {args.out}"
-                  + (f" ({sum(unseen.values())} unseen category values)"
-                     if any(unseen.values()) else ""))
+        task = bar.add_task("scoring customers", total=None)
+        report = score_file(run, args.data, args.out, engine=args.engine, rows=args.chunk_rows,
+                            progress=lambda k: bar.update(task, advance=k))
+    unseen = sum(report.unseen.values())
+    console.print(f"wrote {report.rows} customers to {args.out} in {report.chunks} chunk(s)"
+                  + (f" ({unseen} unseen category values: "
+                     + ", ".join(f"{k} {v}" for k, v in report.unseen.items() if v) + ")"
+                     if unseen else ""))
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -354,7 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="batch-score customers with a propensity run")
     score.add_argument("run_dir")
-    score.add_argument("--data", required=True, help="CSV or Parquet (target not needed)")
+    score.add_argument("--data", required=True,
+                       help="CSV or Parquet (target not needed); with --engine dask also a "
+                            "glob or a Parquet folder")
+    score.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                       help="pandas/pyarrow streams one file; dask reads globs and datasets "
+                            "(the 'scale' extra)")
+    score.add_argument("--chunk-rows", type=int, default=100_000,
+                       help="rows per chunk: memory is one chunk, whatever the file size")
     score.add_argument("--out", required=True, help="Parquet (or CSV) to write")
     score.set_defaults(handler=_score)
 

@@ -296,26 +296,51 @@ def load_propensity_run(run_dir: str | Path, artifact: Artifact | None = None
     return PropensityRun(artifact, Path(run_dir))
 
 
-def score_run(run: PropensityRun, columns: dict[str, np.ndarray],
+@dataclass
+class PropensityScorer:
+    """A run's design, segments and Gaussian posterior, parsed once, to score many chunks."""
+
+    design: PropensityDesign
+    segments: SegmentModel
+    mean: np.ndarray
+    chol: np.ndarray
+
+    @classmethod
+    def from_run(cls, run: PropensityRun) -> PropensityScorer:
+        """Parse the run's stored attributes."""
+        mean, chol = run.gaussian
+        return cls(run.design, run.segments, mean, chol)
+
+    def score(self, columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, int]]:
+        """``customer_id, p_mean, p_median, p_low, p_high, segment, segment_name`` and the
+        count of unseen category values per column, for one chunk of validated columns."""
+        x, unseen = self.design.transform(columns)
+        p_mean, p_low, p_high = score_exact(x, self.mean, self.chol)
+        segment = self.segments.assign(x)
+        # The linear predictor is Gaussian and the logistic monotone: the median is exact.
+        p_median = 1.0 / (1.0 + np.exp(-(self.mean[0] + x @ self.mean[1:])))
+        frame = pd.DataFrame({
+            "customer_id": columns["customer_id"].astype(str), "p_mean": p_mean,
+            "p_median": p_median, "p_low": p_low, "p_high": p_high, "segment": segment,
+            "segment_name": np.asarray(self.segments.segment_names, dtype=object)[segment]})
+        return frame, unseen
+
+
+def score_run(run: PropensityRun | PropensityScorer, columns: dict[str, np.ndarray],
               progress: Callable[[int, int], None] | None = None
               ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Scores and segments for validated columns, in row chunks; also the unseen counts."""
-    design, segments = run.design, run.segments
-    mean, chol = run.gaussian
+    """Scores and segments for validated columns held in memory, in row chunks; also the
+    unseen counts. (Files go through :func:`bayescope.propensity_batch.score_file`.)"""
+    scorer = run if isinstance(run, PropensityScorer) else PropensityScorer.from_run(run)
     n = len(columns["customer_id"])
     parts = []
     unseen_total = dict.fromkeys(CATEGORICAL, 0)
     for start in range(0, n, SCORE_CHUNK):
         index = slice(start, min(start + SCORE_CHUNK, n))
-        x, unseen = design.transform({k: v[index] for k, v in columns.items()})
+        frame, unseen = scorer.score({k: v[index] for k, v in columns.items()})
         for column, count in unseen.items():
             unseen_total[column] += count
-        p_mean, p_low, p_high = score_exact(x, mean, chol)
-        segment = segments.assign(x)
-        parts.append(pd.DataFrame({
-            "customer_id": columns["customer_id"][index].astype(str), "p_mean": p_mean,
-            "p_low": p_low, "p_high": p_high, "segment": segment,
-            "segment_name": np.asarray(segments.segment_names, dtype=object)[segment]}))
+        parts.append(frame)
         if progress is not None:
             progress(index.stop - index.start, n)
     if any(unseen_total.values()):

@@ -12,11 +12,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-
-from scipy.special import expit
 
 from bayescope import __version__
 from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_campaign_columns
@@ -24,7 +22,12 @@ from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_col
 from bayescope.data.propensity_table import NUMERIC as PROPENSITY_NUMERIC
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.artifacts import Artifact, load_artifact
-from bayescope.propensity import PropensityRun, load_propensity_run, score_run
+from bayescope.propensity import (
+    PropensityRun,
+    PropensityScorer,
+    load_propensity_run,
+    score_run,
+)
 from bayescope.spend import SpendRun, load_spend_run, predict_spend_run
 
 log = logging.getLogger(__name__)
@@ -190,6 +193,10 @@ class ServedPropensityModel:
     name: str
     run: PropensityRun
     run_dir: Path
+    scorer: PropensityScorer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scorer = PropensityScorer.from_run(self.run)
 
     @property
     def kind(self) -> str:
@@ -226,12 +233,9 @@ class ServedPropensityModel:
         columns = {name: [instance[name] for instance in instances]
                    for name in self.schema()["properties"]}
         validated = validate_propensity_columns(columns, require_target=False, row_offset=0)
-        frame, _ = score_run(self.run, validated)
-        x, _ = self.run.design.transform(validated)
-        mean, _ = self.run.gaussian
-        median = expit(mean[0] + x @ mean[1:])
+        frame, _ = score_run(self.scorer, validated)
         columns_out = {"customer_id": frame["customer_id"].tolist(),
-                       "mean": frame["p_mean"].tolist(), "median": median.tolist(),
+                       "mean": frame["p_mean"].tolist(), "median": frame["p_median"].tolist(),
                        "low": frame["p_low"].tolist(), "high": frame["p_high"].tolist(),
                        "segment": frame["segment"].astype(int).tolist(),
                        "segment_name": frame["segment_name"].tolist()}
