@@ -83,7 +83,12 @@ def _summary(run: PropensityRun, metrics: dict[str, Any]) -> Section:
 def _scores(metrics: dict[str, Any], out_dir: Path) -> Section:
     comparison = pd.DataFrame(metrics["comparison"]).T.reset_index(names="model")
     comparison["model"] = comparison["model"].map(LABELS)
-    return Section("Held-out scores", [
+    unseen = {k: v for k, v in metrics.get("unseen_levels", {}).items() if v}
+    notes: list[Any] = [Callout(
+        "Category levels the training customers never had were scored as 'unseen': "
+        + ", ".join(f"{column} {count}" for column, count in unseen.items()), "note")] \
+        if unseen else []
+    return Section("Held-out scores", [*notes,
         Table(comparison[["model", "roc_auc", "pr_auc", "brier", "log_score", "ece",
                           "base_rate", "mean_predicted"]],
               f"{metrics['n_holdout']:,} held-out customers"),
