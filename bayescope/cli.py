@@ -129,7 +129,11 @@ def _predict(args: argparse.Namespace) -> None:
     from bayescope.inference.artifacts import load_artifact
 
     artifact = load_artifact(args.run_dir)
-    if artifact.kind == "spend":
+    if artifact.kind == "tickets":
+        from bayescope.tickets_cli import predict_tickets
+
+        predict_tickets(args, artifact)
+    elif artifact.kind == "spend":
         _predict_spend(args, artifact)
     else:
         _predict_btyd(args)
@@ -440,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default 0.2,0.25,0.3,0.25); another mix makes a drifted month")
     gen_prop.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
     gen_prop.set_defaults(handler=_generate_propensity)
+
+    from bayescope.tickets_cli import add_commands
+
+    add_commands(sub, fit_sub, gen_sub)
 
     demo = sub.add_parser("demo", help="the whole workflow on CDNOW, small draws")
     demo.add_argument("--out", default="demo_out")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +100,31 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; swap it in for ``target`` on success.
+
+    The old ``target`` (if any) is renamed aside and removed only after the new one is in
+    place; a failure removes the temporary folder and leaves ``target`` as it was.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield work
+        os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+        work.rename(target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def umask() -> int:
     """The process umask (read by setting and restoring it)."""
     mask = os.umask(0)
@@ -122,15 +148,17 @@ def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def save_artifact(run_dir: Path, idata: Any, arrays: dict[str, np.ndarray],
-                  attrs: dict[str, Any]) -> Path:
-    """Write ``RUN_DIR/posterior.nc`` atomically: posterior, per-customer data, metadata.
+                  attrs: dict[str, Any], unit: str = "customer") -> Path:
+    """Write ``RUN_DIR/posterior.nc`` atomically: posterior, per-unit data, metadata.
 
-    ``arrays`` holds one value per customer (``customer_id`` among them, the coordinate);
-    they go to the ``constant_data`` group and into the data fingerprint.
+    ``arrays`` holds one value per unit (a customer, or a forecast row; ``<unit>_id`` among
+    them, the coordinate); they go to the ``constant_data`` group and into the data
+    fingerprint.
     """
+    key = f"{unit}_id"
     customers = xr.Dataset(
-        {name: ("customer", values) for name, values in arrays.items() if name != "customer_id"},
-        coords={"customer": arrays["customer_id"]},
+        {name: (unit, values) for name, values in arrays.items() if name != key},
+        coords={unit: arrays[key]},
     )
     tree = idata.copy()
     tree["constant_data"] = xr.DataTree(customers)
@@ -138,7 +166,8 @@ def save_artifact(run_dir: Path, idata: Any, arrays: dict[str, np.ndarray],
         "artifact_format": ARTIFACT_FORMAT,
         "bayescope_version": __version__,
         "library_versions": json.dumps(library_versions()),
-        "n_customers": int(arrays["customer_id"].size),
+        "n_customers": int(arrays[key].size),
+        "unit": unit,
         "data_fingerprint": fingerprint(arrays),
         **attrs,
     }
@@ -237,7 +266,8 @@ def load_artifact(run_dir: str | Path) -> Artifact:
     _warn_on_version_drift(path, attrs)
     customers = tree["constant_data"].to_dataset()
     arrays = {str(name): np.asarray(customers[name].values) for name in customers.data_vars}
-    arrays["customer_id"] = np.asarray(customers["customer"].values).astype(str)
+    unit = str(attrs.get("unit", "customer"))
+    arrays[f"{unit}_id"] = np.asarray(customers[unit].values).astype(str)
     if fingerprint(arrays) != attrs["data_fingerprint"]:
         raise ArtifactError(f"{path}: stored customer data does not match its fingerprint "
                             "(file altered or corrupt)", field="run_dir")

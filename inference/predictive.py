@@ -110,14 +110,43 @@ def predictive_summary(
 
     Outcomes named in ``means_only`` get their mean alone (quantiles cost a partition).
     """
+    frame, _ = predictive_summary_and_totals(simulator, params, rng, {}, quantiles, exceed,
+                                             chunk_size, progress, means_only)
+    return frame
+
+
+def predictive_summary_and_totals(
+    simulator: PredictiveSimulator, params: Params, rng: np.random.Generator,
+    groupings: Mapping[str, tuple[np.ndarray, int]],
+    quantiles: Sequence[float] = DEFAULT_QUANTILES, exceed: Sequence[float] = (),
+    chunk_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+    means_only: Sequence[str] = (),
+) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """Per-unit summaries and per-draw group totals from one pass over the same draws.
+
+    ``groupings`` maps a name to ``(codes, n_groups)``: each unit's group code. The totals
+    are ``{grouping: {outcome: (draws, n_groups)}}``, so a unit's summary and its group's
+    total (an artist's week, the nation's week) come from the very same simulated draws.
+    """
     n = simulator.n_units
     columns: dict[str, np.ndarray] = {}
+    totals: dict[str, dict[str, np.ndarray]] = {name: {} for name in groupings}
     for index, outcomes in iterate_predictive(simulator, params, rng, chunk_size, progress):
         for name, draws in outcomes.items():
             wanted = ((), ()) if name in means_only else (quantiles, exceed)
             for column, values in summarise_draws(draws, *wanted, prefix=f"{name}_").items():
                 columns.setdefault(column, np.empty(n))[index] = values
-    return pd.DataFrame(columns)
+            for grouping, (codes, n_groups) in groupings.items():
+                acc = totals[grouping].setdefault(name, np.zeros((draws.shape[0], n_groups)))
+                acc += _group_sums(np.asarray(draws, float), codes[index], n_groups)
+    return pd.DataFrame(columns), totals
+
+
+def _group_sums(draws: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """(draws, units) -> (draws, n_groups) sums; a sparse units x groups product."""
+    membership = sparse.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes)),
+                                   shape=(codes.size, n_groups))
+    return np.asarray((membership.T @ draws.T).T)
 
 
 def predictive_totals(
@@ -143,11 +172,7 @@ def predictive_totals(
             if groups is None:
                 acc[:, 0] += draws.sum(axis=1)
             else:
-                # Units x groups indicator matrix: one sparse product sums every group.
-                membership = sparse.csr_matrix(
-                    (np.ones(index.size), (np.arange(index.size), groups[index])),
-                    shape=(index.size, n_groups))
-                acc += np.asarray((membership.T @ draws.T).T)
+                acc += _group_sums(draws, groups[index], n_groups)
     return {k: v[:, 0] if groups is None else v for k, v in totals.items()}
 
 

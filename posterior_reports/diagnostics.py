@@ -32,6 +32,13 @@ def parameter_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[
     return out
 
 
+def labelled_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Mean, sd and 94% HDI per scalar of ``names`` (``name[coord]`` for vector entries) from
+    a (chain, draw) posterior."""
+    return parameter_summary(labelled_draws(posterior, names),
+                             tuple(labelled_draws(posterior, names)))
+
+
 def labelled_draws(posterior: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Flat draws per scalar of ``names``; vector parameters give ``name[coord]`` entries."""
     return {label: draws.reshape(-1) for label, draws in scalar_series(posterior, names)}

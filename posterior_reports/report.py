@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,10 +24,10 @@ from bayescope.data.transactions import TransactionColumns, load_transactions
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.artifacts import (
     Artifact,
+    atomic_directory,
     atomic_write_text,
     load_artifact,
     load_posterior,
-    umask,
 )
 from bayescope.models.btyd import BTYDModel
 from bayescope.posterior_reports.btyd_report import build_btyd_report
@@ -114,31 +111,13 @@ def _spend_content(run_dir: Path, artifact: Artifact, work: Path,
 def _write(run_dir: Path, build: Callable[[Path], ReportContent]) -> Path:
     """Build into a temporary folder, write metrics.json and the page, swap it in."""
     target = run_dir / REPORT_DIR
-    work = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIR}.", dir=run_dir))
-    try:
+    with atomic_directory(target) as work:
         content = build(work)
         atomic_write_text(work / "metrics.json", json.dumps(_jsonable(content.metrics),
                                                             indent=2))
         render_report(content.title, content.subtitle, content.sections, work / "index.html")
-        _swap_in(work, target)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     log.info("report written to %s", target / "index.html")
     return target / "index.html"
-
-
-def _swap_in(work: Path, target: Path) -> None:
-    """Replace ``target`` by ``work`` with renames (the old report is removed afterwards)."""
-    os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    work.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(value: Any) -> Any:

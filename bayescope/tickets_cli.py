@@ -1,0 +1,121 @@
+"""The ticket-demand commands of the CLI: ``generate artists``, ``fit tickets``, ``backtest``,
+``rank-dmas`` (and ``predict`` on a tickets run, dispatched from :mod:`bayescope.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bayescope.errors import BayescopeInputError
+
+
+def _console() -> Any:
+    from bayescope.cli import console
+
+    return console
+
+
+def generate_artists(args: argparse.Namespace) -> None:
+    """``bayescope generate artists``: the nine tables, the truth and the shows."""
+    import numpy as np
+
+    from bayescope.data.generate_tickets import generate_ticket_tables
+    from bayescope.data.ticket_tables import write_ticket_tables
+
+    for name in ("artists", "dmas", "weeks"):
+        if getattr(args, name) < {"artists": 3, "dmas": 2, "weeks": 30}[name]:
+            raise BayescopeInputError(f"--{name} is too small (at least 3 artists, 2 DMAs, "
+                                      "30 weeks)", field=name)
+    generated = generate_ticket_tables(args.artists, np.random.default_rng(args.seed),
+                                       n_dmas=args.dmas, n_weeks=args.weeks, start=args.start)
+    truth = {**generated.truth.to_dict(), "seed": args.seed}
+    written = write_ticket_tables(generated.tables, args.out, args.format, extras={
+        "truth/truth.json": json.dumps(truth, indent=2),
+        "truth/shows.csv": generated.tours})
+    sales = generated.tables["tsecondaryticket_artist_dma_week"]
+    cells = args.artists * args.dmas * args.weeks
+    _console().print(
+        f"wrote {len(written) - 2} tables for {args.artists} artists x {args.dmas} DMAs x "
+        f"{args.weeks} weeks to {args.out} ({len(sales):,} artist-DMA-weeks with sales, "
+        f"{1 - len(sales) / cells:.1%} without); truth in {Path(args.out) / 'truth'}")
+
+
+def fit_tickets(args: argparse.Namespace) -> None:
+    """``bayescope fit tickets``: sample artists, build panels at the origin, fit, save."""
+    from bayescope.data.ticket_tables import load_ticket_tables
+    from bayescope.tickets import TicketFitSettings
+    from bayescope.tickets import fit_tickets as fit
+
+    console = _console()
+    settings = TicketFitSettings(args.origin, args.artists, args.horizon, args.train_weeks,
+                                 args.draws, args.tune, args.chains, args.seed,
+                                 progress=console.is_terminal)
+    for name in ("draws", "tune", "chains", "train_weeks"):
+        if getattr(args, name) < 1:
+            raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
+                                      field=name)
+    tables = load_ticket_tables(args.tables)
+    result, summary = fit(tables, settings, args.out)
+    console.print(
+        f"tickets: {summary['artists']} artists x {summary['dmas']} DMAs, "
+        f"{summary['training_rows']:,} training artist-DMA-weeks "
+        f"({summary['training_rows_with_sales']:,} with sales) before {summary['origin']}; "
+        f"fitted in {result.seconds:.0f} s; gate "
+        + ("passed" if result.gate.passed else "FAILED: " + "; ".join(result.gate.problems)))
+    console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
+                  f"({summary['forecast_rows']:,} forecast rows, weeks from the origin)")
+
+
+def predict_tickets(args: argparse.Namespace, artifact: Any) -> None:
+    """``bayescope predict`` on a tickets run: rows, artist-week and national totals."""
+    from bayescope.inference.artifacts import atomic_write_frame
+    from bayescope.tickets import load_tickets_run, predict_tickets_run
+
+    if args.data is not None or args.horizon is not None:
+        raise BayescopeInputError("a tickets run forecasts the weeks fixed at fit time "
+                                  "(origin and horizon): drop --data/--horizon", field="data")
+    run = load_tickets_run(args.run_dir, artifact)
+    result = predict_tickets_run(run, seed=args.seed)
+    out = Path(args.out)
+    atomic_write_frame(result.rows, out)
+    artist_path = out.with_name(f"{out.stem}_artist_week{out.suffix}")
+    national_path = out.with_name(f"{out.stem}_national{out.suffix}")
+    atomic_write_frame(result.artist_week, artist_path)
+    atomic_write_frame(result.national, national_path)
+    weekly = result.national
+    _console().print(
+        f"wrote {len(result.rows):,} artist x DMA x week forecasts to {out}, artist-week "
+        f"totals to {artist_path.name} and national totals to {national_path.name}; national "
+        "tickets per week (mean, 90%): " + "; ".join(
+            f"{r.week_start} {r.tickets_mean:,.0f} [{r.tickets_low:,.0f}, "
+            f"{r.tickets_high:,.0f}]" for r in weekly.itertuples()))
+
+
+def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
+    """Register the ticket commands on the CLI's subparsers."""
+    gen = gen_sub.add_parser("artists", help="Artist Performance tables (8 weekly + DMA)")
+    gen.add_argument("--artists", type=int, default=200)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--dmas", type=int, default=210)
+    gen.add_argument("--weeks", type=int, default=260)
+    gen.add_argument("--start", default="2020-01-06", help="first week_start (a Monday)")
+    gen.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    gen.add_argument("--out", required=True, help="folder to write (one file per table)")
+    gen.set_defaults(handler=generate_artists)
+
+    fit = fit_sub.add_parser("tickets", help="hierarchical negative binomial of ticket demand")
+    fit.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
+    fit.add_argument("--origin", required=True,
+                     help="first week to forecast (a week_start date); only earlier weeks used")
+    fit.add_argument("--artists", type=int, default=30,
+                     help="artists to sample, stratified by popularity tier")
+    fit.add_argument("--horizon", type=int, default=4, help="weeks ahead (and feature lag)")
+    fit.add_argument("--train-weeks", type=int, default=104)
+    fit.add_argument("--draws", type=int, default=1000)
+    fit.add_argument("--tune", type=int, default=1000)
+    fit.add_argument("--chains", type=int, default=4)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", required=True, help="run directory to write")
+    fit.set_defaults(handler=fit_tickets)

@@ -1,0 +1,190 @@
+"""Leakage-free weekly features for ticket demand, artist x DMA x week.
+
+**Time alignment.** A forecast made at origin week ``o`` (the first week forecast) knows the
+tables up to week ``o - 1``. With horizon ``H`` the last week forecast is ``o + H - 1``, so
+every feature of target week ``w`` is computed from weeks ``<= w - H`` (lag ``L = H``): one
+model serves all 1..H weeks ahead, and a training row of week ``w`` uses exactly the
+information a forecast of week ``w`` made ``H`` weeks earlier would have. Nothing of week
+``w - H + 1`` or later enters (``tests/test_ticket_features.py`` changes every value from the
+origin on and checks that no feature of the forecast moves).
+
+**Features** of target week ``w`` (artist ``a``, DMA ``d``), lag ``L``:
+
+* ``streams_index``: how much more (or less) the artist is streamed in ``d`` than the
+  market's size predicts: ``log1p`` of the mean weekly streams of ``a`` in ``d`` over weeks
+  ``w-L-3 .. w-L`` minus ``log1p`` of the artist's global streams over those weeks times the
+  DMA's share of all TV households. The artist's overall popularity and the market size
+  are left to the artist and DMA effects, where they belong (as raw ``log1p`` DMA streams the
+  feature was confounded with both and the sampler crawled);
+* ``streams_momentum``: ``log1p`` DMA streams over weeks ``w-L-3 .. w-L`` minus over
+  ``w-L-7 .. w-L-4``;
+* ``social_momentum``: ``log1p`` of the artist's Instagram engagement (thousands; last
+  measured value carried forward) in week ``w - L`` minus ``log1p`` of its mean over the
+  eight weeks before: buzz relative to the artist's own level;
+* ``log_listings``: ``log1p`` of the secondary-market listings of ``a`` in ``d`` in week
+  ``w - L`` (events announced ahead show up here weeks before they happen);
+* ``log_events_listed``: ``log1p`` of the number of events with listings in week ``w - L``;
+* ``season_sin``, ``season_cos``: the week of the year of ``w`` (a calendar fact, known).
+
+The DMA's market size (log TV households, centred on the mean DMA; :func:`market_size`)
+enters the DMA effect and the artist's popularity (:func:`popularity`) the artist effect.
+The numeric core works on dense ``(artists, DMAs, weeks)`` cubes so the generator can draw
+sales from the very features the model sees; :func:`cubes_from_tables` builds the cubes from
+loaded tables (absent sales, listing and streaming rows are zeros; social values are carried
+forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayescope.data.ticket_tables import TicketTables
+
+FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listings",
+            "log_events_listed", "season_sin", "season_cos")
+WINDOW = 4
+SOCIAL_WINDOW = 8
+HISTORY = SOCIAL_WINDOW + 1  # weeks of signal a feature needs up to its lag
+WEEKS_PER_YEAR = 365.25 / 7
+
+
+@dataclass
+class SignalCubes:
+    """Dense weekly signals on one calendar: ``(artists, DMAs, weeks)`` or ``(artists, weeks)``."""
+
+    artists: np.ndarray
+    dmas: np.ndarray
+    weeks: pd.DatetimeIndex
+    households: np.ndarray
+    dma_streams: np.ndarray
+    listings: np.ndarray
+    events: np.ndarray
+    engagement: np.ndarray
+    global_streams: np.ndarray
+    tickets: np.ndarray | None = None
+    order_value: np.ndarray | None = None
+
+    def first_valid_week(self, lag: int) -> int:
+        """Index of the first week whose features have their full history."""
+        return lag + HISTORY - 1
+
+
+def trailing_mean(cube: np.ndarray, end_lag: int, window: int = WINDOW) -> np.ndarray:
+    """Mean over weeks ``w-end_lag-window+1 .. w-end_lag`` along the last axis (NaN before)."""
+    weeks = cube.shape[-1]
+    padded = np.concatenate([np.zeros((*cube.shape[:-1], 1)), np.cumsum(cube, axis=-1)],
+                            axis=-1)
+    out = np.full(cube.shape, np.nan)
+    stop = np.arange(weeks) - end_lag + 1  # exclusive end index in the cumsum
+    start = stop - window
+    ok = start >= 0
+    out[..., ok] = (padded[..., stop[ok]] - padded[..., start[ok]]) / window
+    return out
+
+
+def lagged(cube: np.ndarray, lag: int) -> np.ndarray:
+    """``cube[..., w - lag]`` at week ``w`` (NaN before the start)."""
+    out = np.full(cube.shape, np.nan)
+    if lag < cube.shape[-1]:
+        out[..., lag:] = cube[..., : cube.shape[-1] - lag]
+    return out
+
+
+def season_terms(weeks: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """First harmonic of the week of the year: ``sin`` and ``cos`` of ``2 pi day / 365.25``."""
+    angle = 2 * np.pi * weeks.dayofyear.to_numpy() / 365.25
+    return np.sin(angle), np.cos(angle)
+
+
+def feature_cubes(cubes: SignalCubes, lag: int) -> dict[str, np.ndarray]:
+    """Every feature as an ``(artists, DMAs, weeks)`` array (see module docstring)."""
+    if lag < 1:
+        raise ValueError("the lag (horizon) must be at least one week")
+    recent = np.log1p(trailing_mean(cubes.dma_streams, lag))
+    before = np.log1p(trailing_mean(cubes.dma_streams, lag + WINDOW))
+    share = np.asarray(cubes.households, float) / np.sum(cubes.households)
+    expected = trailing_mean(cubes.global_streams, lag)[:, None, :] * share[None, :, None]
+    engagement = cubes.engagement / 1000.0
+    buzz = np.log1p(lagged(engagement, lag)) - np.log1p(
+        trailing_mean(engagement, lag + 1, SOCIAL_WINDOW))
+    n_dmas = cubes.dma_streams.shape[1]
+    sin, cos = season_terms(cubes.weeks)
+    shape = cubes.dma_streams.shape
+    return {
+        "streams_index": recent - np.log1p(expected),
+        "streams_momentum": recent - before,
+        "social_momentum": np.repeat(buzz[:, None, :], n_dmas, axis=1),
+        "log_listings": np.log1p(lagged(cubes.listings, lag)),
+        "log_events_listed": np.log1p(lagged(cubes.events, lag)),
+        "season_sin": np.broadcast_to(sin, shape),
+        "season_cos": np.broadcast_to(cos, shape),
+    }
+
+
+def popularity(global_streams: np.ndarray) -> np.ndarray:
+    """Each artist's log mean weekly global streams, centred on a typical 1M streams a week.
+
+    ``global_streams`` is ``(artists, weeks)``: pass only the weeks known at the origin.
+    """
+    return np.log(np.maximum(np.asarray(global_streams, float).mean(axis=1), 1.0)) \
+        - np.log(1e6)
+
+
+def market_size(households: np.ndarray) -> np.ndarray:
+    """``log(tv_households)`` centred on the mean DMA."""
+    logged = np.log(np.asarray(households, float))
+    return logged - logged.mean()
+
+
+def _index(values: pd.Series, levels: np.ndarray) -> np.ndarray:
+    return pd.Index(levels).get_indexer(values.to_numpy())
+
+
+def _cube(table: pd.DataFrame, column: str, artists: np.ndarray, dmas: np.ndarray,
+          weeks: pd.DatetimeIndex) -> np.ndarray:
+    """Dense ``(artists, DMAs, weeks)`` values; absent rows (and rows outside) are zero."""
+    out = np.zeros((artists.size, dmas.size, weeks.size))
+    a = _index(table["artist_id"], artists)
+    d = _index(table["dma_id"], dmas)
+    w = weeks.get_indexer(pd.DatetimeIndex(table["week_start"]))
+    keep = (a >= 0) & (d >= 0) & (w >= 0)
+    out[a[keep], d[keep], w[keep]] = table[column].to_numpy(float)[keep]
+    return out
+
+
+def _artist_series(table: pd.DataFrame, column: str, artists: np.ndarray,
+                   weeks: pd.DatetimeIndex, carry_forward: bool) -> np.ndarray:
+    """Dense ``(artists, weeks)``; absent weeks are zero or the last value before them."""
+    out = np.full((artists.size, weeks.size), np.nan if carry_forward else 0.0)
+    a = _index(table["artist_id"], artists)
+    w = weeks.get_indexer(pd.DatetimeIndex(table["week_start"]))
+    keep = (a >= 0) & (w >= 0)
+    out[a[keep], w[keep]] = table[column].to_numpy(float)[keep]
+    if carry_forward:
+        out = pd.DataFrame(out.T).ffill().fillna(0.0).to_numpy().T
+    return out
+
+
+def cubes_from_tables(tables: TicketTables, artists: np.ndarray,
+                      weeks: pd.DatetimeIndex | None = None) -> SignalCubes:
+    """Signal cubes of the chosen artists on the tables' calendar (every DMA)."""
+    weeks = tables.weeks if weeks is None else weeks
+    dmas = tables.dma["dma_id"].to_numpy(dtype=object)
+    sales = tables["tsecondaryticket_artist_dma_week"]
+    listings = tables["lsecondaryticket_artist_dma_week"]
+    return SignalCubes(
+        artists=np.asarray(artists, dtype=object), dmas=dmas, weeks=weeks,
+        households=tables.dma["tv_households"].to_numpy(float),
+        dma_streams=_cube(tables["artist_mstreams_dma_week"], "number_of_streams", artists,
+                          dmas, weeks),
+        listings=_cube(listings, "sl_num_listings", artists, dmas, weeks),
+        events=_cube(listings, "sl_num_events", artists, dmas, weeks),
+        engagement=_artist_series(tables["artist_social_week"], "instagram_engagement",
+                                  artists, weeks, carry_forward=True),
+        global_streams=_artist_series(tables["artist_mstreams_week"], "number_of_streams",
+                                      artists, weeks, carry_forward=False),
+        tickets=_cube(sales, "st_num_tickets", artists, dmas, weeks),
+        order_value=_cube(sales, "st_order_value", artists, dmas, weeks))

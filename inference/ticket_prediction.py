@@ -1,0 +1,115 @@
+"""Forecasts of tickets and order value per artist x DMA x week, and their consistent totals.
+
+:class:`TicketSimulator` draws, for each posterior draw ``s`` and forecast row ``i``,
+
+    tickets_si ~ NegBinomial(mu_si, phi_s,k(i))        (as Poisson(Gamma(phi, mu / phi)))
+    order_value_si = tickets_si * exp(pi_s,a(i) + gamma_s s_d(i) + sigma_s eps_si)
+
+(:mod:`bayescope.models.ticket_demand`), vectorised over the stored draws. :func:`forecast`
+summarises the rows (mean, median, 90% interval) and sums the same draws to artist-week and
+national-week totals, so every aggregate is the distribution of the sum, not a sum of
+quantiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayescope.data.ticket_panel import TicketPanel
+from bayescope.inference.predictive import predictive_summary_and_totals, summarise_totals
+from bayescope.models.ticket_demand import forecast_log_mu
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+@dataclass
+class TicketSimulator:
+    """Posterior-predictive tickets and order value of a forecast panel."""
+
+    panel: TicketPanel
+    tier: np.ndarray
+    size: np.ndarray
+    feature_means: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        """Forecast rows (artist x DMA x week)."""
+        return self.panel.n
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Simulated outcomes."""
+        return ("tickets", "order_value")
+
+    def simulate(self, params: Mapping[str, np.ndarray], index: np.ndarray,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``(draws, len(index))`` tickets and order values."""
+        rows = _subset(self.panel, index)
+        log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
+        mu = np.exp(np.minimum(log_mu, 20.0))
+        phi = params["phi"][:, self.tier[rows.artist]]
+        tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
+        log_price = (params["price_artist"][:, rows.artist]
+                     + params["gamma_size"][:, None] * self.size[rows.dma]
+                     + params["sigma_price"][:, None] * rng.standard_normal(tickets.shape))
+        return {"tickets": tickets, "order_value": tickets * np.exp(log_price)}
+
+
+def _subset(panel: TicketPanel, index: np.ndarray) -> TicketPanel:
+    return TicketPanel(panel.artists, panel.dmas, panel.weeks, panel.artist[index],
+                       panel.dma[index], panel.week[index], panel.x[index],
+                       panel.tickets[index], panel.order_value[index], panel.observed[index])
+
+
+@dataclass
+class TicketForecast:
+    """Per-row summaries and the artist-week and national-week totals."""
+
+    rows: pd.DataFrame
+    artist_week: pd.DataFrame
+    national: pd.DataFrame
+
+
+def forecast(simulator: TicketSimulator, params: Mapping[str, np.ndarray],
+             rng: np.random.Generator) -> TicketForecast:
+    """Summaries per row and totals per artist-week and week, from the same draws."""
+    panel = simulator.panel
+    n_weeks = int(panel.week.max() - panel.week.min() + 1)
+    week = panel.week - panel.week.min()
+    artist_week = panel.artist * n_weeks + week
+    n_artists = panel.artists.size
+    summary, totals = predictive_summary_and_totals(
+        simulator, params, rng,
+        {"artist_week": (artist_week, n_artists * n_weeks), "week": (week, n_weeks)},
+        QUANTILES)
+    rows = pd.DataFrame({
+        "artist_id": panel.artists[panel.artist], "dma_id": panel.dmas[panel.dma],
+        "week_start": panel.weeks[panel.week].strftime("%Y-%m-%d"),
+        "tickets_mean": summary["tickets_mean"], "tickets_median": summary["tickets_median"],
+        "tickets_low": summary["tickets_q05"], "tickets_high": summary["tickets_q95"],
+        "order_value_mean": summary["order_value_mean"],
+        "order_value_low": summary["order_value_q05"],
+        "order_value_high": summary["order_value_q95"]})
+    first = int(panel.week.min())
+    week_labels = panel.weeks[first:first + n_weeks].strftime("%Y-%m-%d")
+    by_artist = []
+    for code in range(n_artists * n_weeks):
+        a, w = divmod(code, n_weeks)
+        by_artist.append({"artist_id": panel.artists[a], "week_start": week_labels[w],
+                          **_total_columns(totals["artist_week"], code)})
+    national = [{"week_start": week_labels[w], **_total_columns(totals["week"], w)}
+                for w in range(n_weeks)]
+    return TicketForecast(rows, pd.DataFrame(by_artist), pd.DataFrame(national))
+
+
+def _total_columns(totals: dict[str, np.ndarray], code: int) -> dict[str, float]:
+    out = {}
+    for outcome in ("tickets", "order_value"):
+        summary = summarise_totals(totals[outcome][:, code], QUANTILES)
+        out.update({f"{outcome}_mean": summary["mean"], f"{outcome}_median": summary["median"],
+                    f"{outcome}_low": summary["q05"], f"{outcome}_high": summary["q95"]})
+    return out

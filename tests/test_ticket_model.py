@@ -1,0 +1,130 @@
+"""Ticket demand: the hierarchical model recovers the generator's effects and passes its gate;
+forecasts aggregate consistently; the CLI contract of fit tickets / predict holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayescope.cli import main
+from bayescope.data.generate_tickets import generate_ticket_tables
+from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
+from bayescope.inference.artifacts import flat_posterior
+from bayescope.tickets import (
+    TicketFitSettings,
+    fit_tickets,
+    load_tickets_run,
+    predict_tickets_run,
+)
+
+PREDICT_COLUMNS = ["artist_id", "dma_id", "week_start", "tickets_mean", "tickets_median",
+                   "tickets_low", "tickets_high", "order_value_mean", "order_value_low",
+                   "order_value_high"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tickets")
+    generated = generate_ticket_tables(9, np.random.default_rng(1), n_dmas=24, n_weeks=124)
+    write_ticket_tables(generated.tables, folder / "tables")
+    tables = load_ticket_tables(folder / "tables")
+    settings = TicketFitSettings(str(tables.weeks[-6].date()), artists=9, horizon=4,
+                                 draws=750, tune=1000, chains=4, seed=1, progress=False)
+    result, summary = fit_tickets(tables, settings, folder / "run")
+    return generated, result, summary, folder
+
+
+def _truth(generated) -> dict[str, float]:
+    truth = generated.truth
+    out = {"alpha_raw": truth.artist_mean, "artist_popularity": truth.artist_popularity,
+           "sigma_artist": truth.sigma_artist, "beta_size": truth.beta_size,
+           "sigma_dma": truth.sigma_dma, "sigma_pair": truth.sigma_pair,
+           "price_mean": truth.price_mean, "price_popularity": truth.price_popularity,
+           "gamma_size": truth.price_size, "sigma_price_artist": truth.sigma_price_artist,
+           "sigma_price": truth.sigma_price}
+    out.update({f"beta[{k}]": v for k, v in truth.coefficients.items()})
+    out.update({f"phi[{tier}]": v for tier, v in
+                zip(("superstar", "established", "emerging"), truth.dispersion, strict=True)})
+    return out
+
+
+def test_recovers_the_generators_effects_and_passes_the_gate(fitted):
+    generated, result, summary, _ = fitted
+    assert result.gate.passed, result.gate.problems
+    parameters = summary["parameters"]
+    inside, inside_99 = [], []
+    posterior = flat_posterior(result.idata["posterior"].to_dataset())
+    for name, value in _truth(generated).items():
+        row = parameters[name]
+        inside.append(row["hdi_low"] <= value <= row["hdi_high"])
+        base, _, coord = name.partition("[")
+        draws = posterior[base]
+        if coord:
+            labels = list(result.idata["posterior"][base].coords[
+                result.idata["posterior"][base].dims[-1]].values)
+            draws = draws[:, labels.index(coord.rstrip("]"))]
+        low, high = np.quantile(draws, [0.005, 0.995])
+        inside_99.append(low <= value <= high)
+    # 20 calibrated 94% intervals all cover with probability 0.29: ask for 85% and all in 99%.
+    assert np.mean(inside) >= 0.85, dict(zip(_truth(generated), inside, strict=True))
+    assert all(inside_99), dict(zip(_truth(generated), inside_99, strict=True))
+    # Artist effects on the raw feature scale.
+    effects = posterior["artist_effect"]
+    artists = result.idata["posterior"]["artist_effect"].coords["artist"].values
+    true = np.array([generated.truth.artist_effect[a] for a in
+                     np.asarray(sorted(generated.truth.artist_effect))[artists]])
+    low, high = np.quantile(effects, [0.03, 0.97], axis=0)
+    assert np.mean((low <= true) & (true <= high)) >= 0.75
+
+
+def test_forecasts_are_calibrated_and_totals_consistent(fitted):
+    _, _, _, folder = fitted
+    run = load_tickets_run(folder / "run")
+    forecast = predict_tickets_run(run, seed=3)
+    rows, by_artist, national = forecast.rows, forecast.artist_week, forecast.national
+    assert list(rows.columns) == PREDICT_COLUMNS and len(rows) == 9 * 24 * 4
+    # Totals come from the same draws: the mean of a sum is the sum of the means.
+    np.testing.assert_allclose(national["tickets_mean"].to_numpy(),
+                               rows.groupby("week_start")["tickets_mean"].sum().to_numpy(),
+                               rtol=1e-9)
+    per_artist = rows.groupby(["artist_id", "week_start"])["tickets_mean"].sum()
+    np.testing.assert_allclose(by_artist.set_index(["artist_id", "week_start"])
+                               ["tickets_mean"].loc[per_artist.index].to_numpy(),
+                               per_artist.to_numpy(), rtol=1e-9)
+    assert (national["tickets_low"] <= national["tickets_mean"]).all()
+    assert (national["tickets_high"] > national["tickets_low"]).all()
+    # The forecast weeks are inside the generated calendar: compare with what happened.
+    panel = run.forecast_panel()
+    actual = panel.tickets
+    covered = (rows["tickets_low"] <= actual) & (actual <= rows["tickets_high"])
+    assert covered.mean() >= 0.88
+    weekly_actual = pd.Series(actual).groupby(rows["week_start"].to_numpy()).sum()
+    inside = (national["tickets_low"].to_numpy() <= weekly_actual.to_numpy() * 1.0) & \
+        (weekly_actual.to_numpy() <= national["tickets_high"].to_numpy())
+    assert inside.sum() >= 3
+
+
+def test_cli_fit_and_predict_contract(tmp_path):
+    tables = tmp_path / "tables"
+    assert main(["-q", "generate", "artists", "--artists", "6", "--dmas", "8", "--weeks", "60",
+                 "--format", "csv", "--seed", "2", "--out", str(tables)]) == 0
+    assert (tables / "truth" / "truth.json").is_file()
+    run = tmp_path / "run"
+    assert main(["-q", "fit", "tickets", "--tables", str(tables), "--origin", "2020-10-19",
+                 "--artists", "4", "--draws", "100", "--tune", "200", "--chains", "2",
+                 "--out", str(run)]) == 0
+    out = tmp_path / "forecast.csv"
+    assert main(["-q", "predict", str(run), "--out", str(out)]) == 0
+    forecast = pd.read_csv(out, dtype={"dma_id": str})
+    assert list(forecast.columns) == PREDICT_COLUMNS
+    assert len(forecast) == 4 * 8 * 4
+    assert sorted(forecast["week_start"].unique()) == ["2020-10-19", "2020-10-26",
+                                                        "2020-11-02", "2020-11-09"]
+    assert ((forecast["tickets_low"] <= forecast["tickets_median"])
+            & (forecast["tickets_median"] <= forecast["tickets_high"])).all()
+    national = pd.read_csv(tmp_path / "forecast_national.csv")
+    assert len(national) == 4
+    assert len(pd.read_csv(tmp_path / "forecast_artist_week.csv")) == 4 * 4
+    assert main(["-q", "predict", str(run), "--data", str(out), "--out",
+                 str(tmp_path / "x.csv")]) == 2
