@@ -93,6 +93,75 @@ def predict_tickets(args: argparse.Namespace, artifact: Any) -> None:
             f"{r.tickets_high:,.0f}]" for r in weekly.itertuples()))
 
 
+def backtest(args: argparse.Namespace) -> None:
+    """``bayescope backtest``: rolling origins, ours against four baselines."""
+    from bayescope.data.ticket_tables import load_ticket_tables
+    from bayescope.inference.artifacts import atomic_directory
+    from bayescope.posterior_reports.ticket_plots import plot_backtest
+    from bayescope.ticket_backtest import BacktestSettings, run_backtest
+
+    console = _console()
+    for name in ("draws", "tune", "chains", "artists", "train_weeks"):
+        if getattr(args, name) < 1:
+            raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
+                                      field=name)
+    settings = BacktestSettings(args.origins, args.horizon, args.artists, args.train_weeks,
+                                args.draws, args.tune, args.chains, seed=args.seed,
+                                progress=False)
+    tables = load_ticket_tables(args.tables)
+    from bayescope.cli import _progress
+
+    with _progress() as bar:
+        task = bar.add_task("backtest origins", total=args.origins)
+        metrics, rows = run_backtest(tables, settings,
+                                     progress=lambda k, n: bar.update(task, completed=k))
+    with atomic_directory(Path(args.out)) as work:
+        (work / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable))
+        rows.to_parquet(work / "forecasts.parquet", index=False)
+        plot_backtest(metrics, work / "backtest.png")
+    table = "\n".join(f"  {name:15s} MAE {m['mae']:.3f}  RMSE {m['rmse']:.3f}  CRPS "
+                      f"{m['crps']:.3f}  80% {m['coverage_80']:.3f}  90% {m['coverage_90']:.3f}"
+                      for name, m in metrics["models"].items())
+    console.print(f"backtest over {len(metrics['origins'])} origins "
+                  f"({metrics['n_rows']:,} artist-DMA-weeks):\n{table}", highlight=False)
+    console.print(f"wrote {Path(args.out) / 'metrics.json'}, forecasts.parquet and backtest.png")
+
+
+def rank_dmas(args: argparse.Namespace) -> None:
+    """``bayescope rank-dmas``: where should the artist play next (CSV + plot)."""
+    from bayescope.dma_ranking import rank_dmas as rank
+    from bayescope.inference.artifacts import atomic_write_frame
+    from bayescope.posterior_reports.ticket_plots import plot_dma_ranking
+    from bayescope.tickets import load_tickets_run
+
+    run = load_tickets_run(args.run_dir)
+    table = rank(run, args.artist, args.top, args.seed, args.include_played)
+    out = Path(args.out)
+    atomic_write_frame(table, out)
+    plot = plot_dma_ranking(table, args.artist, args.top, out.with_suffix(".png"))
+    best = table.head(min(args.top, 5))
+    played = int(table["played_recently"].sum())
+    _console().print(
+        f"{args.artist}: top DMAs by expected tickets per show (mean [90%], P(top "
+        f"{args.top})): " + "; ".join(
+            f"{r.dma_name} {r.expected_tickets_mean:,.0f} [{r.expected_tickets_low:,.0f}, "
+            f"{r.expected_tickets_high:,.0f}] {r.p_top_k:.2f}" for r in best.itertuples())
+        + (f"; {played} DMA(s) played recently " + ("ranked too" if args.include_played
+                                                     else "left out and listed last")
+           if played else ""))
+    _console().print(f"wrote {out} ({len(table)} DMAs) and the plot {plot}")
+
+
+def _jsonable(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON: {type(value)}")
+
+
 def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     """Register the ticket commands on the CLI's subparsers."""
     gen = gen_sub.add_parser("artists", help="Artist Performance tables (8 weekly + DMA)")
@@ -119,3 +188,26 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
+
+    bt = sub.add_parser("backtest", help="rolling-origin backtest of ticket demand vs baselines")
+    bt.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
+    bt.add_argument("--origins", type=int, default=8)
+    bt.add_argument("--horizon", type=int, default=4)
+    bt.add_argument("--artists", type=int, default=30)
+    bt.add_argument("--train-weeks", type=int, default=104)
+    bt.add_argument("--draws", type=int, default=500)
+    bt.add_argument("--tune", type=int, default=1000)
+    bt.add_argument("--chains", type=int, default=4)
+    bt.add_argument("--seed", type=int, default=0)
+    bt.add_argument("--out", required=True, help="folder for metrics.json, forecasts, plots")
+    bt.set_defaults(handler=backtest)
+
+    rk = sub.add_parser("rank-dmas", help="rank the DMAs an artist should play next")
+    rk.add_argument("run_dir")
+    rk.add_argument("--artist", required=True, help="artist_id (in the run's sample)")
+    rk.add_argument("--top", type=int, default=10, help="k of P(in the top k)")
+    rk.add_argument("--include-played", action="store_true",
+                    help="rank DMAs with shows in the last 26 weeks too (flagged)")
+    rk.add_argument("--seed", type=int, default=0)
+    rk.add_argument("--out", required=True, help="CSV to write (and a .png beside it)")
+    rk.set_defaults(handler=rank_dmas)

@@ -106,13 +106,15 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
     priced = ~zero & np.isfinite(inputs.log_price) & (inputs.log_price > -np.inf)
     mean_rate = max(float(inputs.tickets.mean()), 1e-4)
     mean_log_price = float(np.mean(inputs.log_price[priced])) if priced.any() else 4.0
+    # Everything that depends on the data is pm.Data, so a compiled model can be reused for
+    # another origin with the same artists and DMAs (the backtest swaps data, not graphs).
     coords = {"artist": np.arange(n_artists), "dma": np.arange(n_dmas),
               "feature": list(FEATURES),
               "tier": list(TIERS)}
     with pm.Model(coords=coords) as model:
         tier = pm.Data("tier_of_artist", inputs.tier)
         size = pm.Data("size", inputs.size)
-        alpha_mean = pm.Normal("alpha", np.log(mean_rate), 3.0)
+        alpha_mean = pm.Normal("alpha", pm.Data("prior_log_rate", np.log(mean_rate)), 3.0)
         sigma_artist = pm.HalfNormal("sigma_artist", 1.0)
         artist_popularity = pm.Normal("artist_popularity", 0.0, 1.0)
         popularity = pm.Data("popularity", inputs.popularity)
@@ -128,7 +130,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         beta = pm.Normal("beta", 0.0, 1.0, dims="feature")
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
         phi = pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
-        offset = pt.dot(beta, inputs.feature_means)
+        offset = pt.dot(beta, pm.Data("feature_means", inputs.feature_means))
         pm.Deterministic("alpha_raw", alpha_mean - offset)
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
         pm.Deterministic("dma_effect", delta, dims="dma")
@@ -149,7 +151,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
                             alpha=phi[tier[pm.Data("artist_tier_sold", inputs.artist[sold])]],
                             observed=pm.Data("tickets_sold", inputs.tickets[sold]))
 
-        price_mean = pm.Normal("price_mean", mean_log_price, 2.0)
+        price_mean = pm.Normal("price_mean", pm.Data("prior_log_price", mean_log_price), 2.0)
         price_popularity = pm.Normal("price_popularity", 0.0, 0.5)
         sigma_price_artist = pm.HalfNormal("sigma_price_artist", 0.5)
         price_artist = pm.Normal("price_artist", price_mean + price_popularity * popularity,

@@ -3,6 +3,8 @@ forecasts aggregate consistently; the CLI contract of fit tickets / predict hold
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,4 +129,44 @@ def test_cli_fit_and_predict_contract(tmp_path):
     assert len(national) == 4
     assert len(pd.read_csv(tmp_path / "forecast_artist_week.csv")) == 4 * 4
     assert main(["-q", "predict", str(run), "--data", str(out), "--out",
+                 str(tmp_path / "x.csv")]) == 2
+
+
+def test_cli_backtest_and_rank_dmas(tmp_path):
+    tables = tmp_path / "tables"
+    assert main(["-q", "generate", "artists", "--artists", "5", "--dmas", "6", "--weeks", "70",
+                 "--seed", "4", "--out", str(tables)]) == 0
+    out = tmp_path / "backtest"
+    assert main(["-q", "backtest", "--tables", str(tables), "--origins", "8", "--horizon",
+                 "2", "--artists", "4", "--train-weeks", "30", "--draws", "60", "--tune",
+                 "100", "--chains", "1", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"ours", "seasonal_naive", "trailing_mean", "glm_nb",
+                                      "gbm_poisson"}
+    for scores in metrics["models"].values():
+        assert set(scores) == {"mae", "rmse", "crps", "coverage_80", "coverage_90"}
+        assert 0 <= scores["coverage_80"] <= scores["coverage_90"] <= 1
+    assert len(metrics["origins"]) == 8 and metrics["n_rows"] == 8 * 2 * 4 * 6
+    assert (out / "backtest.png").is_file()
+    rows = pd.read_parquet(out / "forecasts.parquet")
+    # Every forecast week is after its origin: the backtest never scores a week it saw.
+    assert (pd.to_datetime(rows["week_start"]) >= pd.to_datetime(rows["origin"])).all()
+    assert main(["-q", "backtest", "--tables", str(tables), "--origins", "40", "--out",
+                 str(tmp_path / "too_many")]) == 2
+
+    run = tmp_path / "run"
+    assert main(["-q", "fit", "tickets", "--tables", str(tables), "--origin", "2021-03-08",
+                 "--artists", "5", "--draws", "100", "--tune", "200", "--chains", "2",
+                 "--out", str(run)]) == 0
+    ranking_path = tmp_path / "rank.csv"
+    assert main(["-q", "rank-dmas", str(run), "--artist", "A0001", "--top", "3", "--out",
+                 str(ranking_path)]) == 0
+    ranking = pd.read_csv(ranking_path, dtype={"dma_id": str})
+    assert len(ranking) == 6 and ranking_path.with_suffix(".png").is_file()
+    ranked = ranking[ranking["rank"].notna()]
+    assert (np.diff(ranked["expected_tickets_mean"]) <= 0).all()
+    assert ranked["p_top_k"].sum() == pytest.approx(min(3, len(ranked)))
+    assert ((ranking["expected_tickets_low"] <= ranking["expected_tickets_mean"])
+            & (ranking["expected_tickets_mean"] <= ranking["expected_tickets_high"])).all()
+    assert main(["-q", "rank-dmas", str(run), "--artist", "nobody", "--out",
                  str(tmp_path / "x.csv")]) == 2
