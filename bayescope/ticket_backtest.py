@@ -54,6 +54,7 @@ class BacktestSettings:
     predictive_draws: int = 400
     seed: int = 0
     progress: bool = True
+    backend: str = "numba"
 
 
 def backtest_origins(tables: TicketTables, origins: int, horizon: int) -> pd.DatetimeIndex:
@@ -80,7 +81,7 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
     fit_settings = TicketFitSettings(str(origins[0].date()), settings.artists,
                                      settings.horizon, settings.train_weeks, settings.draws,
                                      settings.tune, settings.chains, settings.seed,
-                                     settings.progress)
+                                     settings.progress, settings.backend)
     frames, gates = [], []
     checks: dict[str, CountCheck] = {}
     for k, origin in enumerate(origins):

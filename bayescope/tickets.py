@@ -57,6 +57,7 @@ class TicketFitSettings:
     chains: int = 4
     seed: int = 0
     progress: bool = True
+    backend: str = "numba"
 
 
 def prepare_panels(tables: TicketTables, settings: TicketFitSettings) -> PanelPair:
@@ -83,7 +84,7 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     model = build_ticket_model(inputs, panels.tier.size)
     result = fit_model(model, GATED, "nuts", settings.draws, settings.tune, settings.chains,
-                       settings.seed, settings.progress, cache_key)
+                       settings.seed, settings.progress, cache_key, settings.backend)
     return result, inputs
 
 

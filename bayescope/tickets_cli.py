@@ -51,7 +51,7 @@ def fit_tickets(args: argparse.Namespace) -> None:
     console = _console()
     settings = TicketFitSettings(args.origin, args.artists, args.horizon, args.train_weeks,
                                  args.draws, args.tune, args.chains, args.seed,
-                                 progress=console.is_terminal)
+                                 progress=console.is_terminal, backend=args.backend)
     for name in ("draws", "tune", "chains", "train_weeks"):
         if getattr(args, name) < 1:
             raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
@@ -107,7 +107,7 @@ def backtest(args: argparse.Namespace) -> None:
                                       field=name)
     settings = BacktestSettings(args.origins, args.horizon, args.artists, args.train_weeks,
                                 args.draws, args.tune, args.chains, seed=args.seed,
-                                progress=False)
+                                progress=False, backend=args.backend)
     tables = load_ticket_tables(args.tables)
     from bayescope.cli import _progress
 
@@ -186,6 +186,9 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--tune", type=int, default=1000)
     fit.add_argument("--chains", type=int, default=4)
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--backend", choices=("numba", "jax"), default="numba",
+                    help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood and "
+                         "uses a GPU when JAX sees one")
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
 
@@ -199,6 +202,9 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     bt.add_argument("--tune", type=int, default=1000)
     bt.add_argument("--chains", type=int, default=4)
     bt.add_argument("--seed", type=int, default=0)
+    bt.add_argument("--backend", choices=("numba", "jax"), default="numba",
+                    help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood and "
+                         "uses a GPU when JAX sees one")
     bt.add_argument("--out", required=True, help="folder for metrics.json, forecasts, plots")
     bt.set_defaults(handler=backtest)
 

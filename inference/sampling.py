@@ -30,6 +30,7 @@ from bayescope.inference.convergence import GateReport, announce, check_converge
 log = logging.getLogger(__name__)
 
 METHODS = ("nuts", "map")
+BACKENDS = ("numba", "jax")
 DEFAULT_TUNE = 1000
 
 # Compiled nutpie models by structural key. Compiling (numba) costs 5-8 s, sampling a
@@ -38,17 +39,31 @@ DEFAULT_TUNE = 1000
 _COMPILED: dict[str, Any] = {}
 
 
-def compile_nuts(model: pm.Model, cache_key: str | None = None) -> Any:
+def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "numba"
+                 ) -> Any:
     """A nutpie-compiled model, reusing a compiled one with the same ``cache_key``.
 
     Models sharing a key must differ only in their ``pm.Data`` values (any lengths).
+    ``backend="jax"`` compiles logp and gradient with JAX (XLA fuses the elementwise work of
+    large likelihoods; needs the ``jax`` extra, and runs on a GPU when JAX sees one).
     """
-    if cache_key is not None and cache_key in _COMPILED:
+    if backend not in BACKENDS:
+        raise BayescopeInputError(f"backend must be one of {BACKENDS}", field="backend")
+    key = None if cache_key is None else f"{cache_key}-{backend}"
+    if key is not None and key in _COMPILED:
         data = {var.name: var.get_value() for var in model.data_vars}
-        return _COMPILED[cache_key].with_data(**data)
-    compiled = nutpie.compile_pymc_model(model)
-    if cache_key is not None:
-        _COMPILED[cache_key] = compiled
+        return _COMPILED[key].with_data(**data)
+    if backend == "jax":
+        try:
+            import jax  # noqa: F401
+        except ImportError as exc:
+            raise BayescopeInputError("backend 'jax' needs jax: pip install 'bayescope[jax]'",
+                                      field="backend") from exc
+        compiled = nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
+    else:
+        compiled = nutpie.compile_pymc_model(model)
+    if key is not None:
+        _COMPILED[key] = compiled
     return compiled
 
 
@@ -81,6 +96,7 @@ def fit_model(
     seed: int | np.random.Generator = 0,
     progress: bool = True,
     cache_key: str | None = None,
+    backend: str = "numba",
 ) -> FitResult:
     """Fit ``model`` and gate the result.
 
@@ -100,6 +116,8 @@ def fit_model(
     cache_key
         Reuse a model compiled earlier in this process under the same key (see
         :func:`compile_nuts`).
+    backend
+        nutpie's compiler for NUTS: ``"numba"`` (default) or ``"jax"``.
     """
     if method not in METHODS:
         raise BayescopeInputError(f"method must be one of {METHODS}, got {method!r}",
@@ -108,7 +126,7 @@ def fit_model(
         raise BayescopeInputError("draws and chains must be positive", field="draws")
     start = time.perf_counter()
     if method == "nuts":
-        compiled = compile_nuts(model, cache_key)
+        compiled = compile_nuts(model, cache_key, backend)
         compile_seconds = time.perf_counter() - start
         idata = nutpie.sample(
             compiled,

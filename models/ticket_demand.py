@@ -42,10 +42,11 @@ scales ``HalfNormal(1)``, ``log phi_k ~ Normal(0, 1)``; ``pi ~ Normal(mean log p
 Raw PyMC, not bambi: bambi's formula ``tickets ~ x + (1|artist) + (1|dma) + (1|artist:dma)``
 with ``family="negativebinomial"`` gives the same mean structure but one dispersion, no
 market-size-scaled DMA effect and, above all, evaluates the full negative binomial on every
-row. Most artist-DMA-weeks sell nothing, and for ``y = 0`` the log-probability is just
-``-phi log(1 + mu / phi)``: the likelihood here is split into that cheap term for the zero
-rows (a ``Potential``) and PyMC's ``NegativeBinomial`` for the rest, which is the same
-posterior at a fraction of the gradient cost (``bench/tickets.py`` times both).
+row through gathered indices. Most artist-DMA-weeks sell nothing, and for ``y = 0`` the
+log-probability is just ``-phi log(1 + mu / phi)``; here that term is computed for every cell
+of the dense (artist, DMA, week) grid by broadcasting (no gathers), and the rest of the
+negative binomial only for the weeks with sales. Same posterior; per gradient 23 ms against
+50 ms for the row-wise zero/non-zero split at 196,560 rows (``bench/tickets.py``).
 """
 
 from __future__ import annotations
@@ -100,10 +101,14 @@ class TicketModelInputs:
 
 
 def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
-    """The PyMC model of the module docstring (zero rows as a cheap ``Potential``)."""
+    """The PyMC model of the module docstring.
+
+    ``inputs`` must hold the full (artist, DMA, week) grid in that order (a training panel).
+    """
     n_dmas = inputs.size.size
-    zero = inputs.tickets == 0
-    priced = ~zero & np.isfinite(inputs.log_price) & (inputs.log_price > -np.inf)
+    if inputs.tickets.size % (n_artists * n_dmas):
+        raise ValueError("the training rows are not a full artist x DMA x week grid")
+    priced = (inputs.tickets > 0) & np.isfinite(inputs.log_price)
     mean_rate = max(float(inputs.tickets.mean()), 1e-4)
     mean_log_price = float(np.mean(inputs.log_price[priced])) if priced.any() else 4.0
     # Everything that depends on the data is pm.Data, so a compiled model can be reused for
@@ -126,7 +131,6 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         delta = pm.Deterministic("delta_dma", beta_size * size + sigma_dma * z_dma, dims="dma")
         sigma_pair = pm.HalfNormal("sigma_pair", 1.0)
         z_pair = pm.ZeroSumNormal("z_pair", 1.0, dims=("artist", "dma"), n_zerosum_axes=2)
-        z_pair_flat = z_pair.reshape((-1,))
         beta = pm.Normal("beta", 0.0, 1.0, dims="feature")
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
         phi = pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
@@ -135,21 +139,23 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
         pm.Deterministic("dma_effect", delta, dims="dma")
 
-        def log_mu(rows: np.ndarray, name: str) -> pt.TensorVariable:
-            a = pm.Data(f"artist_{name}", inputs.artist[rows])
-            d = pm.Data(f"dma_{name}", inputs.dma[rows])
-            p = pm.Data(f"pair_{name}", inputs.pair[rows])
-            x = pm.Data(f"x_{name}", inputs.x[rows])
-            return alpha[a] + delta[d] + sigma_pair * z_pair_flat[p] + pt.dot(x, beta)
-
-        phi_zero = phi[tier[pm.Data("artist_tier_zero", inputs.artist[zero])]]
-        mu_zero = pt.exp(log_mu(zero, "zero"))
-        # log NB(0 | mu, phi) = phi log(phi / (phi + mu)) = -phi log1p(mu / phi)
-        pm.Potential("zero_weeks", -pt.sum(phi_zero * pt.log1p(mu_zero / phi_zero)))
-        sold = ~zero
-        pm.NegativeBinomial("tickets", mu=pt.exp(log_mu(sold, "sold")),
-                            alpha=phi[tier[pm.Data("artist_tier_sold", inputs.artist[sold])]],
-                            observed=pm.Data("tickets_sold", inputs.tickets[sold]))
+        # Dense (artist, DMA, week) log means: broadcasting instead of row gathers.
+        n_weeks = inputs.tickets.size // (n_artists * n_dmas)
+        x = pm.Data("x", inputs.x.reshape(n_artists, n_dmas, n_weeks, len(FEATURES)))
+        eta = (alpha[:, None, None] + delta[None, :, None] + sigma_pair * z_pair[:, :, None]
+               + pt.tensordot(x, beta, axes=[[3], [0]]))
+        phi_artist = phi[tier][:, None, None]
+        # log NB(y | mu, phi) = phi log(phi / (phi + mu))                  (every cell)
+        #   + [lgamma(y + phi) - lgamma(phi) - lgamma(y + 1) + y log(mu / (phi + mu))]
+        # where the bracket vanishes at y = 0, so it is summed over the weeks with sales.
+        every_cell = -pt.sum(phi_artist * pt.log1p(pt.exp(eta) / phi_artist))
+        sold = np.flatnonzero(inputs.tickets > 0)
+        y = pm.Data("tickets_sold", inputs.tickets[sold])
+        eta_sold = eta.reshape((-1,))[pm.Data("cell_sold", sold)]
+        phi_sold = phi[tier[pm.Data("artist_sold", inputs.artist[sold])]]
+        with_sales = pt.sum(pt.gammaln(y + phi_sold) - pt.gammaln(phi_sold) - pt.gammaln(y + 1)
+                            + y * (eta_sold - pt.log(phi_sold + pt.exp(eta_sold))))
+        pm.Potential("tickets_loglik", every_cell + with_sales)
 
         price_mean = pm.Normal("price_mean", pm.Data("prior_log_price", mean_log_price), 2.0)
         price_popularity = pm.Normal("price_popularity", 0.0, 0.5)
