@@ -137,7 +137,6 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         offset = pt.dot(beta, pm.Data("feature_means", inputs.feature_means))
         pm.Deterministic("alpha_raw", alpha_mean - offset)
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
-        pm.Deterministic("dma_effect", delta, dims="dma")
 
         # Dense (artist, DMA, week) log means: broadcasting instead of row gathers.
         n_weeks = inputs.tickets.size // (n_artists * n_dmas)
