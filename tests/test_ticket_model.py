@@ -32,7 +32,7 @@ def fitted(tmp_path_factory):
     write_ticket_tables(generated.tables, folder / "tables")
     tables = load_ticket_tables(folder / "tables")
     settings = TicketFitSettings(str(tables.weeks[-6].date()), artists=9, horizon=4,
-                                 draws=750, tune=1000, chains=4, seed=1, progress=False)
+                                 draws=1000, tune=1000, chains=4, seed=1, progress=False)
     result, summary = fit_tickets(tables, settings, folder / "run")
     return generated, result, summary, folder
 
