@@ -60,6 +60,16 @@ def write_report(run_dir: str | Path, holdout: str | Path | None = None, seed: i
     if artifact.kind == "spend":
         return _write(run_dir, lambda work: _spend_content(run_dir, artifact, work, holdout,
                                                            seed))
+    if artifact.kind == "tickets":
+        if holdout is not None:
+            raise BayescopeInputError("--holdout is not used for tickets runs: `bayescope "
+                                      "backtest` scores forecasts on later weeks",
+                                      field="holdout")
+        from bayescope.posterior_reports.tickets_report import build_tickets_report
+        from bayescope.tickets import load_tickets_run
+
+        run_t = load_tickets_run(run_dir, artifact)
+        return _write(run_dir, lambda work: build_tickets_report(run_t, work, seed))
     if artifact.kind == "propensity":
         if holdout is not None:
             raise BayescopeInputError("--holdout is not supported for propensity runs yet: "

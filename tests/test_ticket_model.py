@@ -130,6 +130,11 @@ def test_cli_fit_and_predict_contract(tmp_path):
     assert len(pd.read_csv(tmp_path / "forecast_artist_week.csv")) == 4 * 4
     assert main(["-q", "predict", str(run), "--data", str(out), "--out",
                  str(tmp_path / "x.csv")]) == 2
+    assert main(["-q", "report", str(run)]) == 0
+    page = (run / "report" / "index.html").read_text()
+    assert "ticket demand" in page and "Where should" in page and "National totals" in page
+    report_metrics = json.loads((run / "report" / "metrics.json").read_text())
+    assert len(report_metrics["national"]) == 4
 
 
 def test_cli_backtest_and_rank_dmas(tmp_path):
