@@ -162,6 +162,21 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value)}")
 
 
+def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
+    """The options ``fit tickets`` and ``backtest`` share: sample, horizon and sampler."""
+    parser.add_argument("--artists", type=int, default=30,
+                        help="artists to sample, stratified by popularity tier")
+    parser.add_argument("--horizon", type=int, default=4, help="weeks ahead (and feature lag)")
+    parser.add_argument("--train-weeks", type=int, default=104)
+    parser.add_argument("--draws", type=int, default=draws)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=("numba", "jax"), default="numba",
+                        help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood "
+                             "and uses a GPU when JAX sees one")
+
+
 def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     """Register the ticket commands on the CLI's subparsers."""
     gen = gen_sub.add_parser("artists", help="Artist Performance tables (8 weekly + DMA)")
@@ -178,33 +193,14 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     fit.add_argument("--origin", required=True,
                      help="first week to forecast (a week_start date); only earlier weeks used")
-    fit.add_argument("--artists", type=int, default=30,
-                     help="artists to sample, stratified by popularity tier")
-    fit.add_argument("--horizon", type=int, default=4, help="weeks ahead (and feature lag)")
-    fit.add_argument("--train-weeks", type=int, default=104)
-    fit.add_argument("--draws", type=int, default=1000)
-    fit.add_argument("--tune", type=int, default=1000)
-    fit.add_argument("--chains", type=int, default=4)
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--backend", choices=("numba", "jax"), default="numba",
-                    help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood and "
-                         "uses a GPU when JAX sees one")
+    _sample_and_sampler_arguments(fit, draws=1000)
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
 
     bt = sub.add_parser("backtest", help="rolling-origin backtest of ticket demand vs baselines")
     bt.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     bt.add_argument("--origins", type=int, default=8)
-    bt.add_argument("--horizon", type=int, default=4)
-    bt.add_argument("--artists", type=int, default=30)
-    bt.add_argument("--train-weeks", type=int, default=104)
-    bt.add_argument("--draws", type=int, default=500)
-    bt.add_argument("--tune", type=int, default=1000)
-    bt.add_argument("--chains", type=int, default=4)
-    bt.add_argument("--seed", type=int, default=0)
-    bt.add_argument("--backend", choices=("numba", "jax"), default="numba",
-                    help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood and "
-                         "uses a GPU when JAX sees one")
+    _sample_and_sampler_arguments(bt, draws=500)
     bt.add_argument("--out", required=True, help="folder for metrics.json, forecasts, plots")
     bt.set_defaults(handler=backtest)
 
