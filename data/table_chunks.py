@@ -24,7 +24,9 @@ from bayescope.errors import BayescopeInputError
 PARQUET = (".parquet", ".pq")
 
 
-def _kind(path: Path) -> str:
+def table_kind(path: Path) -> str:
+    """``parquet``, ``csv`` or ``tsv`` from a file's suffixes (a folder of Parquet files is
+    ``parquet``); anything else is one clear error."""
     suffixes = "".join(path.suffixes).lower()
     if suffixes.endswith(PARQUET) or (path.is_dir() and any(path.glob("*.parquet"))):
         return "parquet"
@@ -37,6 +39,15 @@ def _kind(path: Path) -> str:
         field="path")
 
 
+def readable_table_kind(path: Path) -> str:
+    """:func:`table_kind` of an existing, non-empty file; one clear error otherwise."""
+    if not path.is_file():
+        raise BayescopeInputError(f"file not found: {path}", field="path")
+    if path.stat().st_size == 0:
+        raise BayescopeInputError(f"file is empty: {path}", field="path")
+    return table_kind(path)
+
+
 def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
@@ -46,11 +57,7 @@ def iter_file_chunks(path: str | Path, rows: int = 100_000
                      ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Chunks of ``rows`` rows of one file, with the file row number of each chunk's first."""
     path = Path(path)
-    if not path.is_file():
-        raise BayescopeInputError(f"file not found: {path}", field="path")
-    if path.stat().st_size == 0:
-        raise BayescopeInputError(f"file is empty: {path}", field="path")
-    kind = _kind(path)
+    kind = readable_table_kind(path)
     first = 1
     try:
         if kind == "parquet":
@@ -67,8 +74,6 @@ def iter_file_chunks(path: str | Path, rows: int = 100_000
                 for frame in reader:
                     yield first, _clean_columns(frame)
                     first += len(frame)
-    except BayescopeInputError:
-        raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise BayescopeInputError(f"cannot read {path}: {exc}", field="path") from exc
     if first == 1:
@@ -92,7 +97,7 @@ def iter_dask_partitions(source: str | Path, rows: int = 100_000
         else [Path(text)]
     if not matches or not matches[0].exists():
         raise BayescopeInputError(f"no file or folder matches {text}", field="path")
-    kind = _kind(matches[0])
+    kind = table_kind(matches[0])
     try:
         if kind == "parquet":
             frame = dd.read_parquet(text)

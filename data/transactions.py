@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayescope.data.table_chunks import readable_table_kind
 from bayescope.data.validation import raise_for_rows
 from bayescope.errors import BayescopeInputError
 
@@ -46,24 +47,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
         If the file is missing, empty or of an unknown type.
     """
     path = Path(path)
-    if not path.is_file():
-        raise BayescopeInputError(f"file not found: {path}", field="path")
-    if path.stat().st_size == 0:
-        raise BayescopeInputError(f"file is empty: {path}", field="path")
-    suffixes = "".join(path.suffixes).lower()
+    kind = readable_table_kind(path)
     try:
-        if suffixes.endswith((".parquet", ".pq")):
+        if kind == "parquet":
             frame = pd.read_parquet(path)
-        elif ".csv" in suffixes or ".txt" in suffixes or ".tsv" in suffixes:
-            sep = "\t" if ".tsv" in suffixes else ","
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
         else:
-            raise BayescopeInputError(
-                f"unknown file type '{suffixes or path.name}': use .csv, .csv.gz, .tsv or .parquet",
-                field="path",
-            )
-    except BayescopeInputError:
-        raise
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str,
+                                keep_default_na=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise BayescopeInputError(f"cannot read {path}: {exc}", field="path") from exc
     if frame.empty:
