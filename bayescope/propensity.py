@@ -86,7 +86,7 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
                "n_holdout": int(holdout.sum()), "newton_steps": posterior.iterations,
                "segments": segments.k, "segment_names": segments.segment_names,
                "stability_ari": segments.stability_ari}
-    x_all, _ = design.transform(columns)
+    x_all, unseen = design.transform(columns)
     p_all = score_exact(x_all, posterior.mean, posterior.chol)[0]
     profile = population_profile(columns, p_all, segments.assign(x_all), segments.k)
     # Before anything is written: the previous run may live in the same folder.
@@ -115,8 +115,8 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     metrics: dict[str, Any] = {"segments": segment_profiles(segments, train, x, posterior, rng)}
     if holdout.any():
-        metrics.update(evaluate_holdout(columns, holdout, design, posterior, x, y,
-                                        settings.seed))
+        metrics.update(evaluate_holdout(columns, holdout, design, posterior, x_all, unseen,
+                                        p_all, settings.seed))
     if drift is not None:
         metrics["drift"] = drift
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
@@ -171,13 +171,20 @@ def fit_posterior(train: dict[str, np.ndarray]
 
 
 def evaluate_holdout(columns: dict[str, np.ndarray], holdout: np.ndarray,
-                     design: PropensityDesign, posterior: LaplacePosterior, x: np.ndarray,
-                     y: np.ndarray, seed: int) -> dict[str, Any]:
-    """ROC-AUC, PR-AUC, Brier, log score, ECE of ours, logistic regression and boosting."""
+                     design: PropensityDesign, posterior: LaplacePosterior,
+                     x_all: np.ndarray, unseen: dict[str, int], p_all: np.ndarray,
+                     seed: int) -> dict[str, Any]:
+    """ROC-AUC, PR-AUC, Brier, log score, ECE of ours, logistic regression and boosting.
+
+    ``x_all``, ``unseen`` and ``p_all`` are the design matrix, unseen-level counts and our
+    posterior mean probabilities of every row, computed once by the fit (training rows have
+    no unseen levels: the levels come from them).
+    """
     held = _take(columns, holdout)
     outcome = held[TARGET]
-    x_held, unseen = design.transform(held)
-    predictions = {"bayescope": score_exact(x_held, posterior.mean, posterior.chol)[0],
+    x, x_held = x_all[~holdout], x_all[holdout]
+    y = columns[TARGET][~holdout].astype(float)
+    predictions = {"bayescope": p_all[holdout],
                    "logistic_regression": LogisticRegression(max_iter=5000).fit(
                        x, y).predict_proba(x_held)[:, 1]}
     raw = pd.DataFrame({c: columns[c] for c in FEATURES})
