@@ -138,6 +138,21 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def jsonable(value: Any) -> Any:
+    """NumPy scalars and arrays to plain Python for json; non-finite floats to ``None``."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
     """Write a CSV or Parquet (by suffix) through a temporary file and a rename."""
     with atomic_path(path) as tmp:

@@ -45,6 +45,8 @@ from bayescope.posterior_reports.btyd_holdout import (
 from bayescope.posterior_reports.btyd_plots import plot_alive, plot_holdout
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
+    gate_callout,
+    parameter_frame,
     parameter_summary,
     parameter_table,
     sampler_table,
@@ -113,12 +115,8 @@ def _summary_section(run: LoadedRun, spec: BTYDModel, unit: str,
                      metrics: dict[str, Any]) -> Section:
     gate = _gate(run)
     passed = run.converged
-    verdict = Callout(
-        "Convergence gate PASSED: R-hat <= 1.01, bulk and tail ESS >= 400, no divergences."
-        if passed else
-        "CONVERGENCE GATE FAILED: " + "; ".join(gate.get("problems", [])) +
-        ". Do not use these numbers until the fit is rerun (more draws, or check the data).",
-        "good" if passed else "bad")
+    verdict = gate_callout(passed, gate.get("problems", []), "Do not use these numbers until "
+                           "the fit is rerun (more draws, or check the data).")
     run_info = {
         "model": spec.name, "method": run.attrs.get("method"),
         "customers": run.rfm.n_customers, "time unit": unit,
@@ -128,9 +126,7 @@ def _summary_section(run: LoadedRun, spec: BTYDModel, unit: str,
         "seed": run.attrs.get("seed"), "bayescope version": run.attrs.get("bayescope_version"),
     }
     parameters = parameter_summary(run.posterior, spec.parameter_names)
-    frame = pd.DataFrame(parameters).T.reset_index(names="parameter")
-    frame.columns = ["parameter", "mean", "sd", f"{HDI_PROB:.0%} HDI low",
-                     f"{HDI_PROB:.0%} HDI high"]
+    frame = parameter_frame(parameters)
     metrics["run"] = run_info
     metrics["gate"] = {"passed": passed, **gate}
     metrics["parameters"] = parameters

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from arviz_stats import hdi
 from arviz_stats.base import array_stats
 
 from bayescope.inference.convergence import ESS_MIN, RHAT_MAX, scalar_series
+from bayescope.posterior_reports.html import Callout
 
 BFMI_MIN = 0.3
 HDI_PROB = 0.94
@@ -32,11 +34,27 @@ def parameter_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[
     return out
 
 
+def gate_callout(passed: bool, problems: list[str], advice: str) -> Callout:
+    """The report's green or red banner on the convergence gate; ``advice`` ends the red."""
+    if passed:
+        return Callout("Convergence gate PASSED: R-hat <= 1.01, bulk and tail ESS >= 400, no "
+                       "divergences.", "good")
+    return Callout("CONVERGENCE GATE FAILED: " + "; ".join(problems) + ". " + advice, "bad")
+
+
+def parameter_frame(parameters: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """A :func:`parameter_summary` as a table: parameter, mean, sd and the HDI bounds."""
+    frame = pd.DataFrame(parameters).T.reset_index(names="parameter")
+    frame.columns = ["parameter", "mean", "sd", f"{HDI_PROB:.0%} HDI low",
+                     f"{HDI_PROB:.0%} HDI high"]
+    return frame
+
+
 def labelled_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Mean, sd and 94% HDI per scalar of ``names`` (``name[coord]`` for vector entries) from
     a (chain, draw) posterior."""
-    return parameter_summary(labelled_draws(posterior, names),
-                             tuple(labelled_draws(posterior, names)))
+    draws = labelled_draws(posterior, names)
+    return parameter_summary(draws, tuple(draws))
 
 
 def labelled_draws(posterior: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bayescope.data.rfm import RFMSummary, attach_holdout
 from bayescope.data.transactions import TransactionColumns, load_transactions
 from bayescope.errors import BayescopeInputError
@@ -26,6 +24,7 @@ from bayescope.inference.artifacts import (
     Artifact,
     atomic_directory,
     atomic_write_text,
+    jsonable,
     load_artifact,
     load_posterior,
 )
@@ -123,23 +122,8 @@ def _write(run_dir: Path, build: Callable[[Path], ReportContent]) -> Path:
     target = run_dir / REPORT_DIR
     with atomic_directory(target) as work:
         content = build(work)
-        atomic_write_text(work / "metrics.json", json.dumps(_jsonable(content.metrics),
+        atomic_write_text(work / "metrics.json", json.dumps(jsonable(content.metrics),
                                                             indent=2))
         render_report(content.title, content.subtitle, content.sections, work / "index.html")
     log.info("report written to %s", target / "index.html")
     return target / "index.html"
-
-
-def _jsonable(value: Any) -> Any:
-    """NumPy scalars and arrays to plain Python for json."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

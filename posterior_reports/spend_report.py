@@ -26,8 +26,9 @@ from bayescope.inference.spend_prediction import SpendSimulator
 from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
-    labelled_draws,
-    parameter_summary,
+    gate_callout,
+    labelled_summary,
+    parameter_frame,
     parameter_table,
     sampler_table,
 )
@@ -91,18 +92,13 @@ def _summary(run: SpendRun, train: pd.DataFrame, metrics: dict[str, Any]) -> Sec
     attrs = run.artifact.attrs
     gate = json.loads(attrs.get("gate", "{}"))
     passed = run.artifact.converged
-    draws = labelled_draws(run.artifact.tree["posterior"].to_dataset(),
-                           HurdleSpendModel.summary_names)
-    parameters = parameter_summary(draws, tuple(draws))
+    parameters = labelled_summary(run.artifact.tree["posterior"].to_dataset(),
+                                  HurdleSpendModel.summary_names)
     metrics.update({"gate": {"passed": passed, **gate}, "parameters": parameters})
-    frame = pd.DataFrame(parameters).T.reset_index(names="parameter")
-    frame.columns = ["parameter", "mean", "sd", f"{HDI_PROB:.0%} HDI low",
-                     f"{HDI_PROB:.0%} HDI high"]
+    frame = parameter_frame(parameters)
     return Section("Summary", [
-        Callout("Convergence gate PASSED: R-hat <= 1.01, bulk and tail ESS >= 400, no "
-                "divergences." if passed else "CONVERGENCE GATE FAILED: "
-                + "; ".join(gate.get("problems", [])) + ". Rerun with more draws before "
-                "trusting these numbers.", "good" if passed else "bad"),
+        gate_callout(passed, gate.get("problems", []),
+                     "Rerun with more draws before trusting these numbers."),
         Paragraph(f"Training data: {len(train):,} customers, "
                   f"{(train[TARGET] > 0).mean():.1%} spent in the 30 days after the mailing, "
                   f"mean spend {train[TARGET].mean():.2f}. Slopes are per standard deviation "

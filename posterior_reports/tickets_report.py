@@ -17,12 +17,13 @@ import pandas as pd
 
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
+    gate_callout,
     labelled_summary,
+    parameter_frame,
     parameter_table,
     sampler_table,
 )
 from bayescope.posterior_reports.html import (
-    Callout,
     Figure,
     Paragraph,
     ReportContent,
@@ -46,15 +47,10 @@ def build_tickets_report(run: Any, out_dir: Path, seed: int = 0) -> ReportConten
     gate = json.loads(run.artifact.attrs["gate"])
     parameters = labelled_summary(posterior, GATED)
     metrics: dict[str, Any] = {"gate": gate, "parameters": parameters}
-    frame = pd.DataFrame(parameters).T.reset_index(names="parameter")
-    frame.columns = ["parameter", "mean", "sd", f"{HDI_PROB:.0%} HDI low",
-                     f"{HDI_PROB:.0%} HDI high"]
-    passed = bool(gate.get("passed"))
+    frame = parameter_frame(parameters)
     summary = Section("Summary", [
-        Callout("Convergence gate PASSED: R-hat <= 1.01, bulk and tail ESS >= 400, no "
-                "divergences." if passed else "CONVERGENCE GATE FAILED: "
-                + "; ".join(gate.get("problems", [])) + ". Refit with more draws or tuning "
-                "before trusting these numbers.", "good" if passed else "bad"),
+        gate_callout(bool(gate.get("passed")), gate.get("problems", []),
+                     "Refit with more draws or tuning before trusting these numbers."),
         Paragraph(f"Origin {run.artifact.attrs['origin']}, horizon "
                   f"{run.artifact.attrs['horizon']} weeks, {len(run.artists)} artists x "
                   f"{len(run.dmas)} DMAs. Slopes are per unit of each lag-"
