@@ -94,9 +94,7 @@ def _scenario(run: TicketsRun, artist: int) -> TicketPanel:
     first = panel.week.min()
     rows = np.flatnonzero((panel.artist == artist) & (panel.week == first))
     rows = rows[np.argsort(panel.dma[rows])]
-    x = panel.x[rows].copy()
-    x[:, FEATURES.index("log_listings")] = run.attr("tour_listings")[artist]
-    x[:, FEATURES.index("log_events_listed")] = np.log1p(1.0)
-    return TicketPanel(panel.artists, panel.dmas, panel.weeks, panel.artist[rows],
-                       panel.dma[rows], panel.week[rows], x, np.zeros(rows.size),
-                       np.zeros(rows.size), np.zeros(rows.size, bool))
+    scenario = panel.take(rows)  # take copies: the stored features stay as they are
+    scenario.x[:, FEATURES.index("log_listings")] = run.attr("tour_listings")[artist]
+    scenario.x[:, FEATURES.index("log_events_listed")] = np.log1p(1.0)
+    return scenario

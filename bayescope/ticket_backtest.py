@@ -25,6 +25,7 @@ import pandas as pd
 from bayescope.data.ticket_panel import TIERS, build_panels, popularity_tiers, sample_artists
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
+from bayescope.inference.artifacts import flat_posterior
 from bayescope.inference.predictive import thin_draws
 from bayescope.inference.ticket_prediction import TicketSimulator
 from bayescope.models.ticket_baselines import FITTERS
@@ -89,7 +90,8 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
         result, inputs = fit_ticket_model(panels, fit_settings,
                                           cache_key=f"tickets-backtest-{id(tables)}")
         gates.append({"origin": str(origin.date()), **result.gate.to_dict()})
-        params = thin_draws(_flat(result.idata), settings.predictive_draws, rng)
+        posterior = flat_posterior(result.idata["posterior"].to_dataset())
+        params = thin_draws(posterior, settings.predictive_draws, rng)
         simulator = TicketSimulator(panels.forecast, panels.tier, panels.size,
                                     inputs.feature_means)
         draws = {"ours": simulator.simulate(params, np.arange(panels.forecast.n),
@@ -109,12 +111,6 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
                     "artists": artists.tolist(), "gates": gates,
                     "artist_tiers": {a: tiers[a] for a in artists}})
     return metrics, rows
-
-
-def _flat(idata: Any) -> dict[str, np.ndarray]:
-    from bayescope.inference.artifacts import flat_posterior
-
-    return flat_posterior(idata["posterior"].to_dataset())
 
 
 def _score_origin(panels: Any, draws: dict[str, np.ndarray], origin: pd.Timestamp,

@@ -52,10 +52,7 @@ def fit_tickets(args: argparse.Namespace) -> None:
     settings = TicketFitSettings(args.origin, args.artists, args.horizon, args.train_weeks,
                                  args.draws, args.tune, args.chains, args.seed,
                                  progress=console.is_terminal, backend=args.backend)
-    for name in ("draws", "tune", "chains", "train_weeks"):
-        if getattr(args, name) < 1:
-            raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
-                                      field=name)
+    _require_positive_sample_options(args)
     tables = load_ticket_tables(args.tables)
     result, summary = fit(tables, settings, args.out)
     console.print(
@@ -96,15 +93,12 @@ def predict_tickets(args: argparse.Namespace, artifact: Any) -> None:
 def backtest(args: argparse.Namespace) -> None:
     """``bayescope backtest``: rolling origins, ours against four baselines."""
     from bayescope.data.ticket_tables import load_ticket_tables
-    from bayescope.inference.artifacts import atomic_directory
+    from bayescope.inference.artifacts import atomic_directory, jsonable
     from bayescope.posterior_reports.ticket_plots import plot_backtest
     from bayescope.ticket_backtest import BacktestSettings, run_backtest
 
     console = _console()
-    for name in ("draws", "tune", "chains", "artists", "train_weeks"):
-        if getattr(args, name) < 1:
-            raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
-                                      field=name)
+    _require_positive_sample_options(args)
     settings = BacktestSettings(args.origins, args.horizon, args.artists, args.train_weeks,
                                 args.draws, args.tune, args.chains, seed=args.seed,
                                 progress=False, backend=args.backend)
@@ -116,7 +110,7 @@ def backtest(args: argparse.Namespace) -> None:
         metrics, rows = run_backtest(tables, settings,
                                      progress=lambda k, n: bar.update(task, completed=k))
     with atomic_directory(Path(args.out)) as work:
-        (work / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_jsonable))
+        (work / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2))
         rows.to_parquet(work / "forecasts.parquet", index=False)
         plot_backtest(metrics, work / "backtest.png")
     table = "\n".join(f"  {name:15s} MAE {m['mae']:.3f}  RMSE {m['rmse']:.3f}  CRPS "
@@ -152,14 +146,12 @@ def rank_dmas(args: argparse.Namespace) -> None:
     _console().print(f"wrote {out} ({len(table)} DMAs) and the plot {plot}")
 
 
-def _jsonable(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON: {type(value)}")
+def _require_positive_sample_options(args: argparse.Namespace) -> None:
+    """One error for a non-positive sample or sampler option (see the helper below)."""
+    for name in ("artists", "train_weeks", "draws", "tune", "chains"):
+        if getattr(args, name) < 1:
+            raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
+                                      field=name)
 
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:

@@ -56,9 +56,8 @@ from bayescope.data.ticket_features import (
     market_size,
     popularity,
 )
+from bayescope.data.ticket_panel import TIER_SHARES, TIERS
 
-TIERS = ("superstar", "established", "emerging")
-TIER_SHARES = (0.1, 0.3, 0.6)
 TIER_STREAMS = (2.0e7, 2.0e6, 2.0e5)
 TOUR_PERIOD = (78, 60, 52)
 TOUR_SHOWS = (30, 20, 10)

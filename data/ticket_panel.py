@@ -67,6 +67,12 @@ class TicketPanel:
         """Number of rows."""
         return int(self.artist.size)
 
+    def take(self, index: np.ndarray) -> TicketPanel:
+        """The rows at ``index`` (integer positions or a boolean mask)."""
+        return TicketPanel(self.artists, self.dmas, self.weeks, self.artist[index],
+                           self.dma[index], self.week[index], self.x[index],
+                           self.tickets[index], self.order_value[index], self.observed[index])
+
     def frame(self) -> pd.DataFrame:
         """Ids, week, features and outcomes as a DataFrame (for baselines and inspection)."""
         out = pd.DataFrame({"artist_id": self.artists[self.artist],

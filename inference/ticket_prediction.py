@@ -48,7 +48,7 @@ class TicketSimulator:
     def simulate(self, params: Mapping[str, np.ndarray], index: np.ndarray,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``(draws, len(index))`` tickets and order values."""
-        rows = _subset(self.panel, index)
+        rows = self.panel.take(index)
         log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
         mu = np.exp(np.minimum(log_mu, 20.0))
         phi = params["phi"][:, self.tier[rows.artist]]
@@ -57,12 +57,6 @@ class TicketSimulator:
                      + params["gamma_size"][:, None] * self.size[rows.dma]
                      + params["sigma_price"][:, None] * rng.standard_normal(tickets.shape))
         return {"tickets": tickets, "order_value": tickets * np.exp(log_price)}
-
-
-def _subset(panel: TicketPanel, index: np.ndarray) -> TicketPanel:
-    return TicketPanel(panel.artists, panel.dmas, panel.weeks, panel.artist[index],
-                       panel.dma[index], panel.week[index], panel.x[index],
-                       panel.tickets[index], panel.order_value[index], panel.observed[index])
 
 
 @dataclass

@@ -95,17 +95,11 @@ def _naive(point: Callable[[TicketPanel, int], np.ndarray], panels: PanelPair,
     origin = int(panels.forecast.week.min())
     recent = train.observed & (train.week >= origin - CALIBRATION_WEEKS)
     calibration_origin = origin - CALIBRATION_WEEKS
-    sub = _rows(train, recent)
+    sub = train.take(recent)
     fitted = point(sub, calibration_origin)
     dispersion = moment_dispersion(sub.tickets, fitted)
     mean = point(panels.forecast, origin)
     return BaselineForecast(mean, negative_binomial_draws(mean, dispersion, n_draws, rng))
-
-
-def _rows(panel: TicketPanel, mask: np.ndarray) -> TicketPanel:
-    return TicketPanel(panel.artists, panel.dmas, panel.weeks, panel.artist[mask],
-                       panel.dma[mask], panel.week[mask], panel.x[mask], panel.tickets[mask],
-                       panel.order_value[mask], panel.observed[mask])
 
 
 def seasonal_naive(panels: PanelPair, n_draws: int, rng: np.random.Generator
@@ -142,7 +136,7 @@ def glm_nb(panels: PanelPair, n_draws: int, rng: np.random.Generator) -> Baselin
     """Non-hierarchical NB2 GLM (statsmodels), same features, no group effects."""
     import statsmodels.api as sm
 
-    train = _rows(panels.train, panels.train.observed)
+    train = panels.train.take(panels.train.observed)
     keep = np.arange(train.n)
     if keep.size > GLM_MAX_ROWS:
         keep = np.sort(rng.choice(keep, GLM_MAX_ROWS, replace=False))
@@ -172,7 +166,7 @@ def gbm_poisson(panels: PanelPair, n_draws: int, rng: np.random.Generator
     """Gradient boosting with a Poisson loss; artist and DMA as categorical features."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    train = _rows(panels.train, panels.train.observed)
+    train = panels.train.take(panels.train.observed)
 
     def design(rows: TicketPanel) -> np.ndarray:
         return np.column_stack([_covariates(panels, rows), rows.artist, rows.dma])
