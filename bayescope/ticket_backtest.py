@@ -32,7 +32,7 @@ from bayescope.models.ticket_baselines import FITTERS
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.counts import CountCheck
 from bayescope.posterior_reports.scores import crps
-from bayescope.tickets import TicketFitSettings, fit_ticket_model
+from bayescope.tickets import MAX_TREE_DEPTH, TicketFitSettings, fit_ticket_model
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,13 @@ class BacktestSettings:
     artists: int = 30
     train_weeks: int = 104
     draws: int = 500
-    tune: int = 1000
+    tune: int = 400
     chains: int = 4
     predictive_draws: int = 400
     seed: int = 0
     progress: bool = True
     backend: str = "numba"
+    max_tree_depth: int = MAX_TREE_DEPTH
 
 
 def backtest_origins(tables: TicketTables, origins: int, horizon: int) -> pd.DatetimeIndex:
@@ -82,7 +83,8 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
     fit_settings = TicketFitSettings(str(origins[0].date()), settings.artists,
                                      settings.horizon, settings.train_weeks, settings.draws,
                                      settings.tune, settings.chains, settings.seed,
-                                     settings.progress, settings.backend)
+                                     settings.progress, settings.backend,
+                                     settings.max_tree_depth)
     frames, gates = [], []
     checks: dict[str, CountCheck] = {}
     for k, origin in enumerate(origins):

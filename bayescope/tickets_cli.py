@@ -51,7 +51,8 @@ def fit_tickets(args: argparse.Namespace) -> None:
     console = _console()
     settings = TicketFitSettings(args.origin, args.artists, args.horizon, args.train_weeks,
                                  args.draws, args.tune, args.chains, args.seed,
-                                 progress=console.is_terminal, backend=args.backend)
+                                 progress=console.is_terminal, backend=args.backend,
+                                 **_tree_depth(args))
     _require_positive_sample_options(args)
     tables = load_ticket_tables(args.tables)
     result, summary = fit(tables, settings, args.out)
@@ -101,7 +102,8 @@ def backtest(args: argparse.Namespace) -> None:
     _require_positive_sample_options(args)
     settings = BacktestSettings(args.origins, args.horizon, args.artists, args.train_weeks,
                                 args.draws, args.tune, args.chains, seed=args.seed,
-                                progress=False, backend=args.backend)
+                                progress=False, backend=args.backend,
+                                **_tree_depth(args))
     tables = load_ticket_tables(args.tables)
     from bayescope.cli import _progress
 
@@ -148,10 +150,16 @@ def rank_dmas(args: argparse.Namespace) -> None:
 
 def _require_positive_sample_options(args: argparse.Namespace) -> None:
     """One error for a non-positive sample or sampler option (see the helper below)."""
-    for name in ("artists", "train_weeks", "draws", "tune", "chains"):
-        if getattr(args, name) < 1:
+    for name in ("artists", "train_weeks", "draws", "tune", "chains", "max_tree_depth"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
             raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
                                       field=name)
+
+
+def _tree_depth(args: argparse.Namespace) -> dict[str, int]:
+    """``--max-tree-depth`` when given; otherwise the settings' default stands."""
+    return {} if args.max_tree_depth is None else {"max_tree_depth": args.max_tree_depth}
 
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
@@ -161,8 +169,10 @@ def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
     parser.add_argument("--horizon", type=int, default=4, help="weeks ahead (and feature lag)")
     parser.add_argument("--train-weeks", type=int, default=104)
     parser.add_argument("--draws", type=int, default=draws)
-    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=400)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--max-tree-depth", type=int, default=None,
+                        help="at most 2**depth - 1 leapfrog steps per draw (default 6)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", choices=("numba", "jax"), default="numba",
                         help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood "
@@ -185,7 +195,7 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     fit.add_argument("--origin", required=True,
                      help="first week to forecast (a week_start date); only earlier weeks used")
-    _sample_and_sampler_arguments(fit, draws=1000)
+    _sample_and_sampler_arguments(fit, draws=800)
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
 
