@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from bayescope.models.ticket_baselines import FITTERS
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.counts import CountCheck
 from bayescope.posterior_reports.scores import crps
-from bayescope.tickets import MAX_TREE_DEPTH, TicketFitSettings, fit_ticket_model
+from bayescope.tickets import TicketFitSettings, fit_ticket_model
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +43,12 @@ SIZE_GROUPS = ((1, 10, "DMA rank 1-10"), (11, 50, "DMA rank 11-50"),
 
 @dataclass
 class BacktestSettings:
-    """Origins, horizon, sample and sampler settings."""
+    """The fit settings (sample, horizon, sampler; their origin is replaced by each backtest
+    origin), the number of origins and the predictive draws scored per model."""
 
+    fit: TicketFitSettings = field(default_factory=lambda: TicketFitSettings("", draws=500))
     origins: int = 8
-    horizon: int = 4
-    artists: int = 30
-    train_weeks: int = 104
-    draws: int = 500
-    tune: int = 400
-    chains: int = 4
     predictive_draws: int = 400
-    seed: int = 0
-    progress: bool = True
-    backend: str = "numba"
-    max_tree_depth: int = MAX_TREE_DEPTH
 
 
 def backtest_origins(tables: TicketTables, origins: int, horizon: int) -> pd.DatetimeIndex:
@@ -76,20 +68,17 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
                  progress: Callable[[int, int], None] | None = None
                  ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Forecast and score every model at every origin: ``(metrics, per-row frame)``."""
-    rng = np.random.default_rng(settings.seed)
-    origins = backtest_origins(tables, settings.origins, settings.horizon)
+    fit_settings = settings.fit
+    rng = np.random.default_rng(fit_settings.seed)
+    origins = backtest_origins(tables, settings.origins, fit_settings.horizon)
     tiers = popularity_tiers(tables, origins[0])
-    artists = sample_artists(tiers, settings.artists, rng)
-    fit_settings = TicketFitSettings(str(origins[0].date()), settings.artists,
-                                     settings.horizon, settings.train_weeks, settings.draws,
-                                     settings.tune, settings.chains, settings.seed,
-                                     settings.progress, settings.backend,
-                                     settings.max_tree_depth)
+    artists = sample_artists(tiers, fit_settings.artists, rng)
     frames, gates = [], []
     checks: dict[str, CountCheck] = {}
     for k, origin in enumerate(origins):
-        panels = build_panels(tables, artists, origin, settings.horizon, settings.train_weeks)
-        result, inputs = fit_ticket_model(panels, fit_settings,
+        panels = build_panels(tables, artists, origin, fit_settings.horizon,
+                              fit_settings.train_weeks)
+        result, inputs = fit_ticket_model(panels, replace(fit_settings, origin=str(origin.date())),
                                           cache_key=f"tickets-backtest-{id(tables)}")
         gates.append({"origin": str(origin.date()), **result.gate.to_dict()})
         posterior = flat_posterior(result.idata["posterior"].to_dataset())
@@ -109,7 +98,7 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
     metrics = summarise_backtest(rows, rng)
     metrics["rootograms"] = {name: check.rootogram() for name, check in checks.items()}
     metrics["zero_checks"] = {name: check.zero_check() for name, check in checks.items()}
-    metrics.update({"origins": [str(o.date()) for o in origins], "horizon": settings.horizon,
+    metrics.update({"origins": [str(o.date()) for o in origins], "horizon": fit_settings.horizon,
                     "artists": artists.tolist(), "gates": gates,
                     "artist_tiers": {a: tiers[a] for a in artists}})
     return metrics, rows

@@ -35,7 +35,12 @@ from bayescope.inference.artifacts import Artifact, atomic_write_text, load_arti
 from bayescope.inference.predictive import thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.inference.ticket_prediction import TicketForecast, TicketSimulator, forecast
-from bayescope.models.ticket_demand import GATED, TicketModelInputs, build_ticket_model
+from bayescope.models.ticket_demand import (
+    GATED,
+    SAMPLER_COORDINATES,
+    TicketModelInputs,
+    build_ticket_model,
+)
 from bayescope.posterior_reports.diagnostics import labelled_summary
 
 log = logging.getLogger(__name__)
@@ -56,7 +61,7 @@ class TicketFitSettings:
     artists: int = 30
     horizon: int = 4
     train_weeks: int = 104
-    draws: int = 800
+    draws: int = 500
     tune: int = 400
     chains: int = 4
     seed: int = 0
@@ -100,7 +105,6 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
     panels = prepare_panels(tables, settings)
     result, inputs = fit_ticket_model(panels, settings)
     run_dir = Path(run_dir)
-    rng = np.random.default_rng(settings.seed)
     attrs = {
         "kind": "tickets", "model": "hierarchical_negative_binomial", "method": "nuts",
         "converged": result.gate.passed, "gate": result.gate.to_dict(),
@@ -120,7 +124,7 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
             panels.forecast.weeks[np.unique(panels.forecast.week)].strftime("%Y-%m-%d")
             .tolist()),
     }
-    save_artifact(run_dir, _thinned(result.idata, rng), _row_arrays(panels.forecast), attrs,
+    save_artifact(run_dir, _thinned(result.idata), _row_arrays(panels.forecast), attrs,
                   unit="row")
     summary = {"kind": "tickets", "origin": attrs["origin"], "horizon": settings.horizon,
                "artists": panels.tier.size, "dmas": panels.size.size,
@@ -148,10 +152,12 @@ def _tour_listings(panels: PanelPair) -> np.ndarray:
     return out
 
 
-def _thinned(idata: Any, rng: np.random.Generator) -> Any:
-    """The fit with at most ``STORED_DRAWS`` posterior draws (chains kept, draws thinned)."""
+def _thinned(idata: Any) -> Any:
+    """The fit with at most ``STORED_DRAWS`` posterior draws (chains kept, draws thinned),
+    without the sampler's own coordinates (the model's effects are stored as well)."""
     tree = idata.copy()
-    posterior = tree["posterior"].to_dataset()
+    posterior = tree["posterior"].to_dataset().drop_vars(
+        [name for name in SAMPLER_COORDINATES if name in tree["posterior"]])
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     step = max(1, int(np.ceil(chains * draws / STORED_DRAWS)))
     tree["posterior"] = posterior.isel(draw=slice(None, None, step))

@@ -45,14 +45,10 @@ def generate_artists(args: argparse.Namespace) -> None:
 def fit_tickets(args: argparse.Namespace) -> None:
     """``bayescope fit tickets``: sample artists, build panels at the origin, fit, save."""
     from bayescope.data.ticket_tables import load_ticket_tables
-    from bayescope.tickets import TicketFitSettings
     from bayescope.tickets import fit_tickets as fit
 
     console = _console()
-    settings = TicketFitSettings(args.origin, args.artists, args.horizon, args.train_weeks,
-                                 args.draws, args.tune, args.chains, args.seed,
-                                 progress=console.is_terminal, backend=args.backend,
-                                 **_tree_depth(args))
+    settings = _fit_settings(args, args.origin, progress=console.is_terminal)
     _require_positive_sample_options(args)
     tables = load_ticket_tables(args.tables)
     result, summary = fit(tables, settings, args.out)
@@ -100,10 +96,8 @@ def backtest(args: argparse.Namespace) -> None:
 
     console = _console()
     _require_positive_sample_options(args)
-    settings = BacktestSettings(args.origins, args.horizon, args.artists, args.train_weeks,
-                                args.draws, args.tune, args.chains, seed=args.seed,
-                                progress=False, backend=args.backend,
-                                **_tree_depth(args))
+    # The fit settings' origin is replaced by each backtest origin.
+    settings = BacktestSettings(_fit_settings(args, origin="", progress=False), args.origins)
     tables = load_ticket_tables(args.tables)
     from bayescope.cli import _progress
 
@@ -157,9 +151,15 @@ def _require_positive_sample_options(args: argparse.Namespace) -> None:
                                       field=name)
 
 
-def _tree_depth(args: argparse.Namespace) -> dict[str, int]:
-    """``--max-tree-depth`` when given; otherwise the settings' default stands."""
-    return {} if args.max_tree_depth is None else {"max_tree_depth": args.max_tree_depth}
+def _fit_settings(args: argparse.Namespace, origin: str, progress: bool) -> Any:
+    """The ``TicketFitSettings`` of the shared options (``--max-tree-depth`` when given;
+    otherwise the settings' default stands, so the parser need not import PyMC)."""
+    from bayescope.tickets import TicketFitSettings
+
+    depth = {} if args.max_tree_depth is None else {"max_tree_depth": args.max_tree_depth}
+    return TicketFitSettings(origin, args.artists, args.horizon, args.train_weeks, args.draws,
+                             args.tune, args.chains, args.seed, progress=progress,
+                             backend=args.backend, **depth)
 
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
@@ -195,7 +195,7 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     fit.add_argument("--origin", required=True,
                      help="first week to forecast (a week_start date); only earlier weeks used")
-    _sample_and_sampler_arguments(fit, draws=800)
+    _sample_and_sampler_arguments(fit, draws=500)
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
 

@@ -3,7 +3,7 @@
 Generated Artist Performance tables; a stratified sample of artists x every DMA x the
 training weeks before the origin (30 x 210 x 104 = 655,200 artist-DMA-weeks by default).
 
-* ours, nutpie (numba), the package's settings (400 tune + 800 draws x 4 chains, tree depth
+* ours, nutpie (numba), the package's settings (400 tune + 500 draws x 4 chains, tree depth
   at most 6): the fused every-cell likelihood of :mod:`bayescope.models.ticket_likelihood`;
   also with ``--backends numba,jax`` the JAX compilation (on a GPU when JAX sees one);
 * bambi, default settings: ``st_num_tickets ~ features + size + popularity + (1|artist) +
@@ -20,7 +20,7 @@ Prints wall time (compile + sampling), mean leapfrog steps per draw, the minimum
 the slopes and the random-effect scales, ESS per second, whether our convergence gate passes,
 and ours relative to bambi.
 
-Usage: ``python bench/tickets.py [--artists 30 --dmas 210 --weeks 104 --draws 800 --tune 400
+Usage: ``python bench/tickets.py [--artists 30 --dmas 210 --weeks 104 --draws 500 --tune 400
 --chains 4 --backends numba --anchor-artists 5 --anchor-dmas 24 --anchor-weeks 52]``
 """
 
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--artists", type=int, default=30)
     parser.add_argument("--dmas", type=int, default=210)
     parser.add_argument("--weeks", type=int, default=104)
-    parser.add_argument("--draws", type=int, default=800)
+    parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=400)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--max-tree-depth", type=int, default=MAX_TREE_DEPTH)

@@ -1,0 +1,67 @@
+"""The ticket model's sampler parametrisations leave its prior as it is: whitened feature
+coefficients are ``Normal(0, I)``, and the partially centred, feature-shifted pair effects are
+zero-sum ``Normal(0, sigma_pair)`` independent of the coefficients."""
+
+from __future__ import annotations
+
+import numpy as np
+import nutpie
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayescope.models.ticket_demand import (
+    feature_whitening,
+    pair_interaction,
+    partially_centred_pair_effects,
+)
+
+
+def test_whitening_carries_the_unit_prior_of_the_coefficients():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(500, 3))
+    x = np.column_stack([base, base[:, 0] * 0.95 + 0.05 * rng.normal(size=500),
+                         np.zeros(500)])  # a near copy and a constant feature
+    prior_chol, unwhiten = feature_whitening(x)
+    prior_cov = prior_chol @ prior_chol.T
+    np.testing.assert_allclose(unwhiten @ prior_cov @ unwhiten.T, np.eye(5), atol=1e-6)
+    # x beta = (x unwhiten) theta: the features theta multiplies are uncorrelated.
+    whitened = (x - x.mean(axis=0)) @ unwhiten
+    cov = np.cov(whitened[:, :4], rowvar=False)
+    np.testing.assert_allclose(cov, np.eye(4), atol=1e-6)
+
+
+def test_pair_interaction_is_zero_sum_over_artists_and_dmas():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3 * 4 * 5, 2)) + np.repeat(rng.normal(size=(12, 2)), 5, axis=0)
+    means = pair_interaction(x, 3, 4)
+    assert means.shape == (3, 4, 2)
+    np.testing.assert_allclose(means.sum(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(means.sum(axis=1), 0.0, atol=1e-12)
+    raw = x.reshape(3, 4, 5, 2).mean(axis=2)
+    np.testing.assert_allclose(np.diff(raw - means, axis=0)[:, 1:] - np.diff(
+        raw - means, axis=0)[:, :-1], 0.0, atol=1e-12)  # only margins removed
+
+
+def test_partially_centred_pair_effects_have_the_zero_sum_normal_prior():
+    rng = np.random.default_rng(2)
+    feature = pair_interaction(rng.normal(size=(3 * 4, 1)) * 2.0, 3, 4)[..., 0]
+    with pm.Model(coords={"artist": range(3), "dma": range(4)}) as model:
+        sigma = pm.HalfNormal("sigma", 1.0)
+        slope = pm.Normal("slope", 0.0, 1.0)
+        partially_centred_pair_effects(sigma, slope * pt.as_tensor(feature))
+    idata = nutpie.sample(nutpie.compile_pymc_model(model), chains=4, draws=3000, tune=1000,
+                          seed=3, progress_bar=False)
+    post = idata["posterior"]
+    pair = post["pair_effect"].values.reshape(-1, 12)
+    sigma_draws = post["sigma"].values.ravel()
+    slope_draws = post["slope"].values.ravel()
+    np.testing.assert_allclose(pair.sum(axis=1), 0.0, atol=1e-8)
+    # Given sigma, |v|^2 / sigma^2 is chi-square on (3 - 1) x (4 - 1) = 6 degrees of freedom.
+    scaled = (pair**2).sum(axis=1) / sigma_draws**2
+    assert abs(scaled.mean() - 6.0) < 0.4
+    # Prior margins unchanged, and v independent of the slope (without the density
+    # correction v . m correlates with the slope at about -0.5).
+    assert abs(np.mean(sigma_draws) - np.sqrt(2 / np.pi)) < 0.05
+    assert abs(np.std(slope_draws) - 1.0) < 0.08
+    projection = pair @ feature.ravel()
+    assert abs(np.corrcoef(projection, slope_draws)[0, 1]) < 0.08
