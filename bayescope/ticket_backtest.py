@@ -46,7 +46,7 @@ class BacktestSettings:
     """The fit settings (sample, horizon, sampler; their origin is replaced by each backtest
     origin), the number of origins and the predictive draws scored per model."""
 
-    fit: TicketFitSettings = field(default_factory=lambda: TicketFitSettings("", draws=500))
+    fit: TicketFitSettings = field(default_factory=lambda: TicketFitSettings(origin=""))
     origins: int = 8
     predictive_draws: int = 400
 

@@ -156,8 +156,10 @@ def _thinned(idata: Any) -> Any:
     """The fit with at most ``STORED_DRAWS`` posterior draws (chains kept, draws thinned),
     without the sampler's own coordinates (the model's effects are stored as well)."""
     tree = idata.copy()
-    posterior = tree["posterior"].to_dataset().drop_vars(
-        [name for name in SAMPLER_COORDINATES if name in tree["posterior"]])
+    posterior = tree["posterior"].to_dataset()
+    posterior = posterior.drop_vars([name for name in SAMPLER_COORDINATES if name in posterior])
+    used = {dim for var in posterior.data_vars.values() for dim in var.dims}
+    posterior = posterior.drop_vars([dim for dim in posterior.coords if dim not in used])
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     step = max(1, int(np.ceil(chains * draws / STORED_DRAWS)))
     tree["posterior"] = posterior.isel(draw=slice(None, None, step))

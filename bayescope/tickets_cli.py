@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayescope.errors import BayescopeInputError
+
+if TYPE_CHECKING:
+    from bayescope.tickets import TicketFitSettings
 
 
 def _console() -> Any:
@@ -48,8 +51,8 @@ def fit_tickets(args: argparse.Namespace) -> None:
     from bayescope.tickets import fit_tickets as fit
 
     console = _console()
-    settings = _fit_settings(args, args.origin, progress=console.is_terminal)
     _require_positive_sample_options(args)
+    settings = _fit_settings(args, args.origin, progress=console.is_terminal)
     tables = load_ticket_tables(args.tables)
     result, summary = fit(tables, settings, args.out)
     console.print(
@@ -151,7 +154,8 @@ def _require_positive_sample_options(args: argparse.Namespace) -> None:
                                       field=name)
 
 
-def _fit_settings(args: argparse.Namespace, origin: str, progress: bool) -> Any:
+def _fit_settings(args: argparse.Namespace, origin: str, progress: bool
+                  ) -> TicketFitSettings:
     """The ``TicketFitSettings`` of the shared options (``--max-tree-depth`` when given;
     otherwise the settings' default stands, so the parser need not import PyMC)."""
     from bayescope.tickets import TicketFitSettings

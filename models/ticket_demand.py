@@ -8,8 +8,8 @@ on their training means ``m``):
     tickets_adw ~ NegBinomial(mu_adw, phi_k(a))          (mean mu, variance mu + mu^2 / phi)
     log mu_adw = alpha_a + delta_d + v_ad + (x_adw - m) . beta
     alpha_a ~ Normal(alpha + lambda q_a, sigma_artist)         (artist, pooled)
-    delta_d = beta_size s_d + u_d,  u ~ Normal(0, sigma_dma)   (DMA, scaled by market size)
-    v_ad ~ Normal(0, sigma_pair)                               (artist x DMA affinity)
+    delta_d = beta_size s_d + e_d,  e ~ ZeroSumNormal(sigma_dma)  (DMA, scaled by market size)
+    v ~ ZeroSumNormal(sigma_pair) over artists and DMAs          (artist x DMA affinity)
 
 Artist effects are centred (each artist has hundreds of weeks of data) around a regression on
 popularity. The pair deviations are a ``ZeroSumNormal`` over both axes, so the artist and DMA
@@ -19,7 +19,9 @@ the generator draws its pair effects the same way. The DMA deviations sum to zer
 intercept is then the average market's).
 
 The rest is parametrised for the sampler; every step below is a change of variables that
-leaves the prior above exactly as it is (tested: ``tests/test_ticket_model.py``).
+leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisation.py``).
+The pair step adds a potential, which forward sampling (``pm.sample_prior_predictive``,
+``pm.draw``) ignores: draw the prior with MCMC.
 
 * **DMA effects along market size.** The zero-sum deviations are split along the size:
   with ``Q`` an orthonormal basis of the vectors orthogonal to ``1`` and ``s``,
@@ -35,7 +37,8 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_model.py``)
   0.95 on the weeks with sales, and their coefficients at -0.96 in the posterior (bulk ESS
   130 in 1,000 draws). With ``L L' = Cov(x)`` over the weeks with sales, the model samples
   ``theta = L' beta ~ Normal(0, L' L)`` and sets ``beta = L'^{-1} theta`` (Stan's QR
-  reparametrisation, with the prior carried along; ESS 130 -> 930).
+  reparametrisation with a Cholesky factor in place of R, the prior carried along; ESS 130
+  -> 930).
 * **Pair effects partially centred (kappa = 1/2) and shifted by the features' pair means.**
   ``streams_index`` varies mostly between pairs (81% of its variance is the artist x DMA
   interaction of its pair means ``xbar_ad``), so its coefficient trades with ``v``. With the
@@ -166,21 +169,17 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
                           sigma_artist, dims="artist")
         beta_size = pm.Normal("beta_size", 0.0, 1.0)
         sigma_dma = pm.HalfNormal("sigma_dma", 1.0)
-        centred_size = size - size.mean()
-        size_slope = pm.Normal("size_slope", beta_size, sigma_dma / pt.linalg.norm(centred_size))
-        u_dma = pm.Normal("u_dma_orthogonal", 0.0, sigma_dma, shape=n_dmas - 2)
-        basis = pm.Data("dma_orthogonal_basis", orthogonal_basis(inputs.size))
-        delta = pm.Deterministic("delta_dma", beta_size * size.mean() + size_slope * centred_size
-                                 + pt.dot(basis, u_dma), dims="dma")
+        delta = size_scaled_dma_effects(beta_size, sigma_dma, size, pm.Data(
+            "dma_orthogonal_basis", orthogonal_basis(inputs.size)))
         prior_chol, unwhiten = feature_whitening(inputs.x[inputs.tickets > 0])
         beta_whitened = pm.MvNormal("beta_whitened", 0.0,
                                     chol=pm.Data("beta_whitened_prior_chol", prior_chol))
         beta = pm.Deterministic("beta", pt.dot(pm.Data("beta_unwhiten", unwhiten),
                                                beta_whitened), dims="feature")
         sigma_pair = pm.HalfNormal("sigma_pair", 1.0)
-        pair_feature_means = pm.Data("pair_feature_interaction", pair_interaction(
+        interaction = pm.Data("pair_feature_interaction", pair_interaction(
             inputs.x, n_artists, n_dmas))
-        pair = partially_centred_pair_effects(sigma_pair, pt.dot(pair_feature_means, beta))
+        pair = partially_centred_pair_effects(sigma_pair, pt.dot(interaction, beta))
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
         phi = pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
         offset = pt.dot(beta, pm.Data("feature_means", inputs.feature_means))
@@ -216,6 +215,22 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
     return model
 
 
+def size_scaled_dma_effects(beta_size: pt.TensorVariable, sigma_dma: pt.TensorVariable,
+                            size: pt.TensorVariable, basis: pt.TensorVariable
+                            ) -> pt.TensorVariable:
+    """DMA effects ``beta_size s + e``, ``e ~ ZeroSumNormal(sigma_dma)``, sampled along size.
+
+    ``basis`` is :func:`orthogonal_basis` of ``size``. Registers the centred slope on size as
+    ``size_slope``, the orthogonal deviations as ``u_dma_orthogonal`` and the effects as
+    ``delta_dma`` (module docstring).
+    """
+    centred_size = size - size.mean()
+    slope = pm.Normal("size_slope", beta_size, sigma_dma / pt.linalg.norm(centred_size))
+    deviations = pm.Normal("u_dma_orthogonal", 0.0, sigma_dma, shape=basis.shape[1])
+    return pm.Deterministic("delta_dma", beta_size * size.mean() + slope * centred_size
+                            + pt.dot(basis, deviations), dims="dma")
+
+
 def partially_centred_pair_effects(sigma: pt.TensorVariable, feature_part: pt.TensorVariable,
                                    centring: float = PAIR_CENTRING) -> pt.TensorVariable:
     """Zero-sum ``Normal(0, sigma)`` pair effects ``v`` (``artist x dma``), sampled as ``w``.
@@ -223,14 +238,14 @@ def partially_centred_pair_effects(sigma: pt.TensorVariable, feature_part: pt.Te
     ``w ~ Normal(kappa m, sigma^kappa)`` on the zero-sum plane and ``v = sigma^(1 - kappa)
     (w - kappa m)``, with ``m = feature_part`` (zero-sum over both axes) and ``kappa =
     centring``; see the module docstring. Registers ``w`` as ``pair_raw``, the density
-    correction as the potential ``pair_raw_mean`` and ``v`` as ``pair_effect``.
+    correction as the potential ``pair_raw_shift_logp`` and ``v`` as ``pair_effect``.
     """
     scale = sigma**centring
     raw = pm.ZeroSumNormal("pair_raw", scale, dims=("artist", "dma"), n_zerosum_axes=2)
     mean = centring * feature_part
     # ZeroSumNormal has no mean: add log N(raw; mean, scale) - log N(raw; 0, scale), exact
     # on the zero-sum plane where both live.
-    pm.Potential("pair_raw_mean", (pt.sum(raw * mean) - 0.5 * pt.sum(mean * mean)) / scale**2)
+    pm.Potential("pair_raw_shift_logp", (pt.sum(raw * mean) - 0.5 * pt.sum(mean * mean)) / scale**2)
     return pm.Deterministic("pair_effect", sigma ** (1.0 - centring) * (raw - mean),
                             dims=("artist", "dma"))
 
@@ -276,7 +291,11 @@ def forecast_log_mu(params: Params, panel: TicketPanel, feature_means: np.ndarra
     ``params`` holds ``alpha_artist``, ``delta_dma``, ``pair_effect`` and ``beta`` with draws
     first (the model's own parameters; features centred as in training).
     """
-    pair_effect = params["pair_effect"].reshape(params["pair_effect"].shape[0], -1)
+    if "pair_effect" in params:
+        pair_effect = params["pair_effect"].reshape(params["pair_effect"].shape[0], -1)
+    else:  # runs saved before the pair effects were reparametrised: sigma_pair z_pair
+        z_pair = params["z_pair"].reshape(params["z_pair"].shape[0], -1)
+        pair_effect = params["sigma_pair"][:, None] * z_pair
     pair = panel.artist * n_dmas + panel.dma
     return (params["alpha_artist"][:, panel.artist] + params["delta_dma"][:, panel.dma]
             + pair_effect[:, pair]

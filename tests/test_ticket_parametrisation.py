@@ -1,19 +1,55 @@
-"""The ticket model's sampler parametrisations leave its prior as it is: whitened feature
+"""The ticket model's sampler parametrisations leave its prior as it is: the DMA effects
+sampled along market size are ``beta_size s + ZeroSumNormal(sigma_dma)``, whitened feature
 coefficients are ``Normal(0, I)``, and the partially centred, feature-shifted pair effects are
 zero-sum ``Normal(0, sigma_pair)`` independent of the coefficients."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import nutpie
 import pymc as pm
 import pytensor.tensor as pt
+from scipy import stats
 
 from bayescope.models.ticket_demand import (
     feature_whitening,
+    forecast_log_mu,
+    orthogonal_basis,
     pair_interaction,
     partially_centred_pair_effects,
+    size_scaled_dma_effects,
 )
+
+
+def test_dma_effects_along_size_have_the_zero_sum_normal_prior():
+    # The map (size_slope, u) -> e = delta - beta_size s is linear onto the zero-sum plane
+    # with a constant Jacobian, so the model's log density minus the intended one,
+    # N(beta_size) HalfN(sigma) ZeroSumNormal(e; sigma), must be the same at every point.
+    # (Prior MCMC would not do: without data the centred form is a funnel.)
+    size = np.log(np.array([9.0, 4.0, 2.5, 1.2, 0.8, 0.5, 0.3]))
+    with pm.Model(coords={"dma": range(size.size)}) as model:
+        beta_size = pm.Normal("beta_size", 0.0, 1.0)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        delta = size_scaled_dma_effects(beta_size, sigma, pt.as_tensor(size),
+                                        pt.as_tensor(orthogonal_basis(size)))
+    logp = model.compile_logp(jacobian=False)
+    effects = model.compile_fn(model.replace_rvs_by_values([delta])[0],
+                               inputs=model.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(4)
+    gaps = []
+    for _ in range(6):
+        point = {"beta_size": rng.normal(), "sigma_log__": rng.normal(0, 0.7),
+                 "size_slope": rng.normal(0, 2), "u_dma_orthogonal": rng.normal(0, 2, 5)}
+        b, s = point["beta_size"], np.exp(point["sigma_log__"])
+        e = effects(point) - b * size
+        assert abs(e.sum()) < 1e-10
+        intended = (stats.norm.logpdf(b) + stats.halfnorm.logpdf(s)
+                    - (e @ e) / (2 * s**2) - 6 * np.log(s) - 3 * np.log(2 * np.pi))
+        gaps.append(logp(point) - intended)
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
+    np.testing.assert_allclose(gaps[0], np.log(np.linalg.norm(size - size.mean())), atol=1e-8)
 
 
 def test_whitening_carries_the_unit_prior_of_the_coefficients():
@@ -65,3 +101,21 @@ def test_partially_centred_pair_effects_have_the_zero_sum_normal_prior():
     assert abs(np.std(slope_draws) - 1.0) < 0.08
     projection = pair @ feature.ravel()
     assert abs(np.corrcoef(projection, slope_draws)[0, 1]) < 0.08
+
+
+def test_forecasts_read_runs_saved_before_the_reparametrisation():
+    # Runs saved earlier hold sigma_pair and z_pair instead of pair_effect.
+    rng = np.random.default_rng(5)
+    rows = SimpleNamespace(artist=np.array([0, 1, 2, 1]), dma=np.array([3, 0, 1, 1]),
+                           x=rng.normal(size=(4, 2)))
+    draws = {"alpha_artist": rng.normal(size=(5, 3)), "delta_dma": rng.normal(size=(5, 4)),
+             "beta": rng.normal(size=(5, 2)), "sigma_pair": rng.gamma(2.0, size=5),
+             "z_pair": rng.normal(size=(5, 3, 4))}
+    old = forecast_log_mu(draws, rows, np.zeros(2), n_dmas=4)  # type: ignore[arg-type]
+    new = forecast_log_mu({**draws, "pair_effect": draws["sigma_pair"][:, None, None]
+                           * draws["z_pair"]}, rows, np.zeros(2), n_dmas=4)  # type: ignore[arg-type]
+    np.testing.assert_allclose(old, new)
+    expected = (draws["alpha_artist"][:, [0, 1, 2, 1]] + draws["delta_dma"][:, [3, 0, 1, 1]]
+                + draws["sigma_pair"][:, None] * draws["z_pair"][:, [0, 1, 2, 1], [3, 0, 1, 1]]
+                + draws["beta"] @ rows.x.T)
+    np.testing.assert_allclose(new, expected)
