@@ -150,7 +150,8 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
     n_dmas = inputs.size.size
     if inputs.tickets.size % (n_artists * n_dmas):
         raise ValueError("the training rows are not a full artist x DMA x week grid")
-    priced = (inputs.tickets > 0) & np.isfinite(inputs.log_price)
+    sold = inputs.tickets > 0
+    priced = sold & np.isfinite(inputs.log_price)
     mean_rate = max(float(inputs.tickets.mean()), 1e-4)
     mean_log_price = float(np.mean(inputs.log_price[priced])) if priced.any() else 4.0
     # Everything that depends on the data is pm.Data, so a compiled model can be reused for
@@ -171,7 +172,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         sigma_dma = pm.HalfNormal("sigma_dma", 1.0)
         delta = size_scaled_dma_effects(beta_size, sigma_dma, size, pm.Data(
             "dma_orthogonal_basis", orthogonal_basis(inputs.size)))
-        prior_chol, unwhiten = feature_whitening(inputs.x[inputs.tickets > 0])
+        prior_chol, unwhiten = feature_whitening(inputs.x[sold])
         beta_whitened = pm.MvNormal("beta_whitened", 0.0,
                                     chol=pm.Data("beta_whitened_prior_chol", prior_chol))
         beta = pm.Deterministic("beta", pt.dot(pm.Data("beta_unwhiten", unwhiten),
@@ -190,7 +191,6 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         grid = np.moveaxis(inputs.x.reshape(n_artists, n_dmas, n_weeks, len(FEATURES)), 3, 0)
         every_cell = zero_sales_loglik(alpha, delta, pair, beta, phi[tier],
                                        pm.Data("x_grid", np.ascontiguousarray(grid)))[0]
-        sold = inputs.tickets > 0
         y = pm.Data("tickets_sold", inputs.tickets[sold])
         a_s = pm.Data("artist_sold", inputs.artist[sold])
         d_s = pm.Data("dma_sold", inputs.dma[sold])
