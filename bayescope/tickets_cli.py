@@ -115,8 +115,13 @@ def backtest(args: argparse.Namespace) -> None:
     table = "\n".join(f"  {name:15s} MAE {m['mae']:.3f}  RMSE {m['rmse']:.3f}  CRPS "
                       f"{m['crps']:.3f}  80% {m['coverage_80']:.3f}  90% {m['coverage_90']:.3f}"
                       for name, m in metrics["models"].items())
+    sold = metrics["with_sales"]
+    covered = "\n".join(f"  {name:15s} 80% {m['coverage_80']:.3f}  90% {m['coverage_90']:.3f}"
+                        for name, m in sold["models"].items())
     console.print(f"backtest over {len(metrics['origins'])} origins "
-                  f"({metrics['n_rows']:,} artist-DMA-weeks):\n{table}", highlight=False)
+                  f"({metrics['n_rows']:,} artist-DMA-weeks):\n{table}\n"
+                  f"interval coverage on the {sold['n_rows']:,} weeks with sales:\n{covered}",
+                  highlight=False)
     console.print(f"wrote {Path(args.out) / 'metrics.json'}, forecasts.parquet and backtest.png")
 
 

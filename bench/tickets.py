@@ -49,7 +49,7 @@ from bayescope.data.ticket_panel import (
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
 from bayescope.inference.sampling import fit_model
 from bayescope.models.ticket_demand import GATED, TicketModelInputs, build_ticket_model
-from bayescope.tickets import MAX_TREE_DEPTH
+from bayescope.tickets import MASS_MATRIX, MAX_TREE_DEPTH
 
 warnings.filterwarnings("ignore")
 
@@ -89,7 +89,7 @@ def fit_ours(panels: PanelPair, inputs: TicketModelInputs, args: argparse.Namesp
     start = time.perf_counter()
     result = fit_model(build_ticket_model(inputs, panels.tier.size), GATED, "nuts",
                        args.draws, args.tune, args.chains, 0, False, None, backend,
-                       args.max_tree_depth)
+                       args.max_tree_depth, MASS_MATRIX)
     seconds = time.perf_counter() - start
     names = {"beta": "beta", "sigma_artist": "sigma_artist", "sigma_dma": "sigma_dma",
              "sigma_pair": "sigma_pair"}

@@ -36,14 +36,17 @@ def plot_backtest(metrics: dict[str, Any], path: Path) -> Path:
         ax.grid(alpha=0.3, axis="y")
     axes[0].legend(fontsize=8)
     ax = axes[3]
+    with_sales = metrics.get("with_sales", {}).get("models", {})
     for k, model in enumerate(models):
-        scores = metrics["models"][model]
-        ax.plot([80, 90], [100 * scores["coverage_80"], 100 * scores["coverage_90"]], "o-",
-                color=COLOURS[k % len(COLOURS)], label=model)
+        for scores, style in ((metrics["models"][model], "o-"), (with_sales.get(model), "s:")):
+            if scores is not None:
+                ax.plot([80, 90], [100 * scores["coverage_80"], 100 * scores["coverage_90"]],
+                        style, color=COLOURS[k % len(COLOURS)],
+                        label=model if style == "o-" else None)
     ax.plot([78, 92], [78, 92], "k--", linewidth=1, label="nominal")
     ax.set_xlabel("nominal interval (%)")
     ax.set_ylabel("observed coverage (%)")
-    ax.set_title("Interval coverage")
+    ax.set_title("Interval coverage (dotted: weeks with sales)")
     ax.grid(alpha=0.3)
     fig.suptitle(f"Rolling-origin backtest: {len(metrics['origins'])} origins x "
                  f"{metrics['horizon']} weeks, {metrics['n_rows']:,} artist-DMA-weeks")

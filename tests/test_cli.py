@@ -150,3 +150,26 @@ def test_uninformative_data_is_refused(tmp_path):
     assert main(["fit", "btyd", "--transactions", str(single_day), "--method", "map",
                  "--out", str(tmp_path / "run")]) == 2
     assert not (tmp_path / "run" / "posterior.nc").exists()
+
+
+def test_cached_compile_with_new_data_samples_like_a_fresh_one():
+    """Swapping data into a cached compiled model changes the starting points too."""
+    import numpy as np
+    import pymc as pm
+
+    from bayescope.inference.sampling import fit_model
+
+    def model(level: float) -> pm.Model:
+        with pm.Model() as m:
+            centre = pm.Data("centre", np.asarray(level))
+            mu = pm.Normal("mu", centre, 1.0)
+            pm.Normal("y", mu, 1.0, observed=pm.Data("y_obs", np.full(5, level)))
+        return m
+
+    def draws(level: float, cache_key: str | None) -> np.ndarray:
+        result = fit_model(model(level), ["mu"], draws=20, tune=20, chains=1, seed=1,
+                           progress=False, cache_key=cache_key)
+        return np.asarray(result.idata["posterior"]["mu"])
+
+    draws(0.0, "swap-test")  # compiled at another level, then reused with level 50
+    np.testing.assert_array_equal(draws(50.0, "swap-test"), draws(50.0, None))

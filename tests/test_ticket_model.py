@@ -152,6 +152,10 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
         assert set(scores) == {"mae", "rmse", "crps", "coverage_80", "coverage_90"}
         assert 0 <= scores["coverage_80"] <= scores["coverage_90"] <= 1
     assert len(metrics["origins"]) == 8 and metrics["n_rows"] == 8 * 2 * 4 * 6
+    rows_sold = pd.read_parquet(out / "forecasts.parquet").query("tickets > 0")
+    assert metrics["with_sales"]["n_rows"] == len(rows_sold)
+    assert metrics["with_sales"]["models"]["ours"]["coverage_90"] == pytest.approx(
+        rows_sold["ours_in_90"].mean())
     assert (out / "backtest.png").is_file()
     rows = pd.read_parquet(out / "forecasts.parquet")
     # Every forecast week is after its origin: the backtest never scores a week it saw.
