@@ -236,8 +236,14 @@ def load_tickets_run(run_dir: str | Path, artifact: Artifact | None = None) -> T
     return TicketsRun(artifact, Path(run_dir))
 
 
+def thinned_posterior(run: TicketsRun, draws: int, rng: np.random.Generator
+                      ) -> dict[str, np.ndarray]:
+    """At most ``draws`` of the run's stored posterior draws (flat, draws first)."""
+    return thin_draws(run.artifact.posterior, draws, rng)
+
+
 def predict_tickets_run(run: TicketsRun, seed: int = 0) -> TicketForecast:
     """Forecast every stored row (mean, median, 90% interval) and the totals."""
     rng = np.random.default_rng(seed)
-    params = thin_draws(run.artifact.posterior, PREDICT_DRAWS, rng)
+    params = thinned_posterior(run, PREDICT_DRAWS, rng)
     return forecast(run.simulator(), params, rng)

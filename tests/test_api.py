@@ -196,3 +196,53 @@ def test_real_server_process_answers_like_the_test_client(client, instances, sma
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tickets_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tickets_api")
+    tables, run = folder / "tables", folder / "run"
+    assert main(["-q", "generate", "artists", "--artists", "5", "--dmas", "6", "--weeks", "70",
+                 "--seed", "4", "--out", str(tables)]) == 0
+    assert main(["-q", "fit", "tickets", "--tables", str(tables), "--origin", "2021-03-08",
+                 "--artists", "5", "--draws", "250", "--tune", "200", "--chains", "2",
+                 "--out", str(run)]) == 0
+    assert main(["-q", "predict", str(run), "--seed", "3", "--out",
+                 str(folder / "forecast.csv")]) == 0
+    return run, pd.read_csv(folder / "forecast.csv", dtype={"dma_id": str})
+
+
+def test_ticket_forecasts_are_served_like_the_cli(tickets_run):
+    run, forecast = tickets_run
+    client = create_app([run]).test_client()
+    (info,) = client.get("/v1/models").json["models"]
+    assert info["kind"] == "tickets"
+    assert info["forecast_weeks"] == sorted(forecast["week_start"].unique())
+    rows = forecast.sample(12, random_state=0)
+    instances = rows[["artist_id", "dma_id", "week_start"]].to_dict(orient="records")
+    answer = client.post("/v1/models/run:predict?seed=5", json={"instances": instances})
+    assert answer.status_code == 200
+    predictions = answer.json["predictions"]
+    assert [p["dma_id"] for p in predictions] == rows["dma_id"].tolist()
+    again = client.post("/v1/models/run:predict?seed=5", json={"instances": instances})
+    assert again.json["predictions"] == predictions
+    for served, (_, cli) in zip(predictions, rows.iterrows(), strict=True):
+        assert served["low"] <= served["median"] <= served["high"]
+        assert served["order_value_low"] <= served["order_value_high"]
+        # Same posterior, independent simulations (500 draws each): the means agree within
+        # Monte Carlo error (the 90% interval's width is about 3.3 standard deviations).
+        spread = max(cli["tickets_high"] - cli["tickets_low"], 1.0) / 3.3
+        assert abs(served["mean"] - cli["tickets_mean"]) < 5 * spread * (2 / 500) ** 0.5 + 0.05
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"artist_id": "NOPE"}, "artist_id"), ({"dma_id": "999"}, "dma_id"),
+    ({"week_start": "2030-01-07"}, "week_start"), ({"week_start": 7}, "week_start")])
+def test_bad_ticket_instances_get_422_naming_the_field(tickets_run, change, field):
+    run, forecast = tickets_run
+    client = create_app([run]).test_client()
+    good = forecast[["artist_id", "dma_id", "week_start"]].head(2).to_dict(orient="records")
+    answer = client.post("/v1/models/run:predict",
+                         json={"instances": [good[0], {**good[1], **change}]})
+    assert answer.status_code == 422
+    assert answer.json["field"] == field and answer.json["index"] == 1

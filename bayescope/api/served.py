@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from bayescope import __version__
 from bayescope.data.campaign_spend import CAMPAIGNS, FEATURE_RULES, validate_campaign_columns
 from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_columns
@@ -29,6 +31,7 @@ from bayescope.propensity import (
     score_run,
 )
 from bayescope.spend import SpendRun, load_spend_run, predict_spend_run
+from bayescope.tickets import TicketsRun, load_tickets_run, thinned_posterior
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +245,85 @@ class ServedPropensityModel:
         return records(columns_out)
 
 
+@dataclass
+class ServedTicketsModel:
+    """A ticket-demand run: forecasts of its artist x DMA x week rows (the weeks after its
+    origin, fixed at fit time), simulated per request from the stored draws."""
+
+    name: str
+    run: TicketsRun
+    run_dir: Path
+    max_draws: int = 1000
+    _rows: dict[tuple[str, str, str], int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.simulator = self.run.simulator()
+        panel = self.simulator.panel
+        weeks = panel.weeks[panel.week].strftime("%Y-%m-%d")
+        self._rows = {(str(a), str(d), w): i for i, (a, d, w) in enumerate(zip(
+            panel.artists[panel.artist], panel.dmas[panel.dma], weeks, strict=True))}
+        self._weeks = sorted(set(weeks))
+        self._artists = {str(a) for a in panel.artists}
+        self._dmas = {str(d) for d in panel.dmas}
+
+    @property
+    def kind(self) -> str:
+        """Model family."""
+        return "tickets"
+
+    def info(self) -> dict[str, Any]:
+        """Name, kind, versions, training time, gate verdict and the weeks it forecasts."""
+        return {**artifact_info(self.name, self.kind, self.run.artifact),
+                "origin": str(self.run.artifact.attrs["origin"]),
+                "forecast_weeks": self._weeks, "draws_used": self.max_draws}
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of one instance: an artist, a DMA and one of the forecast weeks."""
+        properties: dict[str, Any] = {
+            "artist_id": {"type": "string", "minLength": 1},
+            "dma_id": {"type": "string", "minLength": 1},
+            "week_start": {"type": "string", "format": "date", "enum": self._weeks}}
+        return {"type": "object", "required": list(properties), "properties": properties}
+
+    def outputs(self) -> dict[str, str]:
+        """What each prediction field means."""
+        return {"mean": "posterior-predictive mean of the week's tickets",
+                "median": "its median", "low": "its 5% quantile", "high": "its 95% quantile",
+                "order_value_mean": "posterior-predictive mean order value",
+                "order_value_low": "5% quantile", "order_value_high": "95% quantile"}
+
+    def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0
+                ) -> list[dict[str, Any]]:
+        """Forecasts for the instances, in order (one simulation, ``seed`` as given)."""
+        check_types(instances, self.schema())
+        index = np.empty(len(instances), dtype=int)
+        for k, instance in enumerate(instances):
+            key = (instance["artist_id"], instance["dma_id"], instance["week_start"])
+            for field_name, known in (("artist_id", self._artists), ("dma_id", self._dmas),
+                                      ("week_start", set(self._weeks))):
+                if instance[field_name] not in known:
+                    listed = self._weeks if field_name == "week_start" else None
+                    raise BayescopeInputError(
+                        f"instance {k}: {field_name} {instance[field_name]!r} is not in this "
+                        "run" + (f" (it forecasts {', '.join(listed)})" if listed else ""),
+                        field=field_name, rows=[k])
+            index[k] = self._rows[key]
+        rng = np.random.default_rng(seed)
+        params = thinned_posterior(self.run, self.max_draws, rng)
+        draws = self.simulator.simulate(params, index, rng)
+        tickets, value = draws["tickets"], draws["order_value"]
+        low, median, high = np.quantile(tickets, [0.05, 0.5, 0.95], axis=0)
+        value_low, value_high = np.quantile(value, [0.05, 0.95], axis=0)
+        return records({
+            "artist_id": [i["artist_id"] for i in instances],
+            "dma_id": [i["dma_id"] for i in instances],
+            "week_start": [i["week_start"] for i in instances],
+            "mean": tickets.mean(axis=0).tolist(), "median": median.tolist(),
+            "low": low.tolist(), "high": high.tolist(),
+            "order_value_mean": value.mean(axis=0).tolist(),
+            "order_value_low": value_low.tolist(), "order_value_high": value_high.tolist()})
+
+
 def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
                 ) -> dict[str, ServedModel]:
     """Load every run once; the model's name is its run directory's name (made unique)."""
@@ -255,6 +337,8 @@ def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
         artifact = load_artifact(path)
         if artifact.kind == "propensity":
             model = ServedPropensityModel(name, load_propensity_run(path, artifact), path)
+        elif artifact.kind == "tickets":
+            model = ServedTicketsModel(name, load_tickets_run(path, artifact), path, max_draws)
         else:
             model = ServedSpendModel(name, load_spend_run(path, artifact), path, max_draws)
         served[name] = model
