@@ -5,9 +5,9 @@ the tables. At each origin every model sees only weeks before it (the panels are
 per origin), forecasts the next ``horizon`` weeks for the same stratified artist sample and
 every DMA, and is scored on what happened: MAE of the predictive median, RMSE of the
 predictive mean, CRPS (scoringrules, on predictive draws), and the coverage of the
-equal-tailed 80% and 90% intervals; overall, on the weeks with sales alone (``with_sales``:
-an interval holding 0 covers every week that sold nothing), by DMA size (rank by TV
-households: 1-10, 11-50, 51+) and by popularity tier; a rootogram per model; and the paired
+equal-tailed 80% and 90% intervals; overall, on the weeks with sales alone (``with_sales``,
+see :func:`with_sales_coverage`), by DMA size (rank by TV households: 1-10, 11-50, 51+) and
+by popularity tier; a rootogram per model; and the paired
 comparison of the shared evaluation (bootstrap differences of per-row scores against ours).
 
 The hierarchical model is compiled once and refitted per origin with the data swapped in.
@@ -130,14 +130,23 @@ def _score_origin(panels: Any, draws: dict[str, np.ndarray], origin: pd.Timestam
         "tier": np.asarray(TIERS, dtype=object)[panels.tier[forecast.artist]],
         "dma_size": size_group[forecast.dma], "tickets": y})
     for name, sample in draws.items():
-        q05, q10, q50, q90, q95 = np.quantile(sample, [0.05, 0.1, 0.5, 0.9, 0.95], axis=0)
-        frame[f"{name}_mean"] = sample.mean(axis=0)
-        frame[f"{name}_median"] = q50
-        frame[f"{name}_crps"] = crps(y, sample)
-        frame[f"{name}_in_80"] = (y >= q10) & (y <= q90)
-        frame[f"{name}_in_90"] = (y >= q05) & (y <= q95)
+        for column, values in row_scores(y, sample).items():
+            frame[f"{name}_{column}"] = values
         checks.setdefault(name, CountCheck(max_count=10)).add(y, sample)
     return frame
+
+
+def row_scores(y: np.ndarray, sample: np.ndarray) -> dict[str, np.ndarray]:
+    """Per row, from ``(draws, rows)`` predictive draws: mean, median, CRPS, whether ``y``
+    is inside the equal-tailed 80% and 90% intervals, and the forecast's own probabilities
+    of a sale (``p_sold``) and of a sale inside each interval (``p_in_80_sold``, ...)."""
+    q05, q10, q50, q90, q95 = np.quantile(sample, [0.05, 0.1, 0.5, 0.9, 0.95], axis=0)
+    positive = sample > 0
+    return {"mean": sample.mean(axis=0), "median": q50, "crps": crps(y, sample),
+            "in_80": (y >= q10) & (y <= q90), "in_90": (y >= q05) & (y <= q95),
+            "p_sold": positive.mean(axis=0),
+            "p_in_80_sold": (positive & (sample >= q10) & (sample <= q90)).mean(axis=0),
+            "p_in_90_sold": (positive & (sample >= q05) & (sample <= q95)).mean(axis=0)}
 
 
 def _model_scores(rows: pd.DataFrame, name: str) -> dict[str, float]:
@@ -149,17 +158,35 @@ def _model_scores(rows: pd.DataFrame, name: str) -> dict[str, float]:
             "coverage_90": float(rows[f"{name}_in_90"].mean())}
 
 
+def with_sales_coverage(rows: pd.DataFrame) -> dict[str, Any]:
+    """Scores on the weeks that sold, with each model's own expected interval coverage.
+
+    Most rows sell nothing and an interval holding 0 covers them all, so overall coverage
+    says little about the weeks that matter. On the weeks that sold, coverage is not the
+    nominal level even for a calibrated forecast (a row with P(0) = 0.9 has the 90% interval
+    [0, q95], which holds a positive week with probability 1/2), so it is set against what
+    the model itself expects: ``sum_i P_i(low <= Y <= high, Y > 0) / sum_i P_i(Y > 0)``
+    over all rows, from its draws (``expected_coverage_80``, ``expected_coverage_90``).
+    """
+    sold = rows[rows["tickets"] > 0]
+    models: dict[str, dict[str, float]] = {}
+    if len(sold):
+        for name in MODELS:
+            expected_sold = float(rows[f"{name}_p_sold"].sum())
+            models[name] = {**_model_scores(sold, name), **{
+                f"expected_coverage_{level}": (
+                    float(rows[f"{name}_p_in_{level}_sold"].sum()) / expected_sold
+                    if expected_sold > 0 else float("nan"))
+                for level in (80, 90)}}
+    return {"n_rows": len(sold), "models": models}
+
+
 def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator) -> dict[str, Any]:
     """Scores overall and by group, and the paired comparison against ours."""
     metrics: dict[str, Any] = {
         "n_rows": len(rows),
         "models": {name: _model_scores(rows, name) for name in MODELS}}
-    # Most rows sell nothing and any interval containing 0 covers them: the scores on the
-    # weeks that sold are the honest check of the intervals.
-    with_sales = rows[rows["tickets"] > 0]
-    metrics["with_sales"] = {"n_rows": len(with_sales),
-                             "models": {name: _model_scores(with_sales, name)
-                                        for name in MODELS}}
+    metrics["with_sales"] = with_sales_coverage(rows)
     for column, key in (("dma_size", "by_dma_size"), ("tier", "by_tier"),
                         ("weeks_ahead", "by_weeks_ahead")):
         metrics[key] = {str(group): {name: _model_scores(part, name) for name in MODELS}

@@ -51,7 +51,7 @@ STORED_DRAWS = 1000
 # fit: 2 chains x 400 iterations in 169 s instead of over 900 s).
 MAX_TREE_DEPTH = 6
 PREDICT_DRAWS = 1000
-# A diagonal mass matrix. nutpie's low-rank adaptation (the package default) once in every ten
+# A diagonal mass matrix. nutpie's low-rank adaptation (fit_model's default) once in every ten
 # or so chains of this 6,600-parameter model fits a correction from too few late-warmup draws:
 # after it the step size falls from 0.2 to 0.002 and every draw diverges (energy errors of
 # 10^5; 3 of 32 chains in a full-size backtest, R-hat 1.5). Its ESS per draw here was no

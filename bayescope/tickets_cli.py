@@ -116,11 +116,14 @@ def backtest(args: argparse.Namespace) -> None:
                       f"{m['crps']:.3f}  80% {m['coverage_80']:.3f}  90% {m['coverage_90']:.3f}"
                       for name, m in metrics["models"].items())
     sold = metrics["with_sales"]
-    covered = "\n".join(f"  {name:15s} 80% {m['coverage_80']:.3f}  90% {m['coverage_90']:.3f}"
-                        for name, m in sold["models"].items())
+    covered = "\n".join(
+        f"  {name:15s} 80% {m['coverage_80']:.3f} (expected {m['expected_coverage_80']:.3f})  "
+        f"90% {m['coverage_90']:.3f} (expected {m['expected_coverage_90']:.3f})"
+        for name, m in sold["models"].items())
     console.print(f"backtest over {len(metrics['origins'])} origins "
                   f"({metrics['n_rows']:,} artist-DMA-weeks):\n{table}\n"
-                  f"interval coverage on the {sold['n_rows']:,} weeks with sales:\n{covered}",
+                  f"interval coverage on the {sold['n_rows']:,} weeks with sales, against each "
+                  f"model's own expectation:\n{covered}",
                   highlight=False)
     console.print(f"wrote {Path(args.out) / 'metrics.json'}, forecasts.parquet and backtest.png")
 

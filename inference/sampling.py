@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +52,16 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
     """
     if backend not in BACKENDS:
         raise BayescopeInputError(f"backend must be one of {BACKENDS}", field="backend")
-    key = None if cache_key is None else f"{cache_key}-{backend}"
+    # nutpie's JAX compile freezes the data into the graph (no ``with_data``): never cached.
+    key = None if cache_key is None or backend == "jax" else f"{cache_key}-{backend}"
     if key is not None and key in _COMPILED:
+        cached = _COMPILED[key]
         data = {var.name: var.get_value() for var in model.data_vars}
         # The starting points (support points plus jitter) depend on the data too, and the
         # cached model's would be those of the model it was compiled from.
-        return dataclasses.replace(_COMPILED[key].with_data(**data),
-                                   initial_point_func=initial_point_function(model))
+        return dataclasses.replace(cached.with_data(**data),
+                                   initial_point_func=initial_point_function(model,
+                                                                             cached.n_dim))
     if backend == "jax":
         try:
             import jax  # noqa: F401
@@ -72,20 +76,31 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
     return compiled
 
 
-def initial_point_function(model: pm.Model) -> Any:
+def initial_point_function(model: pm.Model, n_dim: int) -> Callable[[Any], np.ndarray]:
     """nutpie's per-chain starting points for ``model``: PyMC's support points with U(-1, 1)
     jitter on every free variable (nutpie's default), on the sampler's unconstrained scale,
-    flattened in the order of ``model.free_RVs`` (nutpie's)."""
+    flattened in the order of ``model.free_RVs`` (nutpie's); ``n_dim`` values.
+
+    Locked as nutpie's own: PyMC's seeded function reseeds shared generators and then
+    evaluates, and nutpie's chains call it from parallel threads.
+    """
     from pymc.initial_point import make_initial_point_fn
 
     point_fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
                                      return_transformed=True)
     names = [model.rvs_to_values[var].name for var in model.free_RVs]
+    lock = threading.Lock()
 
     def flat(seed: Any = None) -> np.ndarray:
-        point = point_fn(seed)
-        return np.concatenate([np.asarray(point[name], dtype="float64").ravel()
-                               for name in names])
+        with lock:
+            point = point_fn(seed)
+        values = np.concatenate([np.asarray(point[name], dtype="float64").ravel()
+                                 for name in names])
+        if values.size != n_dim:
+            raise BayescopeInputError(
+                f"the model has {values.size} free values where the compiled model cached "
+                f"under this key has {n_dim}: use another cache_key", field="cache_key")
+        return values
 
     return flat
 

@@ -167,7 +167,7 @@ def test_cached_compile_with_new_data_samples_like_a_fresh_one():
         return m
 
     def draws(level: float, cache_key: str | None) -> np.ndarray:
-        result = fit_model(model(level), ["mu"], draws=20, tune=20, chains=1, seed=1,
+        result = fit_model(model(level), ["mu"], draws=20, tune=20, chains=4, seed=1,
                            progress=False, cache_key=cache_key)
         return np.asarray(result.idata["posterior"]["mu"])
 

@@ -59,3 +59,31 @@ def test_boosting_forecasts_stay_in_range_and_beat_the_trailing_mean(panels):
     ours = crps(y, boosted.draws[:, forecast.observed]).mean()
     naive = crps(y, trailing.draws[:, forecast.observed]).mean()
     assert ours < naive
+
+
+def test_coverage_on_weeks_with_sales_matches_a_calibrated_forecasts_expectation():
+    """Observed coverage among the weeks that sold equals the forecast's own expectation when
+    the outcomes come from the forecast distribution; an over-confident one falls short."""
+    from bayescope.ticket_backtest import MODELS, row_scores, with_sales_coverage
+
+    rng = np.random.default_rng(3)
+    n_rows, n_draws = 6000, 400
+    mean = np.exp(rng.normal(-2.0, 1.5, n_rows))  # mostly quiet rows, some busy ones
+    def draw(size):
+        return rng.poisson(rng.gamma(0.8, mean / 0.8, size)).astype(float)
+    y = draw(n_rows)
+    calibrated = row_scores(y, draw((n_draws, n_rows)))
+    too_narrow = row_scores(y, rng.poisson(mean, (n_draws, n_rows)).astype(float))
+    rows = pd.DataFrame({"tickets": y})
+    for name in MODELS:
+        scores = calibrated if name == "ours" else too_narrow
+        for column, values in scores.items():
+            rows[f"{name}_{column}"] = values
+    coverage = with_sales_coverage(rows)
+    ours = coverage["models"]["ours"]
+    assert coverage["n_rows"] == int((y > 0).sum())
+    assert ours["coverage_90"] == pytest.approx(ours["expected_coverage_90"], abs=0.04)
+    assert ours["coverage_80"] == pytest.approx(ours["expected_coverage_80"], abs=0.04)
+    # A Poisson forecast of NB outcomes is over-confident: observed below its expectation.
+    narrow = coverage["models"]["glm_nb"]
+    assert narrow["coverage_90"] < narrow["expected_coverage_90"] - 0.1

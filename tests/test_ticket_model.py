@@ -156,6 +156,8 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
     assert metrics["with_sales"]["n_rows"] == len(rows_sold)
     assert metrics["with_sales"]["models"]["ours"]["coverage_90"] == pytest.approx(
         rows_sold["ours_in_90"].mean())
+    for scores in metrics["with_sales"]["models"].values():
+        assert 0 <= scores["expected_coverage_80"] <= scores["expected_coverage_90"] <= 1
     assert (out / "backtest.png").is_file()
     rows = pd.read_parquet(out / "forecasts.parquet")
     # Every forecast week is after its origin: the backtest never scores a week it saw.
