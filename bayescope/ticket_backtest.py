@@ -7,8 +7,8 @@ every DMA, and is scored on what happened: MAE of the predictive median, RMSE of
 predictive mean, CRPS (scoringrules, on predictive draws), and the coverage of the
 equal-tailed 80% and 90% intervals; overall, on the weeks with sales alone (``with_sales``,
 see :func:`with_sales_coverage`), by DMA size (rank by TV households: 1-10, 11-50, 51+) and
-by popularity tier; a rootogram per model; and the paired
-comparison of the shared evaluation (bootstrap differences of per-row scores against ours).
+by popularity tier; a rootogram per model; and the paired comparison of the shared
+evaluation (bootstrap differences of per-row scores against ours).
 
 The hierarchical model is compiled once and refitted per origin with the data swapped in.
 """

@@ -263,8 +263,8 @@ class ServedTicketsModel:
         self._rows = {(str(a), str(d), w): i for i, (a, d, w) in enumerate(zip(
             panel.artists[panel.artist], panel.dmas[panel.dma], weeks, strict=True))}
         self._weeks = sorted(set(weeks))
-        self._artists = {str(a) for a in panel.artists}
-        self._dmas = {str(d) for d in panel.dmas}
+        self._known = {"artist_id": {str(a) for a in panel.artists},
+                       "dma_id": {str(d) for d in panel.dmas}, "week_start": set(self._weeks)}
 
     @property
     def kind(self) -> str:
@@ -299,8 +299,7 @@ class ServedTicketsModel:
         index = np.empty(len(instances), dtype=int)
         for k, instance in enumerate(instances):
             key = (instance["artist_id"], instance["dma_id"], instance["week_start"])
-            for field_name, known in (("artist_id", self._artists), ("dma_id", self._dmas),
-                                      ("week_start", set(self._weeks))):
+            for field_name, known in self._known.items():
                 if instance[field_name] not in known:
                     listed = self._weeks if field_name == "week_start" else None
                     raise BayescopeInputError(
