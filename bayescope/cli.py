@@ -257,7 +257,7 @@ def _serve(args: argparse.Namespace) -> None:
 
     from bayescope.api import create_app
 
-    app = create_app(args.run_dirs, max_instances=args.max_instances)
+    app = create_app(args.run_dirs, max_instances=args.max_instances, max_draws=args.max_draws)
     console.print(f"serving {len(args.run_dirs)} model(s) on http://{args.host}:{args.port} "
                   "(GET /v1/models, POST /v1/models/<name>:predict, /openapi.json)")
     serve(app, host=args.host, port=args.port, threads=args.threads)
@@ -434,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--threads", type=int, default=4)
     serve.add_argument("--max-instances", type=int, default=10_000)
+    serve.add_argument("--max-draws", type=int, default=1000,
+                       help="posterior draws each prediction simulates from (at most)")
     serve.set_defaults(handler=_serve)
 
     gen_prop = gen_sub.add_parser("propensity", help="ShopSphere-schema table (25 features)")

@@ -54,10 +54,24 @@ def n_draws(params: Params) -> int:
 
 def thin_draws(posterior: Params, max_draws: int, rng: np.random.Generator
                ) -> dict[str, np.ndarray]:
-    """At most ``max_draws`` posterior draws (leading axis), chosen without replacement."""
+    """At most ``max_draws`` posterior draws (leading axis), chosen without replacement.
+
+    When there are no more than ``max_draws`` the stored arrays are returned as read-only
+    views, not copied: a served ticket run holds about 50 MB of draws, and the API thins them
+    on every request.
+    """
     n = n_draws(posterior)
-    index = np.arange(n) if n <= max_draws else np.sort(rng.choice(n, max_draws, replace=False))
+    if n <= max_draws:
+        return {name: read_only(np.asarray(values)) for name, values in posterior.items()}
+    index = np.sort(rng.choice(n, max_draws, replace=False))
     return {name: np.asarray(values)[index] for name, values in posterior.items()}
+
+
+def read_only(values: np.ndarray) -> np.ndarray:
+    """A view of ``values`` that refuses writes, so a shared posterior cannot be altered."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def chunk_size_for(params: Params, budget: int = CELL_BUDGET) -> int:

@@ -157,6 +157,12 @@ def test_unknown_model_route_method_and_oversized_body(client, instances):
     assert big.status_code == 413 and big.json["field"] == "body"
 
 
+def test_serve_refuses_a_draw_count_below_one(small_spend, capsys):
+    _, run = small_spend
+    assert main(["serve", str(run), "--max-draws", "0"]) == 2
+    assert "max_draws" in capsys.readouterr().err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -218,6 +224,7 @@ def test_ticket_forecasts_are_served_like_the_cli(tickets_run):
     (info,) = client.get("/v1/models").json["models"]
     assert info["kind"] == "tickets"
     assert info["forecast_weeks"] == sorted(forecast["week_start"].unique())
+    assert info["draws_used"] == 500  # 2 chains x 250, all of them
     rows = forecast.nlargest(12, "tickets_mean")  # busy rows: a mix-up would show
     instances = rows[["artist_id", "dma_id", "week_start"]].to_dict(orient="records")
     answer = client.post("/v1/models/run:predict?seed=5", json={"instances": instances})
@@ -233,6 +240,18 @@ def test_ticket_forecasts_are_served_like_the_cli(tickets_run):
         # Monte Carlo error (the 90% interval's width is about 3.3 standard deviations).
         spread = max(cli["tickets_high"] - cli["tickets_low"], 1.0) / 3.3
         assert abs(served["mean"] - cli["tickets_mean"]) < 5 * spread * (2 / 500) ** 0.5 + 0.05
+
+
+def test_ticket_draws_thinned_at_load_stay_reproducible(tickets_run):
+    run, forecast = tickets_run
+    client = create_app([run], max_draws=100).test_client()
+    assert client.get("/v1/models").json["models"][0]["draws_used"] == 100
+    instances = forecast[["artist_id", "dma_id", "week_start"]].tail(3)
+    body = {"instances": instances.to_dict(orient="records")}
+    first = client.post("/v1/models/run:predict?seed=2", json=body).json["predictions"]
+    assert client.post("/v1/models/run:predict?seed=2", json=body).json["predictions"] == first
+    reloaded = create_app([run], max_draws=100).test_client()
+    assert reloaded.post("/v1/models/run:predict?seed=2", json=body).json["predictions"] == first
 
 
 @pytest.mark.parametrize(("change", "field"), [

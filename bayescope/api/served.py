@@ -24,6 +24,7 @@ from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_col
 from bayescope.data.propensity_table import NUMERIC as PROPENSITY_NUMERIC
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.artifacts import Artifact, load_artifact
+from bayescope.inference.predictive import n_draws
 from bayescope.propensity import (
     PropensityRun,
     PropensityScorer,
@@ -52,8 +53,9 @@ class ServedSpendModel:
 
     def info(self) -> dict[str, Any]:
         """Name, kind, versions, training time and gate verdict."""
+        stored = n_draws(self.run.artifact.posterior)
         return {**artifact_info(self.name, self.kind, self.run.artifact),
-                "draws_used": self.max_draws}
+                "draws_used": min(stored, self.max_draws)}
 
     def schema(self) -> dict[str, Any]:
         """JSON schema of one instance (also used in the OpenAPI description)."""
@@ -248,16 +250,23 @@ class ServedPropensityModel:
 @dataclass
 class ServedTicketsModel:
     """A ticket-demand run: forecasts of its artist x DMA x week rows (the weeks after its
-    origin, fixed at fit time), simulated per request from the stored draws."""
+    origin, fixed at fit time), simulated per request from the stored draws.
+
+    The draws are thinned to ``max_draws`` once, at load (seed 0), not per request: the pair
+    effects alone are about 50 MB per 1,000 draws, and copying them for every request cost
+    more than the simulation. A request's seed drives the predictive simulation.
+    """
 
     name: str
     run: TicketsRun
     run_dir: Path
     max_draws: int = 1000
     _rows: dict[tuple[str, str, str], int] = field(init=False, repr=False)
+    _params: dict[str, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.simulator = self.run.simulator()
+        self._params = thinned_posterior(self.run, self.max_draws, np.random.default_rng(0))
         panel = self.simulator.panel
         weeks = panel.weeks[panel.week].strftime("%Y-%m-%d")
         self._rows = {(str(a), str(d), w): i for i, (a, d, w) in enumerate(zip(
@@ -275,7 +284,7 @@ class ServedTicketsModel:
         """Name, kind, versions, training time, gate verdict and the weeks it forecasts."""
         return {**artifact_info(self.name, self.kind, self.run.artifact),
                 "origin": str(self.run.artifact.attrs["origin"]),
-                "forecast_weeks": self._weeks, "draws_used": self.max_draws}
+                "forecast_weeks": self._weeks, "draws_used": n_draws(self._params)}
 
     def schema(self) -> dict[str, Any]:
         """JSON schema of one instance: an artist, a DMA and one of the forecast weeks."""
@@ -308,8 +317,7 @@ class ServedTicketsModel:
                         field=field_name, rows=[k])
             index[k] = self._rows[key]
         rng = np.random.default_rng(seed)
-        params = thinned_posterior(self.run, self.max_draws, rng)
-        draws = self.simulator.simulate(params, index, rng)
+        draws = self.simulator.simulate(self._params, index, rng)
         tickets, value = draws["tickets"], draws["order_value"]
         low, median, high = np.quantile(tickets, [0.05, 0.5, 0.95], axis=0)
         value_low, value_high = np.quantile(value, [0.05, 0.95], axis=0)
@@ -326,6 +334,9 @@ class ServedTicketsModel:
 def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
                 ) -> dict[str, ServedModel]:
     """Load every run once; the model's name is its run directory's name (made unique)."""
+    if max_draws < 1:
+        raise BayescopeInputError(f"max_draws must be at least 1, not {max_draws}",
+                                  field="max_draws")
     served: dict[str, ServedModel] = {}
     for run_dir in run_dirs:
         path = Path(run_dir)
