@@ -57,8 +57,8 @@ def thin_draws(posterior: Params, max_draws: int, rng: np.random.Generator
     """At most ``max_draws`` posterior draws (leading axis), chosen without replacement.
 
     When there are no more than ``max_draws`` the stored arrays are returned as read-only
-    views, not copied: a served ticket run holds about 50 MB of draws, and the API thins them
-    on every request.
+    views, not copied: a served ticket run holds about 50 MB of draws, and the served spend
+    model thins on every request.
     """
     n = n_draws(posterior)
     if n <= max_draws:
