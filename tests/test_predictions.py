@@ -95,6 +95,14 @@ def test_discounting_lowers_spend_and_zero_rate_changes_nothing(cdnow_rfm):
     assert (ratio > 1.1**-2).all() and (ratio < 1.1 ** (-1 / 12)).all()
     # Purchases spread over both years: the mean factor sits strictly inside the range.
     assert 1.1**-1.9 < ten["spend_mean"].sum() / plain["spend_mean"].sum() < 1.1**-0.1
+    # Exactly: each month's increment of the undiscounted expected spend (from the public
+    # predictions at the month ends), discounted at the month's end.
+    ends = np.minimum(np.arange(1, 25) * 52.18 / 12, 104.0)
+    cumulative = np.array([predict_customers(spec, posterior, cdnow_rfm, end)["spend_mean"]
+                           for end in ends])
+    increments = np.diff(cumulative, axis=0, prepend=0.0)
+    expected = (increments * 1.1 ** -(ends / 52.18)[:, None]).sum(axis=0)
+    np.testing.assert_allclose(ten["spend_mean"], expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
