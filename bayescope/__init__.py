@@ -1,16 +1,42 @@
 """bayescope: Bayesian customer and demand analytics, end to end.
 
-Subpackages: :mod:`bayescope.data` (loaders, RFM summaries, generators),
-:mod:`bayescope.models` (model specifications and their NumPy predictive core),
-:mod:`bayescope.inference` (sampling, convergence gate, artifacts, simulation),
-:mod:`bayescope.posterior_reports` (scores and holdout evaluation).
+The public API is four estimators on one contract (scikit-learn's conventions: keyword-only
+settings, ``fit`` returns ``self``, fitted attributes end in ``_``) and :func:`load`::
+
+    import bayescope as bs
+
+    model = bs.BTYD(draws=500).fit("transactions.csv", calibration_end="2024-06-30")
+    model.predict(horizon=365, top=100, by="spend")
+    model.save("runs/clv")
+    same = bs.load("runs/clv")
+
+:class:`BTYD` (repeat purchasing / CLV), :class:`Spend` (post-campaign spend),
+:class:`Propensity` (purchase propensity and segments), :class:`TicketDemand` (live-event
+ticket demand). Subpackages: :mod:`bayescope.data`, :mod:`bayescope.models`,
+:mod:`bayescope.inference`, :mod:`bayescope.posterior_reports`, :mod:`bayescope.families`.
+The estimators are imported on first use, so ``import bayescope`` (and the CLI's start) stays
+fast.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("bayescope")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__"]
+from bayescope.errors import ArtifactError, BayescopeInputError, NotFittedError
+from bayescope.version import __version__
+
+if TYPE_CHECKING:
+    from bayescope.families import BTYD, Propensity, Spend, TicketDemand, load
+
+_LAZY = ("BTYD", "Spend", "Propensity", "TicketDemand", "load")
+
+__all__ = ["BTYD", "ArtifactError", "BayescopeInputError", "NotFittedError", "Propensity",
+           "Spend", "TicketDemand", "__version__", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from bayescope import families
+
+        return getattr(families, name)
+    raise AttributeError(f"module 'bayescope' has no attribute {name!r}")

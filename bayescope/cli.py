@@ -1,4 +1,4 @@
-"""Command-line entry point ``bayescope``: thin wrappers over :mod:`bayescope.btyd`.
+"""Command-line entry point ``bayescope``: thin wrappers over :mod:`bayescope.families.btyd`.
 
 Exit codes: 0 success, 2 bad input (one message naming the field and rows), 1 anything else.
 """
@@ -11,35 +11,27 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from bayescope import __version__
+from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
+from bayescope.version import __version__
 
-console = Console(stderr=True)
 log = logging.getLogger("bayescope")
 
 
 def _fit_btyd(args: argparse.Namespace) -> None:
-    from bayescope.btyd import BTYDFitSettings, fit_btyd
-    from bayescope.data.transactions import TransactionColumns, load_transactions
+    from bayescope.families import BTYD
 
-    columns = TransactionColumns(args.customer_col, args.time_col, args.value_col or None)
-    transactions, report = load_transactions(args.transactions, columns)
-    if report.n_duplicates_dropped:
-        log.warning("dropped %d exact duplicate rows of %d", report.n_duplicates_dropped,
-                    report.n_rows_read)
-    settings = BTYDFitSettings(args.model, args.time_unit, args.calibration_end, args.method,
-                               args.draws, args.chains, args.seed, progress=console.is_terminal)
-    result, summary = fit_btyd(transactions, settings, args.out,
-                               with_spend=bool(args.value_col))
-    _print_summary(summary)
+    model = BTYD(model=args.model, time_unit=args.time_unit, method=args.method,
+                 draws=args.draws, chains=args.chains, seed=args.seed,
+                 customer_col=args.customer_col, time_col=args.time_col,
+                 value_col=args.value_col or None, progress=console.is_terminal)
+    model.fit(args.transactions, calibration_end=args.calibration_end).save(args.out)
+    _print_summary(model.summary_)
     console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
-                  f"in {result.seconds:.1f} s")
+                  f"in {model.summary_['fit_seconds']:.1f} s")
 
 
 def _print_summary(summary: dict) -> None:
@@ -51,53 +43,39 @@ def _print_summary(summary: dict) -> None:
 
 
 def _fit_spend(args: argparse.Namespace) -> None:
-    from bayescope.data.campaign_spend import load_campaign_table
-    from bayescope.spend import SpendFitSettings, fit_spend
+    import pandas as pd
 
-    table = load_campaign_table(args.data)
-    settings = SpendFitSettings(args.draws, args.chains, args.seed, args.holdout_share,
-                                progress=console.is_terminal)
-    result, summary = fit_spend(table, settings, args.out)
+    from bayescope.families import Spend
+
+    model = Spend(draws=args.draws, chains=args.chains, seed=args.seed,
+                  holdout_share=args.holdout_share, progress=console.is_terminal)
+    model.fit(args.data).save(args.out)
+    summary = model.summary_
     verdict = "[green]passed[/]" if summary["converged"] else "[bold red]FAILED[/]"
     console.print(f"{summary['model']}: {summary['n_train']} customers fitted, "
                   f"{summary['n_holdout']} held out, gate {verdict}")
-    metrics_path = Path(args.out) / "metrics.json"
-    if metrics_path.is_file():
-        import json
-
-        import pandas as pd
-
-        comparison = pd.DataFrame(json.loads(metrics_path.read_text())["comparison"]).T
+    if model.metrics_ is not None:
+        comparison = pd.DataFrame(model.metrics_["comparison"]).T
         console.print(comparison[["crps", "interval_score_90", "rmse", "mae",
                                   "top_decile_capture"]].round(3).to_string(), soft_wrap=True,
                       highlight=False)
     console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
-                  f"in {result.seconds:.1f} s")
+                  f"in {summary['fit_seconds']:.1f} s")
 
 
 def _fit_propensity(args: argparse.Namespace) -> None:
-    import json
-
     import pandas as pd
 
-    from bayescope.data.propensity_table import validate_propensity_columns
-    from bayescope.data.transactions import read_table
-    from bayescope.propensity import PropensityFitSettings, fit_propensity, load_propensity_run
-    from bayescope.propensity_drift import stored_profile
+    from bayescope.families import Propensity
 
-    previous = None
-    if args.previous is not None:
-        previous = load_propensity_run(args.previous)
-        stored_profile(previous)
-    columns = validate_propensity_columns(read_table(args.data))
-    summary = fit_propensity(columns, PropensityFitSettings(args.seed, args.holdout_share),
-                             args.out, previous)
+    model = Propensity(seed=args.seed, holdout_share=args.holdout_share)
+    model.fit(args.data, previous=args.previous).save(args.out)
+    summary = model.summary_
     console.print(f"propensity: {summary['n_train']} customers fitted, "
                   f"{summary['n_holdout']} held out; {summary['segments']} segments: "
                   + "; ".join(summary["segment_names"]))
-    metrics_path = Path(args.out) / "metrics.json"
-    if metrics_path.is_file():
-        comparison = pd.DataFrame(json.loads(metrics_path.read_text())["comparison"]).T
+    if model.metrics_ is not None and "comparison" in model.metrics_:
+        comparison = pd.DataFrame(model.metrics_["comparison"]).T
         console.print(comparison[["roc_auc", "pr_auc", "brier", "ece"]].astype(float)
                       .round(4).to_string(), soft_wrap=True, highlight=False)
     if "drift" in summary:
@@ -110,11 +88,11 @@ def _fit_propensity(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from bayescope.propensity import load_propensity_run
-    from bayescope.propensity_batch import score_file
+    from bayescope.families import Propensity
+    from bayescope.families.propensity_batch import score_file
 
-    run = load_propensity_run(args.run_dir)
-    with _progress() as bar:
+    run = Propensity.from_run(args.run_dir).run_
+    with progress_bar() as bar:
         task = bar.add_task("scoring customers", total=None)
         report = score_file(run, args.data, args.out, engine=args.engine, rows=args.chunk_rows,
                             progress=lambda k: bar.update(task, advance=k))
@@ -126,61 +104,26 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from bayescope.inference.artifacts import load_artifact
+    from bayescope.families import PredictOptions, load
 
-    artifact = load_artifact(args.run_dir)
-    if artifact.kind == "tickets":
-        from bayescope.tickets_cli import predict_tickets
-
-        predict_tickets(args, artifact)
-    elif artifact.kind == "spend":
-        _predict_spend(args, artifact)
-    else:
-        _predict_btyd(args)
-
-
-def _predict_spend(args: argparse.Namespace, artifact: Any) -> None:
-    from bayescope.data.campaign_spend import load_campaign_table
-    from bayescope.inference.artifacts import atomic_write_frame
-    from bayescope.spend import load_spend_run, predict_spend_run
-
-    if args.data is None:
-        raise BayescopeInputError("a spend run predicts for a table: pass --data PATH",
-                                  field="data")
-    table = load_campaign_table(args.data, require_target=False)
-    run = load_spend_run(args.run_dir, artifact)
-    with _progress() as bar:
-        task = bar.add_task("predicting customers", total=len(table))
-        frame = predict_spend_run(run, table, seed=args.seed,
-                                  progress=lambda k, n: bar.update(task, advance=k))
-    atomic_write_frame(frame, Path(args.out))
-    console.print(f"wrote {len(frame)} customers to {args.out}")
-
-
-def _predict_btyd(args: argparse.Namespace) -> None:
-    from bayescope.btyd import predict_run
-    from bayescope.inference.artifacts import atomic_write_frame
-
-    if args.horizon is None:
-        raise BayescopeInputError("a repeat-purchase run needs --horizon DAYS", field="horizon")
-    with _progress() as bar:
-        task = bar.add_task("predicting customers", total=None)
-        frame = predict_run(args.run_dir, args.horizon, args.top, args.by, args.seed,
-                            progress=lambda k, n: bar.update(task, total=n, advance=k),
-                            discount_rate=args.discount_rate)
-    atomic_write_frame(frame, Path(args.out))
-    console.print(f"wrote {len(frame)} customers to {args.out}")
+    model = load(args.run_dir)
+    options = PredictOptions(args.horizon, args.data, args.top, args.by, args.seed,
+                             args.discount_rate)
+    with progress_bar() as bar:
+        task = bar.add_task("predicting", total=None)
+        message = model.write_predictions(
+            Path(args.out), options,
+            progress=lambda k, n: bar.update(task, total=n, advance=k))
+    console.print(message, highlight=False)
 
 
 def _simulate_alive(args: argparse.Namespace) -> None:
-    from bayescope.btyd import simulate_run
-    from bayescope.inference.artifacts import atomic_write_frame
-
-    horizons = [h.strip() for h in args.at.split(",") if h.strip()]
-    _, table = simulate_run(args.run_dir, args.customers, horizons, args.seed, args.runs,
-                            args.existing)
+    from bayescope.families import BTYD
+    from bayescope.files import atomic_write_frame
     from bayescope.posterior_reports.btyd_plots import plot_alive
 
+    model = BTYD.from_run(args.run_dir)
+    table = model.simulate_alive(args.customers, args.at, args.runs, args.seed, args.existing)
     atomic_write_frame(table, Path(args.out))
     plot = plot_alive(table, args.customers, Path(args.out).with_suffix(".png"))
     console.print(table.to_string(index=False), soft_wrap=True, highlight=False)
@@ -193,7 +136,7 @@ def _generate_btyd(args: argparse.Namespace) -> None:
     import numpy as np
 
     from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
-    from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
+    from bayescope.files import atomic_write_frame, atomic_write_text
 
     if args.customers < 1:
         raise BayescopeInputError("--customers must be positive", field="customers")
@@ -211,12 +154,13 @@ def _generate_btyd(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from bayescope.data.transactions import TransactionColumns
-    from bayescope.posterior_reports.report import write_report
+    from bayescope.families import load
 
-    columns = TransactionColumns(args.customer_col, args.time_col, args.value_col or None)
+    model = load(args.run_dir)
+    columns = {"customer": args.customer_col, "time": args.time_col,
+               "value": args.value_col or None}
     with console.status("building the report (simulations, scores, plots)"):
-        page = write_report(args.run_dir, args.holdout, seed=args.seed, columns=columns)
+        page = model.report(args.holdout, seed=args.seed, columns=columns)
     console.print(f"wrote {page} (open it in a browser), metrics.json and the PNGs beside it")
 
 
@@ -227,7 +171,7 @@ def _generate_spend(args: argparse.Namespace) -> None:
 
     from bayescope.data.campaign_spend import TARGET
     from bayescope.data.generate_spend import generate_spend_table
-    from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
+    from bayescope.files import atomic_write_frame, atomic_write_text
 
     out = Path(args.out)
     if args.source == "cdnow":
@@ -269,7 +213,7 @@ def _generate_propensity(args: argparse.Namespace) -> None:
     import numpy as np
 
     from bayescope.data.generate_propensity import generate_propensity_table
-    from bayescope.inference.artifacts import atomic_write_frame, atomic_write_text
+    from bayescope.files import atomic_write_frame, atomic_write_text
 
     if args.customers < 1:
         raise BayescopeInputError("--customers must be positive", field="customers")
@@ -301,12 +245,6 @@ def _demo(args: argparse.Namespace) -> None:
     from bayescope.demo import run_demo
 
     run_demo(Path(args.out))
-
-
-def _progress() -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                    disable=not console.is_terminal)
 
 
 def build_parser() -> argparse.ArgumentParser:

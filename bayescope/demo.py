@@ -10,23 +10,20 @@ two cores.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 
-from bayescope.btyd import BTYDFitSettings, fit_btyd, predict_run, simulate_run
 from bayescope.data.campaign_spend import TARGET, load_campaign_table
 from bayescope.data.cdnow import CDNOW_CALIBRATION_END, load_cdnow
 from bayescope.data.cdnow_spend import cdnow_spend_table
 from bayescope.data.transactions import load_transactions
-from bayescope.inference.artifacts import atomic_write_frame
+from bayescope.families import BTYD, Spend
+from bayescope.files import atomic_write_frame
 from bayescope.posterior_reports.btyd_holdout import comparison_table
 from bayescope.posterior_reports.btyd_plots import plot_alive
-from bayescope.posterior_reports.report import write_report
-from bayescope.spend import SpendFitSettings, fit_spend, load_spend_run, predict_spend_run
 
 log = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -51,34 +48,33 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
     log.info("CDNOW: %d transactions of %d customers -> %s", len(transactions),
              transactions["customer_id"].nunique(), csv)
     # Fit from the CSV just written, through the same loader a user's export goes through.
-    transactions, _ = load_transactions(csv)
     run = out / "run"
-    settings = BTYDFitSettings(model="mbgnbd", time_unit="W",
-                               calibration_end=CDNOW_CALIBRATION_END, method="nuts",
-                               draws=draws, chains=chains, seed=0, progress=False)
-    _, summary = fit_btyd(transactions, settings, run)
+    clv = BTYD(model="mbgnbd", time_unit="W", draws=draws, chains=chains, seed=0)
+    clv.fit(csv, calibration_end=CDNOW_CALIBRATION_END).save(run)
+    summary = clv.summary_
     log.info("gate: %s; parameters: %s", "passed" if summary["converged"] else "FAILED",
              {k: round(v["mean"], 3) for k, v in summary["parameters"].items()})
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = clv.metrics_ or {}
     show("holdout comparison, 39 weeks (metrics.json)", comparison_table(metrics).round(4))
     show("holdout purchases by calibration frequency",
          pd.DataFrame(metrics["by_calibration_frequency"]).round(3))
     show("purchase categories (P(any purchase in the 39-week holdout))",
          pd.DataFrame(metrics["purchase_categories"]).round(3))
-    paths = {"run": run, "report": write_report(run)}
-    top = predict_run(run, 365.0, top=100, by="spend")
+    paths = {"run": run, "report": clv.report()}
+    top = clv.predict(horizon=365.0, top=100, by="spend")
     paths["top100"] = out / "top100_spend.csv"
     atomic_write_frame(top, paths["top100"])
-    everyone = predict_run(run, 365.0)
+    everyone = clv.predict(horizon=365.0)
     paths["predictions"] = out / "predictions_1y.csv"
     atomic_write_frame(everyone, paths["predictions"])
-    _, alive = simulate_run(run, 100, ["10d", "1y", "10y", "100y"], seed=7)
+    alive = clv.simulate_alive(customers=100, at="10d,1y,10y,100y", seed=7)
     paths["alive"] = out / "alive.csv"
     atomic_write_frame(alive, paths["alive"])
     paths["alive_plot"] = plot_alive(alive, 100, out / "alive.png")
     show("top 10 of the top-100 by 12-month spend", top.head(10).round(2))
     show("alive out of 100 new customers (run 0, 5-95% over runs)", alive.round(1))
-    paths.update(spend_demo(out, transactions, draws=max(draws // 2, 200), chains=chains))
+    paths.update(spend_demo(out, load_transactions(csv)[0], draws=max(draws // 2, 200),
+                            chains=chains))
     log.info("demo outputs in %s; the reports are %s and %s", out, paths["report"],
              paths["spend_report"])
     return paths
@@ -93,17 +89,17 @@ def spend_demo(out: Path, transactions: pd.DataFrame, draws: int, chains: int
                                    .dt.strftime("%Y-%m-%d")), table_path)
     table = load_campaign_table(table_path)
     run = out / "spend_run"
-    _, summary = fit_spend(table, SpendFitSettings(draws=draws, chains=chains, seed=0,
-                                                   progress=False), run)
-    log.info("spend model gate: %s", "passed" if summary["converged"] else "FAILED")
-    metrics = json.loads((run / "metrics.json").read_text())
+    Spend(draws=draws, chains=chains, seed=0).fit(table_path).save(run)
+    model = Spend.from_run(run)
+    log.info("spend model gate: %s", "passed" if model.converged_ else "FAILED")
+    metrics = model.metrics_ or {}
     show("30-day spend after 1997-09-30 on held-out CDNOW customers (metrics.json)",
          pd.DataFrame(metrics["comparison"]).T[["crps", "interval_score_90", "rmse", "mae",
                                                 "share_below_q05", "share_below_q50",
                                                 "share_below_q95", "top_decile_capture"]]
          .astype(float).round(3))
-    predictions = predict_spend_run(load_spend_run(run), table.drop(columns=TARGET))
+    predictions = model.predict(table.drop(columns=TARGET))
     paths = {"spend_run": run, "spend_predictions": out / "spend_predictions.csv"}
     atomic_write_frame(predictions, paths["spend_predictions"])
-    paths["spend_report"] = write_report(run)
+    paths["spend_report"] = model.report()
     return paths

@@ -37,3 +37,8 @@ def describe_rows(rows: Sequence[int], limit: int = 5) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     extra = len(rows) - limit
     return shown + (f" (and {extra} more)" if extra > 0 else "")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called on an estimator that has not been fitted
+    (scikit-learn's ``NotFittedError``: a ``ValueError`` and an ``AttributeError``)."""

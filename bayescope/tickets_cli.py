@@ -1,5 +1,5 @@
-"""The ticket-demand commands of the CLI: ``generate artists``, ``fit tickets``, ``backtest``,
-``rank-dmas`` (and ``predict`` on a tickets run, dispatched from :mod:`bayescope.cli`)."""
+"""The ticket-demand commands of the CLI: ``generate artists``, ``fit tickets``, ``backtest``
+and ``rank-dmas`` (``predict`` on a tickets run goes through the registry like any run)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
 
 if TYPE_CHECKING:
-    from bayescope.tickets import TicketFitSettings
-
-
-def _console() -> Any:
-    from bayescope.cli import console
-
-    return console
+    from bayescope.families.tickets import TicketDemand
 
 
 def generate_artists(args: argparse.Namespace) -> None:
@@ -39,7 +34,7 @@ def generate_artists(args: argparse.Namespace) -> None:
         "truth/shows.csv": generated.tours})
     sales = generated.tables["tsecondaryticket_artist_dma_week"]
     cells = args.artists * args.dmas * args.weeks
-    _console().print(
+    console.print(
         f"wrote {len(written) - 2} tables for {args.artists} artists x {args.dmas} DMAs x "
         f"{args.weeks} weeks to {args.out} ({len(sales):,} artist-DMA-weeks with sales, "
         f"{1 - len(sales) / cells:.1%} without); truth in {Path(args.out) / 'truth'}")
@@ -47,64 +42,32 @@ def generate_artists(args: argparse.Namespace) -> None:
 
 def fit_tickets(args: argparse.Namespace) -> None:
     """``bayescope fit tickets``: sample artists, build panels at the origin, fit, save."""
-    from bayescope.data.ticket_tables import load_ticket_tables
-    from bayescope.tickets import fit_tickets as fit
-
-    console = _console()
-    _require_positive_sample_options(args)
-    settings = _fit_settings(args, args.origin, progress=console.is_terminal)
-    tables = load_ticket_tables(args.tables)
-    result, summary = fit(tables, settings, args.out)
+    model = _estimator(args, progress=console.is_terminal)
+    model.fit(args.tables, origin=args.origin).save(args.out)
+    summary = model.summary_
+    gate = summary["gate"]
     console.print(
         f"tickets: {summary['artists']} artists x {summary['dmas']} DMAs, "
         f"{summary['training_rows']:,} training artist-DMA-weeks "
         f"({summary['training_rows_with_sales']:,} with sales) before {summary['origin']}; "
-        f"fitted in {result.seconds:.0f} s; gate "
-        + ("passed" if result.gate.passed else "FAILED: " + "; ".join(result.gate.problems)))
+        f"fitted in {summary['seconds']:.0f} s; gate "
+        + ("passed" if gate["passed"] else "FAILED: " + "; ".join(gate["problems"])))
     console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
                   f"({summary['forecast_rows']:,} forecast rows, weeks from the origin)")
-
-
-def predict_tickets(args: argparse.Namespace, artifact: Any) -> None:
-    """``bayescope predict`` on a tickets run: rows, artist-week and national totals."""
-    from bayescope.inference.artifacts import atomic_write_frame
-    from bayescope.tickets import load_tickets_run, predict_tickets_run
-
-    if args.data is not None or args.horizon is not None:
-        raise BayescopeInputError("a tickets run forecasts the weeks fixed at fit time "
-                                  "(origin and horizon): drop --data/--horizon", field="data")
-    run = load_tickets_run(args.run_dir, artifact)
-    result = predict_tickets_run(run, seed=args.seed)
-    out = Path(args.out)
-    atomic_write_frame(result.rows, out)
-    artist_path = out.with_name(f"{out.stem}_artist_week{out.suffix}")
-    national_path = out.with_name(f"{out.stem}_national{out.suffix}")
-    atomic_write_frame(result.artist_week, artist_path)
-    atomic_write_frame(result.national, national_path)
-    weekly = result.national
-    _console().print(
-        f"wrote {len(result.rows):,} artist x DMA x week forecasts to {out}, artist-week "
-        f"totals to {artist_path.name} and national totals to {national_path.name}; national "
-        "tickets per week (mean, 90%): " + "; ".join(
-            f"{r.week_start} {r.tickets_mean:,.0f} [{r.tickets_low:,.0f}, "
-            f"{r.tickets_high:,.0f}]" for r in weekly.itertuples()))
 
 
 def backtest(args: argparse.Namespace) -> None:
     """``bayescope backtest``: rolling origins, ours against four baselines."""
     from bayescope.data.ticket_tables import load_ticket_tables
-    from bayescope.inference.artifacts import atomic_directory, jsonable
+    from bayescope.families.ticket_backtest import BacktestSettings, run_backtest
+    from bayescope.files import atomic_directory, jsonable
     from bayescope.posterior_reports.ticket_plots import plot_backtest
-    from bayescope.ticket_backtest import BacktestSettings, run_backtest
 
-    console = _console()
-    _require_positive_sample_options(args)
     # The fit settings' origin is replaced by each backtest origin.
-    settings = BacktestSettings(_fit_settings(args, origin="", progress=False), args.origins)
+    settings = BacktestSettings(_estimator(args, progress=False).fit_settings(origin=""),
+                                args.origins)
     tables = load_ticket_tables(args.tables)
-    from bayescope.cli import _progress
-
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("backtest origins", total=args.origins)
         metrics, rows = run_backtest(tables, settings,
                                      progress=lambda k, n: bar.update(task, completed=k))
@@ -130,19 +93,18 @@ def backtest(args: argparse.Namespace) -> None:
 
 def rank_dmas(args: argparse.Namespace) -> None:
     """``bayescope rank-dmas``: where should the artist play next (CSV + plot)."""
-    from bayescope.dma_ranking import rank_dmas as rank
-    from bayescope.inference.artifacts import atomic_write_frame
+    from bayescope.families import TicketDemand
+    from bayescope.files import atomic_write_frame
     from bayescope.posterior_reports.ticket_plots import plot_dma_ranking
-    from bayescope.tickets import load_tickets_run
 
-    run = load_tickets_run(args.run_dir)
-    table = rank(run, args.artist, args.top, args.seed, args.include_played)
+    model = TicketDemand.from_run(args.run_dir)
+    table = model.rank_dmas(args.artist, args.top, args.seed, args.include_played)
     out = Path(args.out)
     atomic_write_frame(table, out)
     plot = plot_dma_ranking(table, args.artist, args.top, out.with_suffix(".png"))
     best = table.head(min(args.top, 5))
     played = int(table["played_recently"].sum())
-    _console().print(
+    console.print(
         f"{args.artist}: top DMAs by expected tickets per show (mean [90%], P(top "
         f"{args.top})): " + "; ".join(
             f"{r.dma_name} {r.expected_tickets_mean:,.0f} [{r.expected_tickets_low:,.0f}, "
@@ -150,28 +112,19 @@ def rank_dmas(args: argparse.Namespace) -> None:
         + (f"; {played} DMA(s) played recently " + ("ranked too" if args.include_played
                                                      else "left out and listed last")
            if played else ""))
-    _console().print(f"wrote {out} ({len(table)} DMAs) and the plot {plot}")
+    console.print(f"wrote {out} ({len(table)} DMAs) and the plot {plot}")
 
 
-def _require_positive_sample_options(args: argparse.Namespace) -> None:
-    """One error for a non-positive sample or sampler option (see the helper below)."""
-    for name in ("artists", "train_weeks", "draws", "tune", "chains", "max_tree_depth"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive",
-                                      field=name)
-
-
-def _fit_settings(args: argparse.Namespace, origin: str, progress: bool
-                  ) -> TicketFitSettings:
-    """The ``TicketFitSettings`` of the shared options (``--max-tree-depth`` when given;
-    otherwise the settings' default stands, so the parser need not import PyMC)."""
-    from bayescope.tickets import TicketFitSettings
+def _estimator(args: argparse.Namespace, progress: bool) -> TicketDemand:
+    """The estimator of the shared sample and sampler options (``--max-tree-depth`` when
+    given; otherwise the estimator's default stands, so the parser need not import PyMC)."""
+    from bayescope.families import TicketDemand
 
     depth = {} if args.max_tree_depth is None else {"max_tree_depth": args.max_tree_depth}
-    return TicketFitSettings(origin, args.artists, args.horizon, args.train_weeks, args.draws,
-                             args.tune, args.chains, args.seed, progress=progress,
-                             backend=args.backend, **depth)
+    return TicketDemand(artists=args.artists, horizon=args.horizon,
+                        train_weeks=args.train_weeks, draws=args.draws, tune=args.tune,
+                        chains=args.chains, seed=args.seed, backend=args.backend,
+                        progress=progress, **depth)
 
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:

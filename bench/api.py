@@ -32,7 +32,7 @@ import pandas as pd
 
 from bayescope.data.campaign_spend import TARGET, validate_campaign_table
 from bayescope.data.generate_spend import generate_spend_table
-from bayescope.spend import SpendFitSettings, fit_spend, load_spend_run, predict_spend_run
+from bayescope.families.spend import SpendFitSettings, fit_spend, load_spend_run, predict_spend_run
 
 
 def free_port() -> int:

@@ -29,10 +29,10 @@ import pandas as pd
 
 from bayescope.data.generate_propensity import generate_propensity_table
 from bayescope.data.propensity_table import TARGET, validate_propensity_columns
-from bayescope.data.transactions import read_table
+from bayescope.data.table_chunks import read_table
+from bayescope.families.propensity import PropensityFitSettings, fit_propensity, load_propensity_run
+from bayescope.families.propensity_batch import score_file
 from bayescope.inference.propensity_scoring import score_draws
-from bayescope.propensity import PropensityFitSettings, fit_propensity, load_propensity_run
-from bayescope.propensity_batch import score_file
 
 
 def rss_mib() -> float:

@@ -47,9 +47,9 @@ from bayescope.data.ticket_panel import (
     sample_artists,
 )
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
+from bayescope.families.tickets import MASS_MATRIX, MAX_TREE_DEPTH
 from bayescope.inference.sampling import fit_model
 from bayescope.models.ticket_demand import GATED, TicketModelInputs, build_ticket_model
-from bayescope.tickets import MASS_MATRIX, MAX_TREE_DEPTH
 
 warnings.filterwarnings("ignore")
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs.tslibs.nattype import NaTType
 
-from bayescope.data.transactions import read_table
+from bayescope.data.table_chunks import read_table
 from bayescope.data.validation import NumericRule, numeric_column, raise_for_rows
 from bayescope.errors import BayescopeInputError
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescope.data.transactions import read_table
+from bayescope.data.table_chunks import read_table
 from bayescope.data.validation import (
     MISSING_TEXT,
     NumericRule,

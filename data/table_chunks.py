@@ -1,7 +1,7 @@
 """Read a customer table in row chunks, so a file of any size fits in bounded memory.
 
 Two sources, one output: an iterator of ``(first_row_number, DataFrame)`` chunks whose cells
-are what :func:`~bayescope.data.transactions.read_table` would give (CSV cells as strings,
+are what :func:`read_table` would give (CSV cells as strings,
 Parquet values typed), so the same validation runs on each chunk and errors name file rows.
 
 * :func:`iter_file_chunks`: one CSV/TSV (optionally compressed) or Parquet file, streamed with
@@ -46,6 +46,40 @@ def readable_table_kind(path: Path) -> str:
     if path.stat().st_size == 0:
         raise BayescopeInputError(f"file is empty: {path}", field="path")
     return table_kind(path)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file into a DataFrame of strings/values.
+
+    Raises
+    ------
+    BayescopeInputError
+        If the file is missing, empty or of an unknown type.
+    """
+    path = Path(path)
+    kind = readable_table_kind(path)
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str,
+                                keep_default_na=False)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise BayescopeInputError(f"cannot read {path}: {exc}", field="path") from exc
+    if frame.empty:
+        raise BayescopeInputError(f"file has a header but no rows: {path}", field="path")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def read_source(source: pd.DataFrame | str | Path) -> pd.DataFrame:
+    """A DataFrame as given, or the file at ``source`` read by :func:`read_table`: the one way
+    the Python API accepts "a DataFrame or a path"."""
+    if isinstance(source, pd.DataFrame):
+        if source.empty:
+            raise BayescopeInputError("the table has no rows", field="data")
+        return source
+    return read_table(source)
 
 
 def _clean_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescope.data.transactions import read_table
+from bayescope.data.table_chunks import read_table
 from bayescope.data.validation import MISSING_TEXT, NumericRule, numeric_column, raise_for_rows
 from bayescope.errors import BayescopeInputError
 
@@ -202,7 +202,7 @@ def write_ticket_tables(tables: dict[str, pd.DataFrame], folder: str | Path,
     ``folder`` is replaced only if it is empty or holds a tables set (a ``dma`` file), so a
     mistyped path never wipes unrelated files.
     """
-    from bayescope.inference.artifacts import atomic_directory
+    from bayescope.files import atomic_directory
 
     if file_format not in ("parquet", "csv"):
         raise BayescopeInputError("--format must be parquet or csv", field="format")

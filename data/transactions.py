@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescope.data.table_chunks import readable_table_kind
+from bayescope.data.table_chunks import read_table
 from bayescope.data.validation import raise_for_rows
 from bayescope.errors import BayescopeInputError
 
@@ -36,30 +36,6 @@ class LoadReport:
 
     n_rows_read: int
     n_duplicates_dropped: int
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (optionally compressed) or Parquet file into a DataFrame of strings/values.
-
-    Raises
-    ------
-    BayescopeInputError
-        If the file is missing, empty or of an unknown type.
-    """
-    path = Path(path)
-    kind = readable_table_kind(path)
-    try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str,
-                                keep_default_na=False)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise BayescopeInputError(f"cannot read {path}: {exc}", field="path") from exc
-    if frame.empty:
-        raise BayescopeInputError(f"file has a header but no rows: {path}", field="path")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
 
 
 def load_transactions(

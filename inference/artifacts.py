@@ -13,11 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -27,9 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescope import __version__
 from bayescope.data.rfm import RFMSummary
 from bayescope.errors import ArtifactError
+from bayescope.files import atomic_path
+from bayescope.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -80,86 +76,36 @@ def rfm_arrays(rfm: RFMSummary) -> dict[str, np.ndarray]:
     return arrays
 
 
-@contextmanager
-def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    A reader never sees a half-written file and a failure leaves nothing behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        # mkstemp makes the file private (0600); give it the permissions of a normal file.
-        os.chmod(tmp, 0o666 & ~umask())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def model_id(kind: str, model: str, settings: str) -> str:
+    """A short hash of what the model is: family, specification and settings (JSON, keys
+    sorted). Stored with the run and recomputed at load (pymc-marketing's ``model_builder``
+    idea): a run whose identity no longer matches its settings is refused."""
+    return hashlib.sha256(f"{kind}|{model}|{settings}".encode()).hexdigest()[:16]
 
 
-@contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; swap it in for ``target`` on success.
-
-    The old ``target`` (if any) is renamed aside and removed only after the new one is in
-    place; a failure removes the temporary folder and leaves ``target`` as it was.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield work
-        os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-        work.rename(target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+def run_attrs(*, kind: str, model: str, method: str, gate: dict[str, Any], seed: int,
+              settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The attributes every run stores, written in one place: family, model, method, gate
+    (a dict with ``passed``), seed, creation time, the estimator's settings and the model
+    identity."""
+    config = json.dumps(settings, sort_keys=True, default=str)
+    return {"kind": kind, "model": model, "method": method, "converged": bool(gate["passed"]),
+            "gate": gate, "seed": int(seed),
+            "created_at": pd.Timestamp.now(tz="UTC").isoformat(), "settings": config,
+            "model_id": model_id(kind, model, config), **extra}
 
 
-def umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def jsonable(value: Any) -> Any:
-    """NumPy scalars and arrays to plain Python for json; non-finite floats to ``None``."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def atomic_write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV or Parquet (by suffix) through a temporary file and a rename."""
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
+def check_model_id(artifact: Artifact, run_dir: str | Path) -> None:
+    """Refuse a run whose stored identity does not match its kind, model and settings
+    (runs written before identities were stored have none and pass)."""
+    attrs = artifact.attrs
+    if "model_id" not in attrs:
+        return
+    expected = model_id(artifact.kind, str(attrs.get("model")), str(attrs.get("settings")))
+    if str(attrs["model_id"]) != expected:
+        raise ArtifactError(f"{run_dir}: the run's model identity does not match its stored "
+                            "model and settings (written by a different specification, or "
+                            "altered)", field="run_dir")
 
 
 def save_artifact(run_dir: Path, idata: Any, arrays: dict[str, np.ndarray],

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayescope.inference.artifacts import atomic_write_text
+from bayescope.files import atomic_write_text
 
 STYLE = """
 body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 0 auto;

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import rankdata
 
-from bayescope.inference.artifacts import atomic_path
+from bayescope.files import atomic_path
 from bayescope.inference.convergence import scalar_series
 from bayescope.posterior_reports.calibration import PITCheck
 

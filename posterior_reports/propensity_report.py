@@ -26,7 +26,7 @@ from bayescope.posterior_reports.html import (
 )
 from bayescope.posterior_reports.plots import COLOURS, plot_deciles, plot_reliability, save_figure
 from bayescope.posterior_reports.propensity_drift_report import drift_section
-from bayescope.propensity import PropensityRun
+from bayescope.posterior_reports.runs import PropensityRunView as PropensityRun
 
 LABELS = {"bayescope": "bayescope (Laplace posterior)",
           "logistic_regression": "logistic regression (MLE)",

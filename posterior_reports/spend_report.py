@@ -47,6 +47,7 @@ from bayescope.posterior_reports.plots import (
     plot_pit_ecdf,
     plot_trace_rank,
 )
+from bayescope.posterior_reports.runs import SpendRunView as SpendRun
 from bayescope.posterior_reports.spend_baselines import LABELS
 from bayescope.posterior_reports.spend_holdout import evaluate_spend_holdout
 from bayescope.posterior_reports.spend_plots import (
@@ -56,7 +57,6 @@ from bayescope.posterior_reports.spend_plots import (
     plot_target,
     plot_treatment_effects,
 )
-from bayescope.spend import SpendRun
 
 TRACE_NAMES = ("any_intercept", "any_treatment", "amount_intercept", "amount_treatment",
                "log_sigma_intercept", "log_sigma_slope")

@@ -4,6 +4,7 @@ DMA ranking for the most-streamed artist of the sample."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bayescope.inference.ticket_prediction import TicketForecast
+from bayescope.models.ticket_demand import GATED
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
     gate_callout,
@@ -31,17 +34,17 @@ from bayescope.posterior_reports.html import (
     Table,
 )
 from bayescope.posterior_reports.plots import COLOURS, plot_trace_rank, save_figure
+from bayescope.posterior_reports.runs import TicketsRunView
 from bayescope.posterior_reports.ticket_plots import plot_dma_ranking
 
 TRACE_NAMES = ("alpha_raw", "beta_size", "sigma_artist", "sigma_dma", "sigma_pair")
 
 
-def build_tickets_report(run: Any, out_dir: Path, seed: int = 0) -> ReportContent:
-    """Sections and metrics of a tickets run (``run``: a :class:`TicketsRun`)."""
-    from bayescope.dma_ranking import rank_dmas
-    from bayescope.models.ticket_demand import GATED
-    from bayescope.tickets import predict_tickets_run
-
+def build_tickets_report(run: TicketsRunView, out_dir: Path, forecast: TicketForecast,
+                         rank: Callable[[str], pd.DataFrame]) -> ReportContent:
+    """Sections and metrics of a tickets run: its gate, parameters, diagnostics, the
+    ``forecast`` (national and per artist) and ``rank(artist)``'s DMA ranking of the run's
+    most-streamed artist (the family computes both from the run's draws)."""
     tree = run.artifact.tree
     posterior = tree["posterior"].to_dataset()
     gate = json.loads(run.artifact.attrs["gate"])
@@ -68,12 +71,11 @@ def build_tickets_report(run: Any, out_dir: Path, seed: int = 0) -> ReportConten
         Figure(plot_trace_rank(posterior, TRACE_NAMES, out_dir / "trace_rank.png"),
                "Trace and rank plots of the population parameters"),
     ])
-    forecast = predict_tickets_run(run, seed=seed)
     metrics["national"] = forecast.national.to_dict("records")
     sections = [summary, diagnostics, _forecast_section(forecast, out_dir)]
     popularity = np.asarray(run.attr("popularity"), float)
     star = str(run.artists[int(np.argmax(popularity))])
-    ranking = rank_dmas(run, star, top=10, seed=seed)
+    ranking = rank(star)
     metrics["ranking_example"] = {"artist": star,
                                   "top": ranking.head(10)["dma_id"].tolist()}
     sections.append(Section(f"Where should {star} play next?", [

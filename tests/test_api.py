@@ -134,7 +134,7 @@ def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
 
 
 def test_nested_json_mixed_offsets_and_missing_numbers(client, instances):
-    from bayescope.api.served import _json_number
+    from bayescope.families.serving import json_number as _json_number
 
     nested = client.post("/v1/models/run:predict", data="[" * 100_000,
                          content_type="application/json")

@@ -119,8 +119,8 @@ def test_console_script_is_installed():
 def test_same_seed_gives_the_same_posterior(small_log_csv, method):
     import numpy as np
 
-    from bayescope.btyd import model_spec_for
     from bayescope.data import load_transactions, rfm_summary
+    from bayescope.families.btyd import model_spec_for
     from bayescope.inference.sampling import fit_model
 
     rfm = rfm_summary(load_transactions(small_log_csv)[0], "W")

@@ -10,13 +10,12 @@ from bayescope.cli import main
 from bayescope.data.generate_propensity import generate_propensity_table
 from bayescope.data.propensity_table import TARGET, validate_propensity_columns
 from bayescope.errors import BayescopeInputError
-from bayescope.propensity import (
+from bayescope.families.propensity import (
     PropensityFitSettings,
     fit_propensity,
     load_propensity_run,
-    score_run,
 )
-from bayescope.propensity_batch import SCORE_COLUMNS, score_file
+from bayescope.families.propensity_batch import SCORE_COLUMNS, score_file, score_run
 
 N = 3_000
 

@@ -10,6 +10,13 @@ import pytest
 from bayescope.cli import main
 from bayescope.data.generate_propensity import PropensityTruth, generate_propensity_table
 from bayescope.data.propensity_table import validate_propensity_columns
+from bayescope.families.propensity import (
+    PropensityFitSettings,
+    fit_propensity,
+    load_propensity_run,
+)
+from bayescope.families.propensity_batch import score_run
+from bayescope.families.propensity_drift import PROFILE_ATTR, drift_check
 from bayescope.posterior_reports.drift import (
     categorical_shares,
     compare,
@@ -18,8 +25,6 @@ from bayescope.posterior_reports.drift import (
     profile_numeric,
     psi,
 )
-from bayescope.propensity import PropensityFitSettings, fit_propensity, load_propensity_run
-from bayescope.propensity_drift import PROFILE_ATTR, drift_check
 
 N = 15_000
 
@@ -54,7 +59,8 @@ def previous(tmp_path_factory):
 
 def _check(previous_run, table):
     columns = validate_propensity_columns(table)
-    return drift_check(previous_run, columns, np.random.default_rng(0).uniform(size=len(table)))
+    return drift_check(previous_run, columns, np.random.default_rng(0).uniform(size=len(table)),
+                       *score_run(previous_run, columns))
 
 
 def test_same_process_is_stable(previous):
@@ -127,5 +133,6 @@ def test_bad_drift_inputs_exit_2(tmp_path, previous):
     # A run without a stored profile (fitted before profiles existed) is refused by name.
     del run.artifact.attrs[PROFILE_ATTR]
     with pytest.raises(Exception, match="no population profile"):
-        drift_check(run, validate_propensity_columns(
-            generate_propensity_table(200, np.random.default_rng(5)).table), np.zeros(200))
+        columns = validate_propensity_columns(
+            generate_propensity_table(200, np.random.default_rng(5)).table)
+        drift_check(run, columns, np.zeros(200), *score_run(run, columns))

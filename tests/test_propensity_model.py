@@ -16,11 +16,11 @@ from bayescope.data.propensity_table import (
     TARGET,
     validate_propensity_columns,
 )
+from bayescope.families.propensity import fit_posterior
 from bayescope.inference.propensity_scoring import score_draws, score_exact
 from bayescope.inference.sampling import fit_model
 from bayescope.models.propensity_logistic import build_pymc, fit_laplace, prior_mean, prior_sd
 from bayescope.posterior_reports.binary import expected_calibration_error
-from bayescope.propensity import fit_posterior
 
 
 def design_of(n: int, seed: int):

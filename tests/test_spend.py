@@ -15,7 +15,7 @@ from bayescope.data.campaign_spend import TARGET, validate_campaign_table
 from bayescope.data.generate_spend import generate_spend_table
 from bayescope.data.spend_features import FEATURES, FeatureScaling, raw_features
 from bayescope.errors import BayescopeInputError
-from bayescope.spend import SpendFitSettings, fit_spend
+from bayescope.families.spend import SpendFitSettings, fit_spend
 
 PREDICT_COLUMNS = ["customer_id", "spend_mean", "spend_median", "spend_low", "spend_high",
                    "p_positive", "uplift_mean", "uplift_low", "uplift_high"]
@@ -230,7 +230,7 @@ def test_cdnow_task_uses_only_the_past_and_counts_the_window(cdnow):
 
 def test_cdnow_run_marks_the_uplift_as_not_identified(cdnow, tmp_path):
     from bayescope.data.cdnow_spend import cdnow_spend_table
-    from bayescope.spend import load_spend_run, predict_spend_run
+    from bayescope.families.spend import load_spend_run, predict_spend_run
 
     table = validate_campaign_table(cdnow_spend_table(transactions=cdnow).head(3000))
     _, summary = fit_spend(table, SpendFitSettings(draws=300, chains=2, progress=False),

@@ -64,7 +64,7 @@ def test_boosting_forecasts_stay_in_range_and_beat_the_trailing_mean(panels):
 def test_coverage_on_weeks_with_sales_matches_a_calibrated_forecasts_expectation():
     """Observed coverage among the weeks that sold equals the forecast's own expectation when
     the outcomes come from the forecast distribution; an over-confident one falls short."""
-    from bayescope.ticket_backtest import MODELS, row_scores, with_sales_coverage
+    from bayescope.families.ticket_backtest import MODELS, row_scores, with_sales_coverage
 
     rng = np.random.default_rng(3)
     n_rows, n_draws = 6000, 400

@@ -12,13 +12,13 @@ import pytest
 from bayescope.cli import main
 from bayescope.data.generate_tickets import generate_ticket_tables
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
-from bayescope.inference.artifacts import flat_posterior
-from bayescope.tickets import (
+from bayescope.families.tickets import (
     TicketFitSettings,
     fit_tickets,
     load_tickets_run,
     predict_tickets_run,
 )
+from bayescope.inference.artifacts import flat_posterior
 
 PREDICT_COLUMNS = ["artist_id", "dma_id", "week_start", "tickets_mean", "tickets_median",
                    "tickets_low", "tickets_high", "order_value_mean", "order_value_low",

@@ -116,7 +116,9 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
         return seed
 
     def predict(model: ServedModel, allow_bare: bool) -> Any:
-        predictions = model.predict(instances_from_body(allow_bare), seed=seed_from_query())
+        options = {k: v for k, v in request.args.items() if k != "seed"}
+        predictions = model.predict(instances_from_body(allow_bare), seed=seed_from_query(),
+                                    options=options)
         return jsonify({"model": model.info(), "predictions": predictions})
 
     @app.get("/healthz")
@@ -141,10 +143,10 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
 
     @app.post("/predict")
     def predict_default() -> Any:
-        spend = [m for m in models.values() if m.kind == "spend"]
-        if not spend:
+        default = [m for m in models.values() if m.default_route]
+        if not default:
             raise ApiError(404, "no spend model is served", "model")
-        return predict(spend[0], allow_bare=True)
+        return predict(default[0], allow_bare=True)
 
     @app.get("/openapi.json")
     def openapi() -> Any:

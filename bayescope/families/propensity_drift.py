@@ -21,9 +21,10 @@ The arithmetic is in :mod:`bayescope.posterior_reports.drift`.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.stats import spearmanr
 
 from bayescope.data.propensity_table import CATEGORICAL, NUMERIC, TARGET
@@ -35,9 +36,7 @@ from bayescope.posterior_reports.drift import (
     profile_numeric,
     verdict,
 )
-
-if TYPE_CHECKING:
-    from bayescope.propensity import PropensityRun
+from bayescope.posterior_reports.runs import PropensityRunView as PropensityRun
 
 PROFILE_ATTR = "population_profile"
 
@@ -69,15 +68,14 @@ def stored_profile(run: PropensityRun) -> dict[str, Any]:
 
 
 def drift_check(previous: PropensityRun, columns: dict[str, np.ndarray],
-                new_p_mean: np.ndarray) -> dict[str, Any]:
+                new_p_mean: np.ndarray, scored: pd.DataFrame, unseen: dict[str, int]
+                ) -> dict[str, Any]:
     """Compare a new month's validated table with the previous run (see module docstring).
 
-    ``new_p_mean`` is the new model's posterior mean propensity for the same rows.
+    ``new_p_mean`` is the new model's posterior mean propensity for the same rows;
+    ``scored`` and ``unseen`` the previous run's scores of them and its unseen-level counts.
     """
-    from bayescope.propensity import score_run
-
     profile = stored_profile(previous)
-    scored, unseen = score_run(previous, columns)
     old_p = scored["p_mean"].to_numpy()
     features = []
     for name, reference in profile["features"].items():

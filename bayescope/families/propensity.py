@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,38 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from bayescope.data.holdout import split_holdout
 from bayescope.data.propensity_features import PropensityDesign
-from bayescope.data.propensity_table import CATEGORICAL, FEATURES, TARGET
+from bayescope.data.propensity_table import (
+    CATEGORICAL,
+    FEATURES,
+    NUMERIC,
+    TARGET,
+    validate_propensity_columns,
+)
+from bayescope.data.table_chunks import read_source
 from bayescope.errors import ArtifactError, BayescopeInputError
-from bayescope.inference.artifacts import Artifact, atomic_write_text, load_artifact, save_artifact
+from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
+from bayescope.families.propensity_batch import (
+    SCORE_COLUMNS,
+    PropensityScorer,
+    score_file,
+    score_run,
+)
+from bayescope.families.propensity_drift import (
+    PROFILE_ATTR,
+    drift_check,
+    population_profile,
+    stored_profile,
+)
+from bayescope.families.serving import (
+    artifact_info,
+    check_types,
+    records,
+    reject_query,
+)
+from bayescope.files import atomic_write_text
+from bayescope.inference.artifacts import Artifact, load_artifact, run_attrs, save_artifact
 from bayescope.inference.propensity_scoring import score_exact
 from bayescope.models.propensity_logistic import (
     LaplacePosterior,
@@ -37,13 +65,13 @@ from bayescope.models.propensity_logistic import (
 )
 from bayescope.models.segments import SegmentModel, fit_segments
 from bayescope.posterior_reports.binary import binary_metrics, reliability_table
+from bayescope.posterior_reports.html import ReportContent
+from bayescope.posterior_reports.propensity_report import build_propensity_report
 from bayescope.posterior_reports.ranking import decile_table
-from bayescope.propensity_drift import PROFILE_ATTR, drift_check, population_profile
 
 log = logging.getLogger(__name__)
 
 STORED_DRAWS = 1000
-SCORE_CHUNK = 100_000
 
 
 @dataclass
@@ -64,14 +92,10 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     """Fit on validated columns (:func:`validate_propensity_columns`) and write the run.
 
     With ``previous`` (last month's run), the table is also checked for drift against it
-    (:mod:`bayescope.propensity_drift`) and the result goes to ``metrics.json["drift"]``.
+    (:mod:`bayescope.families.propensity_drift`) and the result goes to ``metrics.json["drift"]``.
     """
-    if not 0.0 <= settings.holdout_share < 1.0:
-        raise BayescopeInputError("--holdout-share must be in [0, 1)", field="holdout_share")
     rng = np.random.default_rng(settings.seed)
-    n = len(columns["customer_id"])
-    holdout = np.zeros(n, bool)
-    holdout[rng.choice(n, round(settings.holdout_share * n), replace=False)] = True
+    holdout = split_holdout(len(columns["customer_id"]), settings.holdout_share, rng)
     train = _take(columns, ~holdout)
     y = train[TARGET].astype(float)
     if len(y) < 100 or not 0 < y.sum() < len(y):
@@ -90,7 +114,9 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     p_all = score_exact(x_all, posterior.mean, posterior.chol)[0]
     profile = population_profile(columns, p_all, segments.assign(x_all), segments.k)
     # Before anything is written: the previous run may live in the same folder.
-    drift = drift_check(previous, columns, p_all) if previous is not None else None
+    drift = None
+    if previous is not None:
+        drift = drift_check(previous, columns, p_all, *score_run(previous, columns))
     if drift is not None:
         summary["drift"] = {"worst_feature": drift["worst_feature"],
                             "features_major": drift["features_major"],
@@ -100,14 +126,16 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     idata = az.from_dict({"posterior": {"beta": draws[None]}},
                          dims={"beta": ["coefficient"]},
                          coords={"coefficient": ["intercept", *design.names]})
-    attrs = {"kind": "propensity", "model": "laplace_logistic", "method": "laplace",
-             "converged": True, "gate": {"method": "laplace", "passed": True,
-                                         "newton_steps": posterior.iterations},
-             "seed": settings.seed, "created_at": pd.Timestamp.now(tz="UTC").isoformat(),
-             "design": json.dumps(design.to_dict()), "segments": json.dumps(segments.to_dict()),
-             "laplace_mean": json.dumps(posterior.mean.tolist()),
-             "laplace_chol": json.dumps(posterior.chol.tolist()),
-             PROFILE_ATTR: json.dumps(profile)}
+    attrs = run_attrs(kind="propensity", model="laplace_logistic", method="laplace",
+                      gate={"method": "laplace", "passed": True,
+                            "newton_steps": posterior.iterations},
+                      seed=settings.seed, settings={"seed": settings.seed,
+                                                    "holdout_share": settings.holdout_share},
+                      design=json.dumps(design.to_dict()),
+                      segments=json.dumps(segments.to_dict()),
+                      laplace_mean=json.dumps(posterior.mean.tolist()),
+                      laplace_chol=json.dumps(posterior.chol.tolist()),
+                      **{PROFILE_ATTR: json.dumps(profile)})
     arrays = {"customer_id": columns["customer_id"].astype(str),
               TARGET: columns[TARGET].astype(float), "in_holdout": holdout.astype(int)}
     run_dir = Path(run_dir)
@@ -303,54 +331,139 @@ def load_propensity_run(run_dir: str | Path, artifact: Artifact | None = None
     return PropensityRun(artifact, Path(run_dir))
 
 
+class Propensity(Estimator):
+    """Purchase propensity: Bayesian logistic regression on the documented design with an
+    exact Laplace posterior (:mod:`bayescope.models.propensity_logistic`), plus explainable
+    segments (:mod:`bayescope.models.segments`).
+
+    Parameters
+    ----------
+    seed
+        Seed of the holdout split, the posterior draws and the segments.
+    holdout_share
+        Share of customers held out for the comparison with scikit-learn's logistic
+        regression and gradient boosting (0 fits on all).
+
+    Examples
+    --------
+    >>> model = bs.Propensity().fit("customers.parquet")     # doctest: +SKIP
+    >>> model.predict("next_month.parquet").head()           # doctest: +SKIP
+    """
+
+    kind = "propensity"
+
+    def __init__(self, *, seed: int = 0, holdout_share: float = 0.2) -> None:
+        self.seed = seed
+        self.holdout_share = holdout_share
+
+    def fit(self, table: pd.DataFrame | str | Path,
+            previous: Propensity | str | Path | None = None) -> Propensity:
+        """Fit on a customer table (ShopSphere schema; a DataFrame or a CSV/Parquet path).
+
+        ``previous`` (last month's fitted estimator or run directory) adds the drift check
+        against the profile it stored to ``metrics_["drift"]``.
+        """
+        last = None
+        if previous is not None:
+            last = (previous.run_ if isinstance(previous, Propensity) and previous.is_fitted
+                    else load_propensity_run(Path(str(previous))))
+            stored_profile(last)
+        columns = validate_propensity_columns(read_source(table))
+        settings = PropensityFitSettings(self.seed, self.holdout_share)
+        return self._fit_into_temporary(
+            lambda work: fit_propensity(columns, settings, work, last))
+
+    def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
+        self.run_ = load_propensity_run(run_dir, artifact)
+
+    def predict(self, table: pd.DataFrame | str | Path) -> pd.DataFrame:
+        """``customer_id, p_mean, p_low, p_high, segment, segment_name`` per customer
+        (90% interval; the target column may be absent)."""
+        self._require_fitted()
+        columns = validate_propensity_columns(read_source(table), require_target=False)
+        frame, _ = score_run(self.run_, columns)
+        return frame[SCORE_COLUMNS]
+
+    def write_predictions(self, out: Path, options: PredictOptions,
+                          progress: Progress | None = None) -> str:
+        """``bayescope predict RUN --data PATH`` (``bayescope score`` streams large files)."""
+        if options.data is None:
+            raise BayescopeInputError("a propensity run scores a table: pass --data PATH",
+                                      field="data")
+        reject_options(options, "propensity", horizon="scores a 30-day window",
+                       top="scores every customer of --data", discount_rate="scores "
+                       "probabilities")
+        report = score_file(self.run_, options.data, out,
+                            progress=None if progress is None else lambda k: progress(k, None))
+        return f"wrote {report.rows} customers to {out} in {report.chunks} chunk(s)"
+
+    def _report_content(self, work: Path, holdout: str | Path | None, seed: int,
+                        columns: dict[str, str | None]) -> ReportContent:
+        if holdout is not None:
+            raise BayescopeInputError("--holdout is not supported for propensity runs yet: "
+                                      "the fit's held-out customers are scored",
+                                      field="holdout")
+        return build_propensity_report(self.run_, work)
+
+    def served(self, name: str, max_draws: int = 1000) -> ServedPropensityModel:
+        """The API's model object."""
+        self._require_fitted()
+        return ServedPropensityModel(name, self.run_, self.run_dir_)
+
+
 @dataclass
-class PropensityScorer:
-    """A run's design, segments and Gaussian posterior, parsed once, to score many chunks."""
+class ServedPropensityModel:
+    """The purchase-propensity model (with its segments) behind the same routes."""
 
-    design: PropensityDesign
-    segments: SegmentModel
-    mean: np.ndarray
-    chol: np.ndarray
+    name: str
+    run: PropensityRun
+    run_dir: Path
+    scorer: PropensityScorer = field(init=False)
+    default_route: bool = False
 
-    @classmethod
-    def from_run(cls, run: PropensityRun) -> PropensityScorer:
-        """Parse the run's stored attributes."""
-        mean, chol = run.gaussian
-        return cls(run.design, run.segments, mean, chol)
+    def __post_init__(self) -> None:
+        self.scorer = PropensityScorer.from_run(self.run)
 
-    def score(self, columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, int]]:
-        """``customer_id, p_mean, p_median, p_low, p_high, segment, segment_name`` and the
-        count of unseen category values per column, for one chunk of validated columns."""
-        x, unseen = self.design.transform(columns)
-        p_mean, p_low, p_high = score_exact(x, self.mean, self.chol)
-        segment = self.segments.assign(x)
-        # The linear predictor is Gaussian and the logistic monotone: the median is exact.
-        p_median = 1.0 / (1.0 + np.exp(-(self.mean[0] + x @ self.mean[1:])))
-        frame = pd.DataFrame({
-            "customer_id": columns["customer_id"].astype(str), "p_mean": p_mean,
-            "p_median": p_median, "p_low": p_low, "p_high": p_high, "segment": segment,
-            "segment_name": np.asarray(self.segments.segment_names, dtype=object)[segment]})
-        return frame, unseen
+    @property
+    def kind(self) -> str:
+        """Model family."""
+        return "propensity"
 
+    def info(self) -> dict[str, Any]:
+        """Name, kind, versions, training time and gate verdict."""
+        return artifact_info(self.name, self.kind, self.run.artifact)
 
-def score_run(run: PropensityRun | PropensityScorer, columns: dict[str, np.ndarray],
-              progress: Callable[[int, int], None] | None = None
-              ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Scores and segments for validated columns held in memory, in row chunks; also the
-    unseen counts. (Files go through :func:`bayescope.propensity_batch.score_file`.)"""
-    scorer = run if isinstance(run, PropensityScorer) else PropensityScorer.from_run(run)
-    n = len(columns["customer_id"])
-    parts = []
-    unseen_total = dict.fromkeys(CATEGORICAL, 0)
-    for start in range(0, n, SCORE_CHUNK):
-        index = slice(start, min(start + SCORE_CHUNK, n))
-        frame, unseen = scorer.score({k: v[index] for k, v in columns.items()})
-        for column, count in unseen.items():
-            unseen_total[column] += count
-        parts.append(frame)
-        if progress is not None:
-            progress(index.stop - index.start, n)
-    if any(unseen_total.values()):
-        log.warning("unseen category levels scored as 'unseen': %s",
-                    {k: v for k, v in unseen_total.items() if v})
-    return pd.concat(parts, ignore_index=True), unseen_total
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of one instance: null allowed exactly where the brief allows it."""
+        properties: dict[str, Any] = {"customer_id": {"type": "string", "minLength": 1}}
+        for column in CATEGORICAL:
+            properties[column] = {"type": ["string", "null"]}
+        for column, rule in NUMERIC.items():
+            kind = "integer" if rule.integer else "number"
+            properties[column] = {"type": [kind, "null"] if rule.missing_allowed else kind,
+                                  "minimum": rule.low, "maximum": rule.high,
+                                  "description": f"must be {rule.describe()}"}
+        return {"type": "object", "required": list(properties), "properties": properties}
+
+    def outputs(self) -> dict[str, str]:
+        """What each prediction field means."""
+        return {"mean": "posterior mean of P(purchase in the next 30 days)",
+                "median": "posterior median of that probability",
+                "low": "5% posterior quantile", "high": "95% posterior quantile",
+                "segment": "segment number", "segment_name": "segment in plain words"}
+
+    def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
+                options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Probabilities and segments (``seed`` is unused: the summaries are exact)."""
+        reject_query(options)
+        check_types(instances, self.schema())
+        columns = {name: [instance[name] for instance in instances]
+                   for name in self.schema()["properties"]}
+        validated = validate_propensity_columns(columns, require_target=False, row_offset=0)
+        frame, _ = score_run(self.scorer, validated)
+        columns_out = {"customer_id": frame["customer_id"].tolist(),
+                       "mean": frame["p_mean"].tolist(), "median": frame["p_median"].tolist(),
+                       "low": frame["p_low"].tolist(), "high": frame["p_high"].tolist(),
+                       "segment": frame["segment"].astype(int).tolist(),
+                       "segment_name": frame["segment_name"].tolist()}
+        return records(columns_out)

@@ -27,6 +27,7 @@ import pandas as pd
 from bayescope.data.ticket_panel import TIERS, build_panels, popularity_tiers, sample_artists
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
+from bayescope.families.tickets import TicketFitSettings, fit_ticket_model
 from bayescope.inference.artifacts import flat_posterior
 from bayescope.inference.predictive import thin_draws
 from bayescope.inference.ticket_prediction import TicketSimulator
@@ -34,7 +35,6 @@ from bayescope.models.ticket_baselines import FITTERS
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.counts import CountCheck
 from bayescope.posterior_reports.scores import crps
-from bayescope.tickets import TicketFitSettings, fit_ticket_model
 
 log = logging.getLogger(__name__)
 

@@ -3,30 +3,108 @@
 ``score_file`` streams the input in row chunks (:mod:`bayescope.data.table_chunks`: pandas /
 pyarrow for one file, Dask for globs and Parquet folders), validates each chunk with the one
 propensity validation (errors name the file's rows), scores it exactly
-(:class:`~bayescope.propensity.PropensityScorer`), and appends it to a Parquet (or CSV) file
-written beside the target and renamed onto it only when every chunk succeeded. Memory is one
+(:class:`~bayescope.families.propensity.PropensityScorer`), and appends it to a Parquet (or CSV)
+file written beside the target and renamed onto it only when every chunk succeeded. Memory is one
 chunk plus eight bytes per customer (the hashes that catch a ``customer_id`` repeated across
 chunks), whatever the file size.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from bayescope.data.propensity_features import PropensityDesign
 from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_columns
 from bayescope.data.table_chunks import iter_dask_partitions, iter_file_chunks
 from bayescope.errors import BayescopeInputError
-from bayescope.inference.artifacts import atomic_path
-from bayescope.propensity import PropensityRun, PropensityScorer
+from bayescope.files import atomic_path
+from bayescope.inference.propensity_scoring import score_exact
+from bayescope.models.segments import SegmentModel
 
 SCORE_COLUMNS = ["customer_id", "p_mean", "p_low", "p_high", "segment", "segment_name"]
 ENGINES = ("pandas", "dask")
+SCORE_CHUNK = 100_000
+
+log = logging.getLogger(__name__)
+
+
+class StoredPropensity(Protocol):
+    """What scoring needs of a stored propensity run (its family's ``PropensityRun``)."""
+
+    @property
+    def design(self) -> PropensityDesign:
+        """The training-fitted design transform."""
+        ...
+
+    @property
+    def segments(self) -> SegmentModel:
+        """The fitted segmentation."""
+        ...
+
+    @property
+    def gaussian(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and Cholesky factor of the Laplace posterior."""
+        ...
+
+
+@dataclass
+class PropensityScorer:
+    """A run's design, segments and Gaussian posterior, parsed once, to score many chunks."""
+
+    design: PropensityDesign
+    segments: SegmentModel
+    mean: np.ndarray
+    chol: np.ndarray
+
+    @classmethod
+    def from_run(cls, run: StoredPropensity) -> PropensityScorer:
+        """Parse the run's stored attributes."""
+        mean, chol = run.gaussian
+        return cls(run.design, run.segments, mean, chol)
+
+    def score(self, columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, int]]:
+        """``customer_id, p_mean, p_median, p_low, p_high, segment, segment_name`` and the
+        count of unseen category values per column, for one chunk of validated columns."""
+        x, unseen = self.design.transform(columns)
+        p_mean, p_low, p_high = score_exact(x, self.mean, self.chol)
+        segment = self.segments.assign(x)
+        # The linear predictor is Gaussian and the logistic monotone: the median is exact.
+        p_median = 1.0 / (1.0 + np.exp(-(self.mean[0] + x @ self.mean[1:])))
+        frame = pd.DataFrame({
+            "customer_id": columns["customer_id"].astype(str), "p_mean": p_mean,
+            "p_median": p_median, "p_low": p_low, "p_high": p_high, "segment": segment,
+            "segment_name": np.asarray(self.segments.segment_names, dtype=object)[segment]})
+        return frame, unseen
+
+
+def score_run(run: StoredPropensity | PropensityScorer, columns: dict[str, np.ndarray],
+              progress: Callable[[int, int], None] | None = None
+              ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Scores and segments for validated columns held in memory, in row chunks; also the
+    unseen counts. (Files go through :func:`bayescope.families.propensity_batch.score_file`.)"""
+    scorer = run if isinstance(run, PropensityScorer) else PropensityScorer.from_run(run)
+    n = len(columns["customer_id"])
+    parts = []
+    unseen_total = dict.fromkeys(CATEGORICAL, 0)
+    for start in range(0, n, SCORE_CHUNK):
+        index = slice(start, min(start + SCORE_CHUNK, n))
+        frame, unseen = scorer.score({k: v[index] for k, v in columns.items()})
+        for column, count in unseen.items():
+            unseen_total[column] += count
+        parts.append(frame)
+        if progress is not None:
+            progress(index.stop - index.start, n)
+    if any(unseen_total.values()):
+        log.warning("unseen category levels scored as 'unseen': %s",
+                    {k: v for k, v in unseen_total.items() if v})
+    return pd.concat(parts, ignore_index=True), unseen_total
 
 
 @dataclass
@@ -65,7 +143,7 @@ class _ChunkWriter:
             self._writer.close()
 
 
-def score_file(run: PropensityRun, source: str | Path, out: str | Path,
+def score_file(run: StoredPropensity, source: str | Path, out: str | Path,
                engine: str = "pandas", rows: int = 100_000,
                progress: Callable[[int], None] | None = None) -> BatchReport:
     """Score ``source`` chunk by chunk into ``out`` (``SCORE_COLUMNS``); see module docstring.

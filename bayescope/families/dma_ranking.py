@@ -30,7 +30,7 @@ from bayescope.data.ticket_panel import TicketPanel
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.predictive import thin_draws
 from bayescope.models.ticket_demand import forecast_log_mu
-from bayescope.tickets import TicketsRun
+from bayescope.posterior_reports.runs import TicketsRunView
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ ON_SALE_WEEKS = 4
 RANK_DRAWS = 1000
 
 
-def rank_dmas(run: TicketsRun, artist: str, top: int = 10, seed: int = 0,
+def rank_dmas(run: TicketsRunView, artist: str, top: int = 10, seed: int = 0,
               include_played: bool = False) -> pd.DataFrame:
     """The ranking table of ``artist`` (see module docstring)."""
     artists = list(run.artists)
@@ -88,7 +88,7 @@ def rank_dmas(run: TicketsRun, artist: str, top: int = 10, seed: int = 0,
     return table.reset_index(drop=True)
 
 
-def _scenario(run: TicketsRun, artist: int) -> TicketPanel:
+def _scenario(run: TicketsRunView, artist: int) -> TicketPanel:
     """One row per DMA: the artist's origin features with a show listed."""
     panel = run.forecast_panel()
     first = panel.week.min()

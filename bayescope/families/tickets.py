@@ -1,0 +1,462 @@
+"""The ticket-demand workflow: tables -> panels at an origin -> NUTS fit -> run -> forecasts.
+
+``fit_tickets`` picks a stratified sample of artists (:func:`sample_artists`), builds the
+leakage-free panels at the origin, fits :mod:`bayescope.models.ticket_demand` with nutpie,
+and writes ``RUN_DIR/posterior.nc`` (thinned posterior; the forecast rows with their features
+in ``constant_data``; artists, DMAs, tiers, centring and the ranking context in the
+attributes) and ``summary.json``. ``load_tickets_run`` reads it back; ``predict_tickets_run``
+forecasts the rows and the artist-week and national totals from the same draws.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescope.data.ticket_features import FEATURES
+from bayescope.data.ticket_panel import (
+    TIERS,
+    PanelPair,
+    TicketPanel,
+    build_panels,
+    parse_origin,
+    popularity_tiers,
+    sample_artists,
+)
+from bayescope.data.ticket_tables import TicketTables, load_ticket_tables
+from bayescope.errors import ArtifactError, BayescopeInputError
+from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
+from bayescope.families.dma_ranking import rank_dmas
+from bayescope.families.serving import (
+    artifact_info,
+    check_types,
+    records,
+    reject_query,
+)
+from bayescope.files import atomic_write_frame, atomic_write_text
+from bayescope.inference.artifacts import Artifact, load_artifact, run_attrs, save_artifact
+from bayescope.inference.predictive import n_draws, thin_draws
+from bayescope.inference.sampling import FitResult, fit_model
+from bayescope.inference.ticket_prediction import TicketForecast, TicketSimulator, forecast
+from bayescope.models.ticket_demand import (
+    GATED,
+    SAMPLER_COORDINATES,
+    TicketModelInputs,
+    build_ticket_model,
+)
+from bayescope.posterior_reports.diagnostics import labelled_summary
+from bayescope.posterior_reports.html import ReportContent
+from bayescope.posterior_reports.tickets_report import build_tickets_report
+
+log = logging.getLogger(__name__)
+
+STORED_DRAWS = 1000
+# Posterior draws of the ticket model take 31 leapfrog steps (depth 5) at every size tried;
+# depth 6 leaves twice that and cuts the 1,023-step trajectories of early warmup (a full-size
+# fit: 2 chains x 400 iterations in 169 s instead of over 900 s).
+MAX_TREE_DEPTH = 6
+PREDICT_DRAWS = 1000
+# A diagonal mass matrix. nutpie's low-rank adaptation (fit_model's default) once in every ten
+# or so chains of this 6,600-parameter model fits a correction from too few late-warmup draws:
+# after it the step size falls from 0.2 to 0.002 and every draw diverges (energy errors of
+# 10^5; 3 of 32 chains in a full-size backtest, R-hat 1.5). Its ESS per draw here was no
+# better than the diagonal's, on which the reparametrisations were tuned.
+MASS_MATRIX = "diag"
+
+
+@dataclass
+class TicketFitSettings:
+    """Origin, sample, horizon and sampler settings."""
+
+    origin: str
+    artists: int = 30
+    horizon: int = 4
+    train_weeks: int = 104
+    draws: int = 500
+    tune: int = 400
+    chains: int = 4
+    seed: int = 0
+    progress: bool = True
+    backend: str = "numba"
+    max_tree_depth: int = MAX_TREE_DEPTH
+
+    def stored(self) -> dict[str, Any]:
+        """The settings stored with the run (restored by ``bayescope.load``)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("origin", "progress")}
+
+
+def prepare_panels(tables: TicketTables, settings: TicketFitSettings) -> PanelPair:
+    """The stratified artist sample and its panels at the origin."""
+    rng = np.random.default_rng(settings.seed)
+    origin = parse_origin(settings.origin, tables.weeks, tables.weekday)
+    tiers = popularity_tiers(tables, origin)
+    artists = sample_artists(tiers, settings.artists, rng)
+    log.info("artists: %d of %d (%s)", artists.size, len(tiers),
+             ", ".join(f"{(tiers[artists] == t).sum()} {t}" for t in TIERS))
+    return build_panels(tables, artists, origin, settings.horizon,
+                        settings.train_weeks)
+
+
+def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
+                     cache_key: str | None = None) -> tuple[FitResult, TicketModelInputs]:
+    """NUTS fit of the hierarchical model on the training panel."""
+    inputs = TicketModelInputs.from_panels(panels)
+    if (inputs.tickets > 0).sum() < 20:
+        raise BayescopeInputError(
+            f"only {(inputs.tickets > 0).sum()} artist-DMA-weeks with sales before the origin: "
+            "too few to fit (pick a later origin or more artists)", field="origin")
+    log.info("fitting the hierarchical negative binomial on %d artist-DMA-weeks (%d with "
+             "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
+    model = build_ticket_model(inputs, panels.tier.size)
+    result = fit_model(model, GATED, "nuts", settings.draws, settings.tune, settings.chains,
+                       settings.seed, settings.progress, cache_key, settings.backend,
+                       settings.max_tree_depth, MASS_MATRIX)
+    return result, inputs
+
+
+def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str | Path
+                ) -> tuple[FitResult, dict[str, Any]]:
+    """Fit at the origin and write the run directory (see module docstring)."""
+    panels = prepare_panels(tables, settings)
+    result, inputs = fit_ticket_model(panels, settings)
+    run_dir = Path(run_dir)
+    attrs = run_attrs(
+        kind="tickets", model="hierarchical_negative_binomial", method="nuts",
+        gate=result.gate.to_dict(), seed=settings.seed, settings=settings.stored(),
+        origin=str(panels.origin.date()), **{
+        "horizon": settings.horizon, "artists": json.dumps(panels.train.artists.tolist()),
+        "dmas": json.dumps(panels.train.dmas.tolist()),
+        "dma_names": json.dumps(panels.dma_names.tolist()),
+        "households": json.dumps(panels.households.tolist()),
+        "size": json.dumps(panels.size.tolist()), "tier": json.dumps(panels.tier.tolist()),
+        "popularity": json.dumps(panels.popularity.tolist()),
+        "feature_means": json.dumps(inputs.feature_means.tolist()),
+        "recent_events": json.dumps(panels.recent_events.tolist()),
+        "audience_index": json.dumps(np.round(panels.audience_index, 4).tolist()),
+        "tour_listings": json.dumps(_tour_listings(panels).tolist()),
+        "forecast_weeks": json.dumps(
+            panels.forecast.weeks[np.unique(panels.forecast.week)].strftime("%Y-%m-%d")
+            .tolist()),
+    })
+    save_artifact(run_dir, _thinned(result.idata), _row_arrays(panels.forecast), attrs,
+                  unit="row")
+    summary = {"kind": "tickets", "origin": attrs["origin"], "horizon": settings.horizon,
+               "artists": panels.tier.size, "dmas": panels.size.size,
+               "training_rows": int(inputs.tickets.size),
+               "training_rows_with_sales": int((inputs.tickets > 0).sum()),
+               "forecast_rows": panels.forecast.n, "seconds": result.seconds,
+               "gate": result.gate.to_dict(),
+               "parameters": labelled_summary(result.idata["posterior"], GATED)}
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=float))
+    return result, summary
+
+
+def _tour_listings(panels: PanelPair) -> np.ndarray:
+    """Per artist: the median lagged ``log_listings`` in training weeks with events listed
+    (its typical listing level on tour), the median over all artists where it never toured."""
+    train = panels.train
+    listings = train.x[:, FEATURES.index("log_listings")]
+    touring = train.x[:, FEATURES.index("log_events_listed")] > 0
+    overall = float(np.median(listings[touring])) if touring.any() else float(np.log1p(10))
+    out = np.full(panels.tier.size, overall)
+    for a in range(panels.tier.size):
+        rows = touring & (train.artist == a)
+        if rows.any():
+            out[a] = float(np.median(listings[rows]))
+    return out
+
+
+def _thinned(idata: Any) -> Any:
+    """The fit with at most ``STORED_DRAWS`` posterior draws (chains kept, draws thinned),
+    without the sampler's own coordinates (the model's effects are stored as well)."""
+    tree = idata.copy()
+    posterior = tree["posterior"].to_dataset()
+    posterior = posterior.drop_vars([name for name in SAMPLER_COORDINATES if name in posterior])
+    used = {dim for var in posterior.data_vars.values() for dim in var.dims}
+    posterior = posterior.drop_vars([dim for dim in posterior.coords if dim not in used])
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    step = max(1, int(np.ceil(chains * draws / STORED_DRAWS)))
+    tree["posterior"] = posterior.isel(draw=slice(None, None, step))
+    return tree
+
+
+def _row_arrays(panel: TicketPanel) -> dict[str, np.ndarray]:
+    weeks = panel.weeks[panel.week].strftime("%Y-%m-%d").to_numpy()
+    arrays = {"row_id": np.asarray([f"{a}|{d}|{w}" for a, d, w in zip(
+        panel.artists[panel.artist], panel.dmas[panel.dma], weeks, strict=True)]),
+        "artist": panel.artist, "dma": panel.dma, "week": panel.week,
+        "tickets": np.where(panel.observed, panel.tickets, np.nan),
+        "order_value": np.where(panel.observed, panel.order_value, np.nan)}
+    for k, name in enumerate(FEATURES):
+        arrays[f"x_{name}"] = panel.x[:, k]
+    return arrays
+
+
+@dataclass
+class TicketsRun:
+    """A stored ticket-demand fit."""
+
+    artifact: Artifact
+    run_dir: Path
+
+    def attr(self, name: str) -> Any:
+        """A JSON attribute, decoded."""
+        return json.loads(self.artifact.attrs[name])
+
+    @property
+    def artists(self) -> np.ndarray:
+        """Artist ids in code order."""
+        return np.asarray(self.attr("artists"), dtype=object)
+
+    @property
+    def dmas(self) -> np.ndarray:
+        """DMA ids in code order."""
+        return np.asarray(self.attr("dmas"), dtype=object)
+
+    def forecast_panel(self) -> TicketPanel:
+        """The forecast rows as stored at fit time."""
+        arrays = self.artifact.arrays
+        weeks = pd.DatetimeIndex(self.attr("forecast_weeks"))
+        week = arrays["week"].astype(int)
+        first = int(week.min())
+        calendar = pd.date_range(weeks[0] - pd.Timedelta(weeks=first), periods=first
+                                 + weeks.size, freq="7D")
+        x = np.column_stack([arrays[f"x_{name}"] for name in FEATURES])
+        tickets = arrays["tickets"]
+        return TicketPanel(self.artists, self.dmas, calendar, arrays["artist"].astype(int),
+                           arrays["dma"].astype(int), week, x, np.nan_to_num(tickets),
+                           np.nan_to_num(arrays["order_value"]), ~np.isnan(tickets))
+
+    def simulator(self, panel: TicketPanel | None = None) -> TicketSimulator:
+        """The posterior-predictive simulator of the forecast rows (or another panel)."""
+        return TicketSimulator(panel if panel is not None else self.forecast_panel(),
+                               np.asarray(self.attr("tier"), int),
+                               np.asarray(self.attr("size"), float),
+                               np.asarray(self.attr("feature_means"), float))
+
+
+def load_tickets_run(run_dir: str | Path, artifact: Artifact | None = None) -> TicketsRun:
+    """Load a tickets run (or wrap ``artifact``, already read); refuses other families."""
+    artifact = artifact or load_artifact(run_dir)
+    if artifact.kind != "tickets":
+        raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a ticket-demand fit",
+                            field="run_dir")
+    return TicketsRun(artifact, Path(run_dir))
+
+
+def thinned_posterior(run: TicketsRun, draws: int, rng: np.random.Generator
+                      ) -> dict[str, np.ndarray]:
+    """At most ``draws`` of the run's stored posterior draws (flat, draws first)."""
+    return thin_draws(run.artifact.posterior, draws, rng)
+
+
+def predict_tickets_run(run: TicketsRun, seed: int = 0) -> TicketForecast:
+    """Forecast every stored row (mean, median, 90% interval) and the totals."""
+    rng = np.random.default_rng(seed)
+    params = thinned_posterior(run, PREDICT_DRAWS, rng)
+    return forecast(run.simulator(), params, rng)
+
+
+class TicketDemand(Estimator):
+    """Live-event ticket demand: a hierarchical negative binomial over artist x DMA x week
+    with lagged, leakage-free signals (:mod:`bayescope.models.ticket_demand`), NUTS.
+
+    Parameters
+    ----------
+    artists
+        Artists in the stratified sample (by popularity tier).
+    horizon
+        Weeks forecast after the origin (every feature is lagged by it).
+    train_weeks
+        Training weeks before the origin.
+    draws, tune, chains, seed, max_tree_depth
+        NUTS settings.
+    backend
+        ``"numba"`` (CPU) or ``"jax"`` (the ``jax`` extra; a GPU when there is one).
+    progress
+        Show the sampler's progress bar.
+
+    Examples
+    --------
+    >>> model = bs.TicketDemand(artists=30).fit("tables/", origin="2024-06-03")
+    ... # doctest: +SKIP
+    >>> model.predict().national                               # doctest: +SKIP
+    >>> model.rank_dmas(artist="A0001", top=10)                # doctest: +SKIP
+    """
+
+    kind = "tickets"
+
+    def __init__(self, *, artists: int = 30, horizon: int = 4, train_weeks: int = 104,
+                 draws: int = 500, tune: int = 400, chains: int = 4, seed: int = 0,
+                 backend: str = "numba", max_tree_depth: int = MAX_TREE_DEPTH,
+                 progress: bool = False) -> None:
+        self.artists = artists
+        self.horizon = horizon
+        self.train_weeks = train_weeks
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.seed = seed
+        self.backend = backend
+        self.max_tree_depth = max_tree_depth
+        self.progress = progress
+
+    def fit_settings(self, origin: str) -> TicketFitSettings:
+        """These settings at ``origin``, as the workflow takes them; a non-positive sample or
+        sampler option is one error naming it."""
+        for name in ("artists", "horizon", "train_weeks", "draws", "tune", "chains",
+                     "max_tree_depth"):
+            if getattr(self, name) < 1:
+                raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive, not "
+                                          f"{getattr(self, name)}", field=name)
+        return TicketFitSettings(origin, self.artists, self.horizon, self.train_weeks,
+                                 self.draws, self.tune, self.chains, self.seed, self.progress,
+                                 self.backend, self.max_tree_depth)
+
+    def fit(self, tables: TicketTables | str | Path, origin: str) -> TicketDemand:
+        """Fit at ``origin`` (a date; the forecast weeks start there) on the artist tables
+        (a folder written by ``generate artists`` or the user's, or tables already loaded)."""
+        settings = self.fit_settings(origin)
+        loaded = tables if isinstance(tables, TicketTables) else load_ticket_tables(tables)
+        return self._fit_into_temporary(lambda work: fit_tickets(loaded, settings, work))
+
+    def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
+        self.run_ = load_tickets_run(run_dir, artifact)
+
+    def predict(self, seed: int = 0) -> TicketForecast:
+        """Forecasts of the weeks fixed at fit time: ``.rows`` (artist x DMA x week),
+        ``.artist_week`` and ``.national`` totals, each with mean, median and 90% interval."""
+        self._require_fitted()
+        return predict_tickets_run(self.run_, seed=seed)
+
+    def rank_dmas(self, artist: str, top: int = 10, seed: int = 0,
+                  include_played: bool = False) -> pd.DataFrame:
+        """Where ``artist`` should play next: DMAs by expected tickets per show, with 90%
+        intervals, price, revenue and P(in the top ``top``)."""
+        self._require_fitted()
+        return rank_dmas(self.run_, artist, top, seed, include_played)
+
+    def write_predictions(self, out: Path, options: PredictOptions,
+                          progress: Progress | None = None) -> str:
+        """``bayescope predict RUN``: rows to ``out``, totals beside it."""
+        reject_options(options, "tickets", data="forecasts the weeks fixed at fit time "
+                       "(origin and horizon)", horizon="forecasts the weeks fixed at fit time "
+                       "(origin and horizon)")
+        result = self.predict(seed=options.seed)
+        atomic_write_frame(result.rows, out)
+        artist_path = out.with_name(f"{out.stem}_artist_week{out.suffix}")
+        national_path = out.with_name(f"{out.stem}_national{out.suffix}")
+        atomic_write_frame(result.artist_week, artist_path)
+        atomic_write_frame(result.national, national_path)
+        return (f"wrote {len(result.rows):,} artist x DMA x week forecasts to {out}, "
+                f"artist-week totals to {artist_path.name} and national totals to "
+                f"{national_path.name}; national tickets per week (mean, 90%): " + "; ".join(
+                    f"{r.week_start} {r.tickets_mean:,.0f} [{r.tickets_low:,.0f}, "
+                    f"{r.tickets_high:,.0f}]" for r in result.national.itertuples()))
+
+    def _report_content(self, work: Path, holdout: str | Path | None, seed: int,
+                        columns: dict[str, str | None]) -> ReportContent:
+        if holdout is not None:
+            raise BayescopeInputError("--holdout is not used for tickets runs: `bayescope "
+                                      "backtest` scores forecasts on later weeks",
+                                      field="holdout")
+        return build_tickets_report(self.run_, work, self.predict(seed=seed),
+                                    lambda artist: self.rank_dmas(artist, 10, seed))
+
+    def served(self, name: str, max_draws: int = 1000) -> ServedTicketsModel:
+        """The API's model object (draws thinned once, here)."""
+        self._require_fitted()
+        return ServedTicketsModel(name, self.run_, self.run_dir_, max_draws)
+
+
+@dataclass
+class ServedTicketsModel:
+    """A ticket-demand run: forecasts of its artist x DMA x week rows (the weeks after its
+    origin, fixed at fit time), simulated per request from the stored draws.
+
+    The draws are thinned to ``max_draws`` once, at load (seed 0), not per request: the pair
+    effects alone are about 50 MB per 1,000 draws, and copying them for every request cost
+    more than the simulation. A request's seed drives the predictive simulation.
+    """
+
+    name: str
+    run: TicketsRun
+    run_dir: Path
+    max_draws: int = 1000
+    default_route: bool = False
+    _rows: dict[tuple[str, str, str], int] = field(init=False, repr=False)
+    _params: dict[str, np.ndarray] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.simulator = self.run.simulator()
+        self._params = thinned_posterior(self.run, self.max_draws, np.random.default_rng(0))
+        panel = self.simulator.panel
+        weeks = panel.weeks[panel.week].strftime("%Y-%m-%d")
+        self._rows = {(str(a), str(d), w): i for i, (a, d, w) in enumerate(zip(
+            panel.artists[panel.artist], panel.dmas[panel.dma], weeks, strict=True))}
+        self._weeks = sorted(set(weeks))
+        self._known = {"artist_id": {str(a) for a in panel.artists},
+                       "dma_id": {str(d) for d in panel.dmas}, "week_start": set(self._weeks)}
+
+    @property
+    def kind(self) -> str:
+        """Model family."""
+        return "tickets"
+
+    def info(self) -> dict[str, Any]:
+        """Name, kind, versions, training time, gate verdict and the weeks it forecasts."""
+        return {**artifact_info(self.name, self.kind, self.run.artifact),
+                "origin": str(self.run.artifact.attrs["origin"]),
+                "forecast_weeks": self._weeks, "draws_used": n_draws(self._params)}
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of one instance: an artist, a DMA and one of the forecast weeks."""
+        properties: dict[str, Any] = {
+            "artist_id": {"type": "string", "minLength": 1},
+            "dma_id": {"type": "string", "minLength": 1},
+            "week_start": {"type": "string", "format": "date", "enum": self._weeks}}
+        return {"type": "object", "required": list(properties), "properties": properties}
+
+    def outputs(self) -> dict[str, str]:
+        """What each prediction field means."""
+        return {"mean": "posterior-predictive mean of the week's tickets",
+                "median": "its median", "low": "its 5% quantile", "high": "its 95% quantile",
+                "order_value_mean": "posterior-predictive mean order value",
+                "order_value_low": "5% quantile", "order_value_high": "95% quantile"}
+
+    def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
+                options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Forecasts for the instances, in order (one simulation, ``seed`` as given)."""
+        reject_query(options)
+        check_types(instances, self.schema())
+        index = np.empty(len(instances), dtype=int)
+        for k, instance in enumerate(instances):
+            key = (instance["artist_id"], instance["dma_id"], instance["week_start"])
+            for field_name, known in self._known.items():
+                if instance[field_name] not in known:
+                    listed = self._weeks if field_name == "week_start" else None
+                    raise BayescopeInputError(
+                        f"instance {k}: {field_name} {instance[field_name]!r} is not in this "
+                        "run" + (f" (it forecasts {', '.join(listed)})" if listed else ""),
+                        field=field_name, rows=[k])
+            index[k] = self._rows[key]
+        rng = np.random.default_rng(seed)
+        draws = self.simulator.simulate(self._params, index, rng)
+        tickets, value = draws["tickets"], draws["order_value"]
+        low, median, high = np.quantile(tickets, [0.05, 0.5, 0.95], axis=0)
+        value_low, value_high = np.quantile(value, [0.05, 0.95], axis=0)
+        return records({
+            "artist_id": [i["artist_id"] for i in instances],
+            "dma_id": [i["dma_id"] for i in instances],
+            "week_start": [i["week_start"] for i in instances],
+            "mean": tickets.mean(axis=0).tolist(), "median": median.tolist(),
+            "low": low.tolist(), "high": high.tolist(),
+            "order_value_mean": value.mean(axis=0).tolist(),
+            "order_value_low": value_low.tolist(), "order_value_high": value_high.tolist()})

@@ -1,0 +1,201 @@
+"""The model contract, run on every registered family (small data).
+
+Each family goes through fit, save, load (same predictions), serve one instance through the
+Flask app, and report; the estimator conventions (keyword-only settings stored unchanged,
+``fit`` returns ``self``, ``NotFittedError`` naming the class, refused run kinds) are checked
+on all of them. A family added to the registry without an entry here fails
+``test_every_registered_family_is_covered``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescope as bs
+from bayescope.api import create_app
+from bayescope.data.campaign_spend import TARGET
+from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
+from bayescope.data.generate_propensity import generate_propensity_table
+from bayescope.data.generate_spend import generate_spend_table
+from bayescope.data.generate_tickets import generate_ticket_tables
+from bayescope.data.ticket_tables import write_ticket_tables
+from bayescope.families import REGISTRY
+
+
+@dataclass
+class Case:
+    """How to fit, predict and serve one family at a small size."""
+
+    make: Callable[[], Any]
+    fit: Callable[[Any, Path], Any]
+    predict: Callable[[Any], pd.DataFrame]
+    instance: Callable[[Any], dict[str, Any]]
+
+
+def _btyd_fit(model: Any, folder: Path) -> Any:
+    log = generate_btyd_transactions(300, BTYDTruth(), np.random.default_rng(3)).transactions
+    return model.fit(log, calibration_end="2024-12-31")
+
+
+def _spend_table(folder: Path) -> pd.DataFrame:
+    return generate_spend_table(600, np.random.default_rng(5)).table
+
+
+def _spend_fit(model: Any, folder: Path) -> Any:
+    path = folder / "spend.csv"
+    _spend_table(folder).to_csv(path, index=False)
+    return model.fit(path)
+
+
+def _spend_predict(model: Any) -> pd.DataFrame:
+    return model.predict(model.run_.table.head(20), seed=3)
+
+
+def _spend_instance(model: Any) -> dict[str, Any]:
+    row = model.run_.table.iloc[0].to_dict()
+    row["campaign_send_date"] = row["campaign_send_date"].strftime("%Y-%m-%d")
+    row.pop(TARGET, None)
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+
+def _propensity_table() -> pd.DataFrame:
+    return generate_propensity_table(1_500, np.random.default_rng(6)).table
+
+
+def _propensity_instance(model: Any) -> dict[str, Any]:
+    row = _propensity_table().drop(columns="purchased_next_30d").iloc[0].to_dict()
+    return {k: (None if isinstance(v, float) and np.isnan(v) else
+                v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+
+
+def _tickets_fit(model: Any, folder: Path) -> Any:
+    generated = generate_ticket_tables(6, np.random.default_rng(2), n_dmas=8, n_weeks=60)
+    write_ticket_tables(generated.tables, folder / "tables", "csv")
+    return model.fit(folder / "tables", origin="2020-10-19")
+
+
+def _tickets_instance(model: Any) -> dict[str, Any]:
+    row = model.predict().rows.iloc[0]
+    return {"artist_id": str(row["artist_id"]), "dma_id": str(row["dma_id"]),
+            "week_start": str(row["week_start"])}
+
+
+CASES: dict[str, Case] = {
+    "btyd": Case(lambda: bs.BTYD(draws=200, chains=2, seed=1), _btyd_fit,
+                 lambda m: m.predict(horizon=90, seed=2),
+                 lambda m: {"customer_id": str(m.run_.rfm.customer_id[0])}),
+    "spend": Case(lambda: bs.Spend(draws=200, chains=2, seed=1), _spend_fit, _spend_predict,
+                  _spend_instance),
+    "propensity": Case(lambda: bs.Propensity(seed=1),
+                       lambda m, folder: m.fit(_propensity_table()),
+                       lambda m: m.predict(_propensity_table().head(50)),
+                       _propensity_instance),
+    "tickets": Case(lambda: bs.TicketDemand(artists=4, draws=100, tune=200, chains=2, seed=0),
+                    _tickets_fit, lambda m: m.predict(seed=1).rows, _tickets_instance),
+}
+
+
+def test_every_registered_family_is_covered() -> None:
+    assert set(REGISTRY) == set(CASES)
+    assert {bs.BTYD, bs.Spend, bs.Propensity, bs.TicketDemand} == set(REGISTRY.values())
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def fitted(request, tmp_path_factory) -> tuple[str, Any, Path]:
+    kind = request.param
+    folder = tmp_path_factory.mktemp(f"contract_{kind}")
+    case = CASES[kind]
+    model = case.make()
+    assert case.fit(model, folder) is model  # fit returns self
+    return kind, model, folder
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_settings_are_keyword_only_and_stored_unchanged(kind: str) -> None:
+    family = REGISTRY[kind]
+    parameters = list(inspect.signature(family.__init__).parameters.values())[1:]
+    assert parameters and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters)
+    given = {p.name: p.default for p in parameters}
+    assert family(**given).get_params() == given
+    with pytest.raises(TypeError):
+        family(1)
+    with pytest.raises(bs.BayescopeInputError, match="no setting"):
+        family().set_params(not_a_setting=1)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_methods_that_need_a_fit_name_the_class(kind: str, tmp_path: Path) -> None:
+    model = REGISTRY[kind]()
+    assert not hasattr(model, "idata_")
+    with pytest.raises(bs.NotFittedError, match=f"This {type(model).__name__} is not fitted"):
+        model.save(tmp_path / "run")
+    with pytest.raises(bs.NotFittedError):
+        model.report()
+    assert not (tmp_path / "run").exists()
+
+
+def test_fit_save_load_predict_serve_report(fitted) -> None:
+    kind, model, folder = fitted
+    case = CASES[kind]
+    assert isinstance(model.converged_, bool)
+    assert set(model.summary_) and isinstance(model.summary_, dict)
+    assert az.summary(model.idata_, kind="stats").shape[0] > 0
+    run = model.save(folder / "run")
+    assert (run / "posterior.nc").is_file() and (run / "summary.json").is_file()
+    assert json.loads((run / "summary.json").read_text()) == model.summary_
+
+    loaded = bs.load(run)
+    assert type(loaded) is type(model)
+    def settings(estimator: Any) -> dict[str, Any]:
+        return {k: v for k, v in estimator.get_params().items() if k != "progress"}
+
+    assert settings(loaded) == settings(model)
+    pd.testing.assert_frame_equal(case.predict(loaded), case.predict(model))
+
+    client = create_app([run]).test_client()
+    listed = client.get("/v1/models").get_json()["models"]
+    assert [m["kind"] for m in listed] == [kind]
+    response = client.post(f"/v1/models/{run.name}:predict",
+                           json={"instances": [case.instance(loaded)]})
+    assert response.status_code == 200, response.get_json()
+    prediction = response.get_json()["predictions"][0]
+    assert all(np.isfinite(v) for k, v in prediction.items()
+               if isinstance(v, float) and not k.startswith("uplift"))
+    bad = client.post(f"/v1/models/{run.name}:predict?nonsense=1",
+                      json={"instances": [case.instance(loaded)]})
+    assert bad.status_code == 422 and bad.get_json()["field"] == "nonsense"
+
+    page = loaded.report()
+    assert page == run / "report" / "index.html" and page.is_file()
+    assert (run / "report" / "metrics.json").is_file()
+
+
+def test_load_refuses_other_kinds_and_altered_identity(fitted, tmp_path: Path) -> None:
+    kind, model, _ = fitted
+    run = tmp_path / "run"
+    shutil.copytree(model.run_dir_, run)
+    other = next(family for k, family in REGISTRY.items() if k != kind)
+    with pytest.raises(bs.ArtifactError, match=f"is a {kind} run"):
+        other.from_run(run)
+    # The stored settings and the identity are checked against each other at load.
+    import xarray as xr
+
+    tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf").load()
+    settings = json.loads(tree.attrs["settings"])
+    settings["seed"] = int(settings.get("seed", 0)) + 1
+    tree.attrs["settings"] = json.dumps(settings, sort_keys=True)
+    (run / "posterior.nc").unlink()
+    tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
+    with pytest.raises(bs.ArtifactError, match="model identity"):
+        bs.load(run)
