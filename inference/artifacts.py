@@ -1,10 +1,11 @@
 """Artifact store: one netCDF InferenceData (ArviZ DataTree) per fit, written atomically.
 
-``RUN_DIR/posterior.nc`` holds the posterior, sample stats (NUTS), the per-customer data the
-fit saw (group ``constant_data``: customer_id, frequency, recency, T, monetary_value and the
-holdout columns when there is a holdout) and, in the root attributes, everything needed to
-trust and reuse it: model name, package and library versions, time unit, calibration and
-observation ends, a SHA-256 fingerprint of the training data and the convergence verdict.
+``RUN_DIR/posterior.nc`` holds the posterior, sample stats (NUTS), the per-unit data the fit
+saw (group ``constant_data``: one value per customer or forecast row, with the unit's id as
+the coordinate) and, in the root attributes, everything needed to trust and reuse it: kind,
+model, settings and model identity, package and library versions, a SHA-256 fingerprint of
+the stored data and the convergence verdict, plus what each family adds (a BTYD run's time
+unit and calibration end: :mod:`bayescope.inference.btyd_run`).
 Loading checks all of these. Nothing is pickled.
 """
 
@@ -22,7 +23,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescope.data.rfm import RFMSummary
 from bayescope.errors import ArtifactError
 from bayescope.files import atomic_path
 from bayescope.version import __version__
@@ -34,7 +34,6 @@ POSTERIOR_FILE = "posterior.nc"
 LIBRARIES = ("pymc", "pytensor", "arviz", "pymc-marketing", "nutpie", "numpy", "pandas")
 COMMON_ATTRS = ("artifact_format", "model", "data_fingerprint", "converged", "method",
                 "bayescope_version")
-REQUIRED_ATTRS = (*COMMON_ATTRS, "time_unit", "calibration_end")
 
 
 def library_versions() -> dict[str, str]:
@@ -59,21 +58,6 @@ def fingerprint(arrays: dict[str, np.ndarray]) -> str:
         else:
             digest.update(values.astype(np.float64).tobytes())
     return digest.hexdigest()
-
-
-def rfm_arrays(rfm: RFMSummary) -> dict[str, np.ndarray]:
-    """The per-customer arrays stored with a BTYD fit."""
-    arrays = {
-        "customer_id": rfm.customer_id.astype(str),
-        "frequency": rfm.frequency,
-        "recency": rfm.recency,
-        "T": rfm.T,
-        "monetary_value": rfm.monetary_value,
-    }
-    if rfm.frequency_holdout is not None and rfm.monetary_value_holdout is not None:
-        arrays["frequency_holdout"] = rfm.frequency_holdout
-        arrays["monetary_value_holdout"] = rfm.monetary_value_holdout
-    return arrays
 
 
 def model_id(kind: str, model: str, settings: str) -> str:
@@ -139,43 +123,11 @@ def save_artifact(run_dir: Path, idata: Any, arrays: dict[str, np.ndarray],
     return target
 
 
-def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any]) -> Path:
-    """Write a BTYD run's ``posterior.nc`` with the customers' RFM data and time settings."""
-    return save_artifact(run_dir, idata, rfm_arrays(rfm), {
-        "kind": "btyd",
-        "time_unit": rfm.time_unit,
-        "calibration_end": str(rfm.calibration_end),
-        "observation_end": str(rfm.observation_end),
-        "duration_holdout": float(rfm.duration_holdout or 0.0),
-        **attrs,
-    })
-
-
 def _netcdf_attr(value: Any) -> Any:
     """netCDF attributes hold no dicts, lists or bools: JSON for the first two, 0/1 for bools."""
     if isinstance(value, dict | list):
         return json.dumps(value)
     return int(value) if isinstance(value, bool) else value
-
-
-@dataclass
-class LoadedRun:
-    """A fit read back from disk: posterior draws, customer data and metadata."""
-
-    posterior: dict[str, np.ndarray]
-    rfm: RFMSummary
-    attrs: dict[str, Any]
-    tree: Any = None  # the whole DataTree (posterior with chains, sample_stats) for reports
-
-    @property
-    def model_name(self) -> str:
-        """Stored model name, e.g. ``mbgnbd+gamma_gamma``."""
-        return str(self.attrs["model"])
-
-    @property
-    def converged(self) -> bool:
-        """The stored convergence verdict."""
-        return bool(int(self.attrs["converged"]))
 
 
 @dataclass
@@ -242,39 +194,6 @@ def flat_posterior(posterior: Any) -> dict[str, np.ndarray]:
         values = np.asarray(posterior[name].values, dtype=float)
         out[str(name)] = values.reshape(-1, *values.shape[2:])
     return out
-
-
-def load_posterior(run_dir: str | Path, artifact: Artifact | None = None) -> LoadedRun:
-    """Read and check a BTYD run's ``posterior.nc`` (see :func:`load_artifact`).
-
-    ``artifact`` is the run already read by :func:`load_artifact` (not read again).
-
-    Raises
-    ------
-    ArtifactError
-        As :func:`load_artifact`, and when the run is not a BTYD fit.
-    """
-    artifact = artifact or load_artifact(run_dir)
-    attrs, arrays = artifact.attrs, artifact.arrays
-    missing = [k for k in REQUIRED_ATTRS if k not in attrs]
-    if artifact.kind != "btyd" or missing:
-        raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a repeat-purchase (BTYD) "
-                            "fit", field="run_dir")
-    holdout = attrs.get("duration_holdout", 0.0)
-    rfm = RFMSummary(
-        customer_id=arrays["customer_id"],
-        frequency=arrays["frequency"],
-        recency=arrays["recency"],
-        T=arrays["T"],
-        monetary_value=arrays["monetary_value"],
-        time_unit=str(attrs["time_unit"]),
-        calibration_end=pd.Timestamp(attrs["calibration_end"]),
-        observation_end=pd.Timestamp(attrs["observation_end"]),
-        frequency_holdout=arrays.get("frequency_holdout"),
-        monetary_value_holdout=arrays.get("monetary_value_holdout"),
-        duration_holdout=float(holdout) if "frequency_holdout" in arrays else None,
-    )
-    return LoadedRun(posterior=artifact.posterior, rfm=rfm, attrs=attrs, tree=artifact.tree)
 
 
 def _warn_on_version_drift(path: Path, attrs: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.inference.predictive import predictive_summary, thin_draws
-from bayescope.models.spend_hurdle import SpendDesign
+from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
 
 COLUMNS = ("customer_id", "spend_mean", "spend_median", "spend_low", "spend_high",
            "p_positive", "uplift_mean", "uplift_low", "uplift_high")
@@ -57,22 +57,14 @@ class SpendSimulator:
     def simulate(self, params: Mapping[str, np.ndarray], index: np.ndarray,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Each outcome as (draws, customers) for the customers at ``index``."""
-        z, c = self.design.z[index], self.design.campaign[index]
         treated = self.design.treated[index]
-        # Linear predictors without treatment, once; each arm adds its campaign's effect.
-        base_eta = params["any_intercept"][:, c] + params["any_slopes"] @ z.T
-        base_mu = params["amount_intercept"][:, c] + params["amount_slopes"] @ z.T
-        tau_any, tau_amount = params["any_treatment"][:, c], params["amount_treatment"][:, c]
-        sigma = np.exp(params["log_sigma_intercept"][:, None]
-                       + params["log_sigma_slope"][:, None] * z[:, 0])
-        psi_mailed = 1.0 / (1.0 + np.exp(-(base_eta + tau_any)))
-        psi_not = 1.0 / (1.0 + np.exp(-base_eta))
-        half_var = 0.5 * sigma**2
-        mailed = psi_mailed * np.exp(base_mu + tau_amount + half_var)
-        not_mailed = psi_not * np.exp(base_mu + half_var)
+        parts = HurdleSpendModel.parts(params, self.design.z[index],
+                                       self.design.campaign[index])
+        mailed, not_mailed = parts.expected(1.0), parts.expected(0.0)
         is_mailed = treated == 1.0
-        psi = np.where(is_mailed, psi_mailed, psi_not)
-        mu = base_mu + tau_amount * treated
+        psi = parts.psi(treated)
+        mu = parts.log_amount(treated)
+        sigma = parts.sigma
         if self.common_random_numbers:
             uniform, normal = self._noise(psi.shape[0], rng)
         else:

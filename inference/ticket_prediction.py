@@ -21,7 +21,7 @@ import pandas as pd
 
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.inference.predictive import predictive_summary_and_totals, summarise_totals
-from bayescope.models.ticket_demand import forecast_log_mu
+from bayescope.models.ticket_demand import forecast_log_mu, forecast_mu, log_price
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -50,13 +50,12 @@ class TicketSimulator:
         """``(draws, len(index))`` tickets and order values."""
         rows = self.panel.take(index)
         log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
-        mu = np.exp(np.minimum(log_mu, 20.0))
+        mu = forecast_mu(log_mu)
         phi = params["phi"][:, self.tier[rows.artist]]
         tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
-        log_price = (params["price_artist"][:, rows.artist]
-                     + params["gamma_size"][:, None] * self.size[rows.dma]
-                     + params["sigma_price"][:, None] * rng.standard_normal(tickets.shape))
-        return {"tickets": tickets, "order_value": tickets * np.exp(log_price)}
+        price = log_price(params, rows.artist, self.size[rows.dma],
+                          rng.standard_normal(tickets.shape))
+        return {"tickets": tickets, "order_value": tickets * np.exp(price)}
 
 
 @dataclass

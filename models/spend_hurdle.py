@@ -124,24 +124,28 @@ class HurdleSpendModel:
     # ------------------------------------------------------------------ NumPy core
 
     @staticmethod
-    def linear_predictors(params: Params, design: SpendDesign
+    def parts(params: Params, z: np.ndarray, campaign: np.ndarray) -> HurdleParts:
+        """The linear parts of every draw and customer (rows of ``z``, codes ``campaign``):
+        the one place the model's predictive formula is written in NumPy."""
+        return HurdleParts(
+            eta=params["any_intercept"][:, campaign] + params["any_slopes"] @ z.T,
+            tau_any=params["any_treatment"][:, campaign],
+            mu=params["amount_intercept"][:, campaign] + params["amount_slopes"] @ z.T,
+            tau_amount=params["amount_treatment"][:, campaign],
+            sigma=np.exp(params["log_sigma_intercept"][:, None]
+                         + params["log_sigma_slope"][:, None] * z[:, 0]))
+
+    @classmethod
+    def linear_predictors(cls, params: Params, design: SpendDesign
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``psi``, ``mu`` and ``sigma`` per draw and customer, each (draws, customers)."""
-        c, t = design.campaign, design.treated
-        eta = (params["any_intercept"][:, c] + params["any_treatment"][:, c] * t
-               + params["any_slopes"] @ design.z.T)
-        mu = (params["amount_intercept"][:, c] + params["amount_treatment"][:, c] * t
-              + params["amount_slopes"] @ design.z.T)
-        sigma = np.exp(params["log_sigma_intercept"][:, None]
-                       + params["log_sigma_slope"][:, None] * design.z[:, 0])
-        psi = 1.0 / (1.0 + np.exp(-eta))
-        return psi, mu, sigma
+        parts = cls.parts(params, design.z, design.campaign)
+        return parts.psi(design.treated), parts.log_amount(design.treated), parts.sigma
 
     @classmethod
     def expected_spend(cls, params: Params, design: SpendDesign) -> np.ndarray:
         """``psi exp(mu + sigma^2 / 2)`` per draw and customer."""
-        psi, mu, sigma = cls.linear_predictors(params, design)
-        return psi * np.exp(mu + 0.5 * sigma**2)
+        return cls.parts(params, design.z, design.campaign).expected(design.treated)
 
     @classmethod
     def simulate(cls, params: Params, design: SpendDesign,
@@ -150,6 +154,31 @@ class HurdleSpendModel:
         psi, mu, sigma = cls.linear_predictors(params, design)
         positive = rng.random(psi.shape) < psi
         return np.where(positive, np.exp(mu + sigma * rng.standard_normal(psi.shape)), 0.0)
+
+
+@dataclass(frozen=True)
+class HurdleParts:
+    """Per draw and customer (each ``(draws, customers)``): the log-odds of any spend and the
+    mean log amount without treatment (``eta``, ``mu``), the campaign's treatment effects on
+    them (``tau_any``, ``tau_amount``) and the amount's scale ``sigma``."""
+
+    eta: np.ndarray
+    tau_any: np.ndarray
+    mu: np.ndarray
+    tau_amount: np.ndarray
+    sigma: np.ndarray
+
+    def psi(self, treated: np.ndarray | float) -> np.ndarray:
+        """P(spend > 0) = logistic(eta + tau_any treated)."""
+        return 1.0 / (1.0 + np.exp(-(self.eta + self.tau_any * treated)))
+
+    def log_amount(self, treated: np.ndarray | float) -> np.ndarray:
+        """Mean of log spend given spend: mu + tau_amount treated."""
+        return self.mu + self.tau_amount * treated
+
+    def expected(self, treated: np.ndarray | float) -> np.ndarray:
+        """Expected spend ``psi exp(log_amount + sigma^2 / 2)`` (the hurdle log-normal mean)."""
+        return self.psi(treated) * np.exp(self.log_amount(treated) + 0.5 * self.sigma**2)
 
 
 def _linear_part(prefix: str, centre: Any, scale: float, z: pt.TensorVariable,

@@ -300,3 +300,26 @@ def forecast_log_mu(params: Params, panel: TicketPanel, feature_means: np.ndarra
     return (params["alpha_artist"][:, panel.artist] + params["delta_dma"][:, panel.dma]
             + pair_effect[:, pair]
             + params["beta"] @ (panel.x - feature_means).T)
+
+
+MAX_LOG_MU = 20.0
+"""Log means are capped here before exponentiating (e^20 tickets a week: a runaway draw)."""
+
+
+def forecast_mu(log_mu: np.ndarray) -> np.ndarray:
+    """Expected tickets ``exp(min(log mu, MAX_LOG_MU))``."""
+    return np.exp(np.minimum(log_mu, MAX_LOG_MU))
+
+
+def log_price(params: Params, artist: np.ndarray, dma_size: np.ndarray,
+              noise: np.ndarray | None = None) -> np.ndarray:
+    """``(draws, rows)`` log price per ticket: ``pi_a + gamma_size s_d`` (the model's
+    ``log_price`` mean), plus ``sigma_price * noise`` when standard-normal ``noise`` is given
+    (a posterior-predictive draw). The one NumPy form of the price formula."""
+    mean = params["price_artist"][:, artist] + params["gamma_size"][:, None] * dma_size
+    return mean if noise is None else mean + params["sigma_price"][:, None] * noise
+
+
+def expected_price(params: Params, artist: np.ndarray, dma_size: np.ndarray) -> np.ndarray:
+    """``(draws, rows)`` expected price per ticket, ``exp(log_price + sigma_price^2 / 2)``."""
+    return np.exp(log_price(params, artist, dma_size) + params["sigma_price"][:, None] ** 2 / 2)

@@ -25,22 +25,21 @@ import pymc as pm
 
 from bayescope.data.rfm import RFMSummary
 from bayescope.inference.alive_simulation import DEFAULT_HORIZONS, simulate_alive
-from bayescope.inference.artifacts import LoadedRun
 from bayescope.inference.btyd_prediction import thin_draws
+from bayescope.inference.btyd_run import LoadedRun
 from bayescope.inference.btyd_simulation import CalibrationCounts
 from bayescope.inference.predictive import (
     PredictiveSimulator,
     chunk_size_for,
     iterate_predictive,
 )
+from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel
 from bayescope.models.btyd_base import unique_triples
 from bayescope.posterior_reports.btyd_holdout import (
     LABELS,
     HoldoutEvaluation,
     evaluate_holdout,
-    lifetimes_mle,
-    other_family_mle,
 )
 from bayescope.posterior_reports.btyd_plots import plot_alive, plot_holdout
 from bayescope.posterior_reports.diagnostics import (

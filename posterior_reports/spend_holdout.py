@@ -25,11 +25,11 @@ from bayescope.data.campaign_spend import TARGET
 from bayescope.data.spend_features import FeatureScaling
 from bayescope.inference.predictive import iterate_predictive, thin_draws
 from bayescope.inference.spend_prediction import SpendSimulator
+from bayescope.models.baselines.spend import GaussianLinear, TwoPartBoosting
 from bayescope.models.spend_hurdle import SpendDesign
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.predictive_eval import EvaluationResult, PredictiveEvaluation
 from bayescope.posterior_reports.ranking import decile_table
-from bayescope.posterior_reports.spend_baselines import GaussianLinear, TwoPartBoosting
 
 QUANTILE_LEVELS = (0.05, 0.5, 0.95)
 EVAL_DRAWS = 500

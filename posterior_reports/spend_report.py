@@ -23,6 +23,7 @@ from bayescope.data.campaign_spend import CAMPAIGNS, TARGET
 from bayescope.data.spend_features import __doc__ as FEATURE_NOTES
 from bayescope.inference.predictive import predictive_totals, thin_draws
 from bayescope.inference.spend_prediction import SpendSimulator
+from bayescope.models.baselines.spend import LABELS
 from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
@@ -48,7 +49,6 @@ from bayescope.posterior_reports.plots import (
     plot_trace_rank,
 )
 from bayescope.posterior_reports.runs import SpendRunView as SpendRun
-from bayescope.posterior_reports.spend_baselines import LABELS
 from bayescope.posterior_reports.spend_holdout import evaluate_spend_holdout
 from bayescope.posterior_reports.spend_plots import (
     plot_features,

@@ -12,7 +12,7 @@ import pytest
 
 from bayescope.cli import main
 from bayescope.errors import ArtifactError
-from bayescope.inference.artifacts import load_posterior
+from bayescope.inference.btyd_run import load_posterior
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from bayescope.data.generate_tickets import generate_ticket_tables
 from bayescope.data.ticket_panel import build_panels, popularity_tiers
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
-from bayescope.models.ticket_baselines import (
+from bayescope.models.baselines.tickets import (
     EXPOSURE_FLOOR,
     EXPOSURE_SHRINKAGE,
     gbm_poisson,

@@ -37,27 +37,19 @@ from bayescope.families.base import (
 from bayescope.families.serving import artifact_info, records, reject_query
 from bayescope.files import atomic_write_frame, atomic_write_text
 from bayescope.inference.alive_simulation import AliveSimulation, simulate_alive
-from bayescope.inference.artifacts import (
-    Artifact,
-    LoadedRun,
-    load_posterior,
-    run_attrs,
-    save_posterior,
-)
+from bayescope.inference.artifacts import Artifact, run_attrs
 from bayescope.inference.btyd_prediction import (
     Discounting,
     customer_draws,
     predict_customers,
     thin_draws,
 )
+from bayescope.inference.btyd_run import LoadedRun, load_posterior, save_posterior
 from bayescope.inference.sampling import FitResult, fit_model
+from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
-from bayescope.posterior_reports.btyd_holdout import (
-    evaluate_holdout,
-    lifetimes_mle,
-    other_family_mle,
-)
+from bayescope.posterior_reports.btyd_holdout import evaluate_holdout
 from bayescope.posterior_reports.btyd_plots import plot_holdout
 from bayescope.posterior_reports.btyd_report import build_btyd_report
 from bayescope.posterior_reports.diagnostics import parameter_summary

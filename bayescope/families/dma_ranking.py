@@ -29,7 +29,7 @@ from bayescope.data.ticket_features import FEATURES
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.predictive import thin_draws
-from bayescope.models.ticket_demand import forecast_log_mu
+from bayescope.models.ticket_demand import expected_price, forecast_log_mu, forecast_mu
 from bayescope.posterior_reports.runs import TicketsRunView
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,8 @@ def rank_dmas(run: TicketsRunView, artist: str, top: int = 10, seed: int = 0,
     size = np.asarray(run.attr("size"), float)
     log_mu = forecast_log_mu(params, scenario, np.asarray(run.attr("feature_means"), float),
                              size.size)
-    tickets = ON_SALE_WEEKS * np.exp(np.minimum(log_mu, 20.0))
-    price = np.exp(params["price_artist"][:, [a]] + params["gamma_size"][:, None] * size
-                   + params["sigma_price"][:, None] ** 2 / 2)
+    tickets = ON_SALE_WEEKS * forecast_mu(log_mu)
+    price = expected_price(params, np.array([a]), size)
     recent = np.asarray(run.attr("recent_events"), float)[a]
     played = recent > 0
     eligible = np.ones(size.size, bool) if include_played else ~played

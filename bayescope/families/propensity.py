@@ -21,8 +21,6 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 
 from bayescope.data.holdout import split_holdout
 from bayescope.data.propensity_features import PropensityDesign
@@ -57,6 +55,7 @@ from bayescope.families.serving import (
 from bayescope.files import atomic_write_text
 from bayescope.inference.artifacts import Artifact, load_artifact, run_attrs, save_artifact
 from bayescope.inference.propensity_scoring import score_exact
+from bayescope.models.baselines.propensity import classical_probabilities
 from bayescope.models.propensity_logistic import (
     LaplacePosterior,
     fit_laplace,
@@ -212,16 +211,9 @@ def evaluate_holdout(columns: dict[str, np.ndarray], holdout: np.ndarray,
     outcome = held[TARGET]
     x, x_held = x_all[~holdout], x_all[holdout]
     y = columns[TARGET][~holdout].astype(float)
-    predictions = {"bayescope": p_all[holdout],
-                   "logistic_regression": LogisticRegression(max_iter=5000).fit(
-                       x, y).predict_proba(x_held)[:, 1]}
     raw = pd.DataFrame({c: columns[c] for c in FEATURES})
-    for column in CATEGORICAL:
-        raw[column] = raw[column].astype("category")
-    boosting = HistGradientBoostingClassifier(categorical_features="from_dtype",
-                                              random_state=seed)
-    boosting.fit(raw[~holdout], y)
-    predictions["gradient_boosting"] = boosting.predict_proba(raw[holdout])[:, 1]
+    predictions = {"bayescope": p_all[holdout],
+                   **classical_probabilities(x, y, x_held, raw, holdout, CATEGORICAL, seed)}
     rng = np.random.default_rng(seed)
     return {"n_holdout": int(holdout.sum()), "unseen_levels": unseen,
             "comparison": {name: binary_metrics(outcome, p) for name, p in

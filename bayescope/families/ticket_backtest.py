@@ -31,7 +31,7 @@ from bayescope.families.tickets import TicketFitSettings, fit_ticket_model
 from bayescope.inference.artifacts import flat_posterior
 from bayescope.inference.predictive import thin_draws
 from bayescope.inference.ticket_prediction import TicketSimulator
-from bayescope.models.ticket_baselines import FITTERS
+from bayescope.models.baselines.tickets import FITTERS
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.counts import CountCheck
 from bayescope.posterior_reports.scores import crps
