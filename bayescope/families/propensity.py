@@ -48,7 +48,7 @@ from bayescope.families.propensity_drift import (
 )
 from bayescope.families.serving import (
     artifact_info,
-    check_types,
+    instance_columns,
     records,
     reject_query,
 )
@@ -448,9 +448,7 @@ class ServedPropensityModel:
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Probabilities and segments (``seed`` is unused: the summaries are exact)."""
         reject_query(options)
-        check_types(instances, self.schema())
-        columns = {name: [instance[name] for instance in instances]
-                   for name in self.schema()["properties"]}
+        columns = instance_columns(instances, self.schema())
         validated = validate_propensity_columns(columns, require_target=False, row_offset=0)
         frame, _ = score_run(self.scorer, validated)
         columns_out = {"customer_id": frame["customer_id"].tolist(),

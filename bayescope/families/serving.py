@@ -79,3 +79,11 @@ def reject_query(options: Mapping[str, str] | None, allowed: Sequence[str] = ())
         takes = ", ".join([*allowed, "seed"])
         raise BayescopeInputError(f"unknown query parameter {unknown[0]!r} (this model takes "
                                   f"{takes})", field=unknown[0])
+
+
+def instance_columns(instances: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
+                     ) -> dict[str, list[Any]]:
+    """The instances, checked by :func:`check_types`, as one list per schema property (the
+    shape the families' column validation takes)."""
+    check_types(instances, schema)
+    return {name: [instance[name] for instance in instances] for name in schema["properties"]}

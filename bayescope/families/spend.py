@@ -34,7 +34,7 @@ from bayescope.errors import ArtifactError, BayescopeInputError
 from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
 from bayescope.families.serving import (
     artifact_info,
-    check_types,
+    instance_columns,
     json_number,
     records,
     reject_query,
@@ -348,9 +348,7 @@ class ServedSpendModel:
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Predictions for validated instances, in order."""
         reject_query(options)
-        check_types(instances, self.schema())
-        columns = {name: [instance[name] for instance in instances]
-                   for name in self.schema()["properties"]}
+        columns = instance_columns(instances, self.schema())
         table = validate_campaign_columns(columns, require_target=False, row_offset=0)
         frame = predict_spend_run(self.run, table, seed=seed, max_draws=self.max_draws,
                                   warn=False)
