@@ -19,15 +19,16 @@ def generate_artists(args: argparse.Namespace) -> None:
     """``bayescope generate artists``: the nine tables, the truth and the shows."""
     import numpy as np
 
-    from bayescope.data.generate_tickets import generate_ticket_tables
+    from bayescope.data.ticket_processes import generate_artist_tables
     from bayescope.data.ticket_tables import write_ticket_tables
 
     for name in ("artists", "dmas", "weeks"):
         if getattr(args, name) < {"artists": 3, "dmas": 2, "weeks": 30}[name]:
             raise BayescopeInputError(f"--{name} is too small (at least 3 artists, 2 DMAs, "
                                       "30 weeks)", field=name)
-    generated = generate_ticket_tables(args.artists, np.random.default_rng(args.seed),
-                                       n_dmas=args.dmas, n_weeks=args.weeks, start=args.start)
+    generated = generate_artist_tables(args.process, args.artists,
+                                       np.random.default_rng(args.seed), n_dmas=args.dmas,
+                                       n_weeks=args.weeks, start=args.start)
     truth = {**generated.truth.to_dict(), "seed": args.seed}
     written = write_ticket_tables(generated.tables, args.out, args.format, extras={
         "truth/truth.json": json.dumps(truth, indent=2),
@@ -86,7 +87,10 @@ def backtest(args: argparse.Namespace) -> None:
     console.print(f"backtest over {len(metrics['origins'])} origins "
                   f"({metrics['n_rows']:,} artist-DMA-weeks):\n{table}\n"
                   f"interval coverage on the {sold['n_rows']:,} weeks with sales, against each "
-                  f"model's own expectation:\n{covered}",
+                  f"model's own expectation:\n{covered}\n"
+                  + ("where ours loses:\n  " + "\n  ".join(metrics["where_ours_loses"])
+                     if metrics["where_ours_loses"] else
+                     "ours has the lowest CRPS overall and in every group"),
                   highlight=False)
     console.print(f"wrote {Path(args.out) / 'metrics.json'}, forecasts.parquet and backtest.png")
 
@@ -153,6 +157,10 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     gen.add_argument("--weeks", type=int, default=260)
     gen.add_argument("--start", default="2020-01-06", help="first week_start (a Monday)")
     gen.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    gen.add_argument("--process", default="model",
+                     choices=("model", "tour_ramp", "seasonal_price", "regime_shift"),
+                     help="sales process: model (drawn from the model's own features) or one "
+                          "written apart from it (data/ticket_processes.py)")
     gen.add_argument("--out", required=True, help="folder to write (one file per table)")
     gen.set_defaults(handler=generate_artists)
 

@@ -78,7 +78,8 @@ class TicketTruth:
     coefficients: dict[str, float] = field(default_factory=lambda: {
         "streams_index": 0.6, "streams_momentum": 0.8, "social_momentum": 0.5,
         "log_listings": 0.9, "log_events_listed": 0.8, "season_sin": 0.15,
-        "season_cos": -0.1})
+        "season_cos": -0.1, "log_recent_sales": 0.0, "log_national_sales": 0.0,
+        "listings_growth": 0.0, "log_weeks_listed": 0.0, "log_tickets_per_event": 0.0})
     dispersion: tuple[float, ...] = (3.0, 1.5, 0.8)
     price_mean: float = 4.3
     price_popularity: float = 0.25
@@ -89,6 +90,8 @@ class TicketTruth:
     dma_effect: dict[str, float] = field(default_factory=dict)
     artist_tier: dict[str, str] = field(default_factory=dict)
     artist_price: dict[str, float] = field(default_factory=dict)
+    process: str = "model"
+    process_parameters: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -113,21 +116,47 @@ def _nbinom(mean: np.ndarray, size: np.ndarray | float, rng: np.random.Generator
     return rng.poisson(rng.gamma(size, np.asarray(mean) / size)).astype(float)
 
 
-def generate_ticket_tables(n_artists: int = 200, rng: np.random.Generator | None = None,
-                           n_dmas: int = 210, n_weeks: int = 260,
-                           start: str = "2020-01-06",
-                           truth: TicketTruth | None = None) -> GeneratedTickets:
-    """Generate the tables (see module docstring)."""
+@dataclass
+class TicketWorld:
+    """Everything of the generated world but its sales: markets, artists, streams, social
+    engagement and tours (listings, listed events and the shows). Shared by every sales
+    process (:mod:`bayescope.data.ticket_processes`)."""
+
+    artists: np.ndarray
+    dmas: np.ndarray
+    weeks: pd.DatetimeIndex
+    households: np.ndarray
+    size: np.ndarray
+    tier: np.ndarray
+    affinity: np.ndarray
+    global_streams: np.ndarray
+    momentum: np.ndarray
+    dma_streams: np.ndarray
+    pct_us: np.ndarray
+    followers: np.ndarray
+    engagement: np.ndarray
+    listings: np.ndarray
+    events: np.ndarray
+    shows: pd.DataFrame
+
+    def cubes(self) -> SignalCubes:
+        """The signal cubes of the world (no sales yet)."""
+        return SignalCubes(self.artists, self.dmas, self.weeks, self.households,
+                           self.dma_streams, self.listings, self.events, self.engagement,
+                           self.global_streams)
+
+
+def generate_world(n_artists: int, rng: np.random.Generator, n_dmas: int = 210,
+                   n_weeks: int = 260, start: str = "2020-01-06") -> TicketWorld:
+    """Markets, tiers, streams, social engagement and tours (steps 1-4 of the module
+    docstring), drawn in this order from ``rng``."""
     if n_artists < 3 or n_dmas < 2 or n_weeks < 30:
         raise ValueError("need at least 3 artists, 2 DMAs and 30 weeks")
-    rng = rng if rng is not None else np.random.default_rng(0)
-    truth = truth or TicketTruth()
     weeks = pd.date_range(start, periods=n_weeks, freq="7D")
     artists = np.asarray([f"A{i:04d}" for i in range(1, n_artists + 1)], dtype=object)
     dmas = np.asarray([str(500 + r) for r in range(1, n_dmas + 1)], dtype=object)
     households = np.round(7.5e6 * np.arange(1, n_dmas + 1) ** -1.05
                           * np.exp(rng.normal(0, 0.05, n_dmas)))
-    size = market_size(households)
     counts = np.round(np.asarray(TIER_SHARES) * n_artists).astype(int)
     counts[2] = n_artists - counts[:2].sum()
     tier = rng.permutation(np.repeat(np.arange(3), counts))
@@ -142,11 +171,39 @@ def generate_ticket_tables(n_artists: int = 200, rng: np.random.Generator | None
     followers = np.asarray(TIER_STREAMS)[tier] * np.exp(rng.normal(0, 0.3, n_artists))
     engagement = np.round(followers[:, None] * 0.03
                           * np.exp(0.8 * momentum + rng.normal(0, 0.2, momentum.shape)))
-    listings, events, tours = _tours(tier, households, affinity, n_weeks, rng)
-    cubes = SignalCubes(artists, dmas, weeks, households, dma_streams, listings, events,
-                        engagement, global_streams)
+    listings, events, shows = _tours(tier, households, affinity, n_weeks, rng)
+    return TicketWorld(artists, dmas, weeks, households, market_size(households), tier,
+                       affinity, global_streams, momentum, dma_streams, pct_us, followers,
+                       engagement, listings, events, shows)
 
-    quality = popularity(global_streams)
+
+def finish_tables(world: TicketWorld, tickets: np.ndarray, log_price: np.ndarray,
+                  rng: np.random.Generator) -> tuple[dict[str, pd.DataFrame], SignalCubes,
+                                                     pd.DataFrame]:
+    """The sparse tables of a world with its sales (``tickets``, log price per ticket), the
+    full cubes, and the show list with artist and DMA ids."""
+    cubes = world.cubes()
+    cubes.tickets = tickets
+    cubes.order_value = np.round(tickets * np.exp(log_price), 2)
+    tables = _tables(cubes, world.households, world.followers, world.pct_us, log_price, rng)
+    tours = world.shows.copy()
+    tours["artist_id"] = world.artists[tours.pop("artist")]
+    tours["dma_id"] = world.dmas[tours.pop("dma")]
+    return tables, cubes, tours
+
+
+def generate_ticket_tables(n_artists: int = 200, rng: np.random.Generator | None = None,
+                           n_dmas: int = 210, n_weeks: int = 260,
+                           start: str = "2020-01-06",
+                           truth: TicketTruth | None = None) -> GeneratedTickets:
+    """Generate the tables (see module docstring)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    truth = truth or TicketTruth()
+    world = generate_world(n_artists, rng, n_dmas, n_weeks, start)
+    artists, dmas, tier, size = world.artists, world.dmas, world.tier, world.size
+    cubes = world.cubes()
+
+    quality = popularity(world.global_streams)
     alpha = (truth.artist_mean + truth.artist_popularity * quality
              + rng.normal(0, truth.sigma_artist, n_artists))
     dma_effect = rng.normal(0, truth.sigma_dma, n_dmas)
@@ -158,7 +215,7 @@ def generate_ticket_tables(n_artists: int = 200, rng: np.random.Generator | None
     log_mu = (alpha[:, None, None] + (truth.beta_size * size + dma_effect)[None, :, None]
               + pair[:, :, None])
     for name in FEATURES:
-        log_mu = log_mu + truth.coefficients[name] * np.nan_to_num(features[name])
+        log_mu = log_mu + truth.coefficients.get(name, 0.0) * np.nan_to_num(features[name])
     mu = np.exp(np.minimum(log_mu, 12.0))
     phi = np.asarray(truth.dispersion)[tier][:, None, None]
     tickets = _nbinom(mu, np.broadcast_to(phi, mu.shape), rng)
@@ -168,16 +225,12 @@ def generate_ticket_tables(n_artists: int = 200, rng: np.random.Generator | None
                    + rng.normal(0, truth.sigma_price_artist, n_artists))
     log_price = (price_level[:, None, None] + truth.price_size * size[None, :, None]
                  + rng.normal(0, truth.sigma_price, tickets.shape))
-    order_value = np.round(tickets * np.exp(log_price), 2)
-    cubes.tickets, cubes.order_value = tickets, order_value
 
     truth.artist_effect = dict(zip(artists, alpha.tolist(), strict=True))
     truth.dma_effect = dict(zip(dmas, dma_effect.tolist(), strict=True))
     truth.artist_tier = {a: TIERS[t] for a, t in zip(artists, tier, strict=True)}
     truth.artist_price = dict(zip(artists, price_level.tolist(), strict=True))
-    tables = _tables(cubes, households, followers, pct_us, log_price, rng)
-    tours["artist_id"] = artists[tours.pop("artist")]
-    tours["dma_id"] = dmas[tours.pop("dma")]
+    tables, cubes, tours = finish_tables(world, tickets, log_price, rng)
     return GeneratedTickets(tables, truth, cubes, pair, tours)
 
 

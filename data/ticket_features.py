@@ -24,7 +24,18 @@ origin on and checks that no feature of the forecast moves).
 * ``log_listings``: ``log1p`` of the secondary-market listings of ``a`` in ``d`` in week
   ``w - L`` (events announced ahead show up here weeks before they happen);
 * ``log_events_listed``: ``log1p`` of the number of events with listings in week ``w - L``;
-* ``season_sin``, ``season_cos``: the week of the year of ``w`` (a calendar fact, known).
+* ``season_sin``, ``season_cos``: the week of the year of ``w`` (a calendar fact, known);
+* ``log_recent_sales``: ``log1p`` of the artist's mean weekly tickets in ``d`` over weeks
+  ``w-L-3 .. w-L`` (what a trailing mean knows);
+* ``log_national_sales``: the same over all DMAs (the artist's national demand right now);
+* ``listings_growth``: ``log1p`` listings in week ``w - L`` minus in week ``w - L - 1`` (a
+  show approaching, or just announced);
+* ``log_weeks_listed``: ``log1p`` of the weeks since listings began in ``d`` (the current
+  unbroken run of listed weeks, as of ``w - L``): how far into its on-sale period a show is;
+* ``log_tickets_per_event``: ``log1p`` of tickets listed per listed event in week ``w - L``.
+
+The last five are the recent-sales and listing dynamics (sales are lagged by the horizon
+exactly as every other signal, so the leakage test covers them).
 
 The DMA's market size (log TV households, centred on the mean DMA; :func:`market_size`)
 enters the DMA effect and the artist's popularity (:func:`popularity`) the artist effect.
@@ -44,7 +55,10 @@ import pandas as pd
 from bayescope.data.ticket_tables import TicketTables
 
 FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listings",
-            "log_events_listed", "season_sin", "season_cos")
+            "log_events_listed", "season_sin", "season_cos", "log_recent_sales",
+            "log_national_sales", "listings_growth", "log_weeks_listed",
+            "log_tickets_per_event")
+SALES_FEATURES = ("log_recent_sales", "log_national_sales")
 WINDOW = 4
 SOCIAL_WINDOW = 8
 HISTORY = SOCIAL_WINDOW + 1  # weeks of signal a feature needs up to its lag
@@ -66,6 +80,7 @@ class SignalCubes:
     global_streams: np.ndarray
     tickets: np.ndarray | None = None
     order_value: np.ndarray | None = None
+    tickets_listed: np.ndarray | None = None
 
     def first_valid_week(self, lag: int) -> int:
         """Index of the first week whose features have their full history."""
@@ -121,7 +136,42 @@ def feature_cubes(cubes: SignalCubes, lag: int) -> dict[str, np.ndarray]:
         "log_events_listed": np.log1p(lagged(cubes.events, lag)),
         "season_sin": np.broadcast_to(sin, shape),
         "season_cos": np.broadcast_to(cos, shape),
+        **dynamic_feature_cubes(cubes, lag),
     }
+
+
+def weeks_listed(listings: np.ndarray) -> np.ndarray:
+    """Per cell, the weeks since listings began in the current unbroken run of listed weeks
+    (1 in the first listed week, 0 in a week without listings)."""
+    out = np.zeros(listings.shape)
+    run = np.zeros(listings.shape[:-1])
+    for week in range(listings.shape[-1]):
+        run = np.where(listings[..., week] > 0, run + 1.0, 0.0)
+        out[..., week] = run
+    return out
+
+
+def dynamic_feature_cubes(cubes: SignalCubes, lag: int) -> dict[str, np.ndarray]:
+    """Recent sales and listing dynamics at lag ``lag`` (module docstring); NaN where a
+    source is absent (a world drawn before its sales exist)."""
+    shape = cubes.dma_streams.shape
+    missing = np.full(shape, np.nan)
+    out: dict[str, np.ndarray] = {}
+    if cubes.tickets is None:
+        out["log_recent_sales"] = out["log_national_sales"] = missing
+    else:
+        out["log_recent_sales"] = np.log1p(trailing_mean(cubes.tickets, lag))
+        national = trailing_mean(cubes.tickets.sum(axis=1), lag)
+        out["log_national_sales"] = np.repeat(np.log1p(national)[:, None, :], shape[1], axis=1)
+    out["listings_growth"] = (np.log1p(lagged(cubes.listings, lag))
+                              - np.log1p(lagged(cubes.listings, lag + 1)))
+    out["log_weeks_listed"] = np.log1p(lagged(weeks_listed(cubes.listings), lag))
+    if cubes.tickets_listed is None:
+        out["log_tickets_per_event"] = missing
+    else:
+        per_event = cubes.tickets_listed / np.maximum(cubes.events, 1.0)
+        out["log_tickets_per_event"] = np.log1p(lagged(per_event, lag))
+    return out
 
 
 def popularity(global_streams: np.ndarray) -> np.ndarray:
@@ -187,4 +237,5 @@ def cubes_from_tables(tables: TicketTables, artists: np.ndarray,
         global_streams=_artist_series(tables["artist_mstreams_week"], "number_of_streams",
                                       artists, weeks, carry_forward=False),
         tickets=_cube(sales, "st_num_tickets", artists, dmas, weeks),
-        order_value=_cube(sales, "st_order_value", artists, dmas, weeks))
+        order_value=_cube(sales, "st_order_value", artists, dmas, weeks),
+        tickets_listed=_cube(listings, "sl_num_tickets_listed", artists, dmas, weeks))

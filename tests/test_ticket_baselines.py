@@ -87,3 +87,33 @@ def test_coverage_on_weeks_with_sales_matches_a_calibrated_forecasts_expectation
     # A Poisson forecast of NB outcomes is over-confident: observed below its expectation.
     narrow = coverage["models"]["glm_nb"]
     assert narrow["coverage_90"] < narrow["expected_coverage_90"] - 0.1
+
+
+def test_where_ours_loses_is_said_in_plain_words():
+    from bayescope.families.ticket_backtest import where_ours_loses
+
+    scores = {"ours": {"crps": 0.20}, "glm_nb": {"crps": 0.15}, "trailing_mean": {"crps": 0.3}}
+    even = {"ours": {"crps": 0.10}, "glm_nb": {"crps": 0.12}, "trailing_mean": {"crps": 0.3}}
+    metrics = {
+        "comparison": [
+            {"metric": "crps", "model": "ours", "value": 0.2, "difference": 0.0,
+             "difference_low": 0.0, "difference_high": 0.0},
+            {"metric": "crps", "model": "glm_nb", "value": 0.15, "difference": -0.05,
+             "difference_low": -0.08, "difference_high": -0.02},
+            {"metric": "crps", "model": "trailing_mean", "value": 0.3, "difference": 0.1,
+             "difference_low": 0.05, "difference_high": 0.15}],
+        "by_tier": {"superstar": scores, "emerging": even},
+        "by_dma_size": {"1-10": even}, "by_weeks_ahead": {"1": even, "4": scores},
+        "with_sales": {"models": {"ours": {"coverage_90": 0.73,
+                                           "expected_coverage_90": 0.64}}}}
+    said = where_ours_loses(metrics)
+    assert len(said) == 4
+    assert said[0].startswith("Overall, glm_nb has a lower CRPS than ours")
+    assert "popularity tier superstar, glm_nb beats ours" in said[1]
+    assert "weeks ahead 4" in said[2]
+    assert "0.730" in said[3] and "wider" in said[3]
+    for group in ("by_tier", "by_weeks_ahead"):
+        metrics[group] = {"all": even}
+    metrics["comparison"] = metrics["comparison"][:1]
+    metrics["with_sales"]["models"]["ours"]["coverage_90"] = 0.66
+    assert where_ours_loses(metrics) == []

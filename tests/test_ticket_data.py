@@ -164,8 +164,22 @@ def test_no_feature_uses_the_origin_week_or_later(generated, tmp_path):
 
     known = load_ticket_tables(_copy(folder, tmp_path / "known", rewrite_known))
     moved = build_panels(known, artists, ORIGIN, horizon=4, train_weeks=40)
-    listings = FEATURES.index("log_listings")
-    assert not np.array_equal(moved.forecast.x[:, listings], before.forecast.x[:, listings])
+    for name in ("log_listings", "listings_growth"):
+        column = FEATURES.index(name)
+        assert not np.array_equal(moved.forecast.x[:, column], before.forecast.x[:, column])
+
+    # Recent sales are lagged like every signal: sales of the last known week move the
+    # forecast rows' sales features, and (above) sales from the origin on move nothing.
+    def rewrite_sales(frames):
+        frame = frames["tsecondaryticket_artist_dma_week"]
+        known = pd.to_datetime(frame["week_start"]) == last_known
+        frame.loc[known, "st_num_tickets"] = "900"
+
+    sold = load_ticket_tables(_copy(folder, tmp_path / "sold", rewrite_sales))
+    moved = build_panels(sold, artists, ORIGIN, horizon=4, train_weeks=40)
+    for name in ("log_recent_sales", "log_national_sales"):
+        column = FEATURES.index(name)
+        assert not np.array_equal(moved.forecast.x[:, column], before.forecast.x[:, column])
 
 
 def test_stratified_artist_sample(generated):

@@ -1,10 +1,11 @@
 """Rank the DMAs an artist should play next, with posterior uncertainty.
 
 For the artist and every DMA, a show scenario at the run's origin: the features the run
-knows at the origin (streaming index and momentum in that DMA, social momentum, the season
-of the first forecast week), with one show listed at the artist's typical listing level on
-tour (the median lagged listings of its toured weeks before the origin; every artist's median
-if it never toured then). Per posterior draw:
+knows at the origin (streaming index and momentum in that DMA, social momentum, the artist's
+national sales, the season of the first forecast week), with one show listed and the listing
+dynamics and recent sales in the DMA at the artist's typical state on tour (the medians of
+its toured weeks before the origin: listings, their growth, weeks listed, tickets per event,
+recent sales; every artist's median if it never toured then). Per posterior draw:
 
     expected tickets per show = ON_SALE_WEEKS * exp(log mu_ad(scenario))
     price per ticket = exp(pi_a + gamma_size s_d + sigma_price^2 / 2)
@@ -94,6 +95,10 @@ def _scenario(run: TicketsRunView, artist: int) -> TicketPanel:
     rows = np.flatnonzero((panel.artist == artist) & (panel.week == first))
     rows = rows[np.argsort(panel.dma[rows])]
     scenario = panel.take(rows)  # take copies: the stored features stay as they are
-    scenario.x[:, FEATURES.index("log_listings")] = run.attr("tour_listings")[artist]
+    profile = (run.attr("tour_profile") if "tour_profile" in run.artifact.attrs
+               else {"log_listings": run.attr("tour_listings")})
+    for name, values in profile.items():
+        if name in FEATURES:
+            scenario.x[:, FEATURES.index(name)] = values[artist]
     scenario.x[:, FEATURES.index("log_events_listed")] = np.log1p(1.0)
     return scenario

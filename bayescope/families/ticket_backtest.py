@@ -210,4 +210,43 @@ def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator) -> dict[str
                         "squared_error": (y - rows[f"{name}_mean"].to_numpy()) ** 2}
                  for name in MODELS}
     metrics["comparison"] = compare_models(pointwise, "ours", rng)
+    metrics["where_ours_loses"] = where_ours_loses(metrics)
     return metrics
+
+
+GROUP_LABELS = {"by_tier": "popularity tier", "by_dma_size": "DMA size",
+                "by_weeks_ahead": "weeks ahead"}
+COVERAGE_TOLERANCE = 0.05
+
+
+def where_ours_loses(metrics: dict[str, Any]) -> list[str]:
+    """Plain sentences, one per place where a baseline beats ours: overall CRPS (paired
+    interval above zero), a group's CRPS (tier, DMA size, weeks ahead), and on the weeks
+    with sales a 90% coverage more than :data:`COVERAGE_TOLERANCE` from ours' own
+    expectation. Empty when ours is best everywhere."""
+    out = []
+    for row in metrics["comparison"]:
+        if (row["metric"] == "crps" and row["model"] != "ours"
+                and row["difference_high"] < 0):
+            out.append(f"Overall, {row['model']} has a lower CRPS than ours "
+                       f"({row['value']:.4f} against {row['value'] - row['difference']:.4f}; "
+                       f"difference {row['difference']:.4f}, 90% interval "
+                       f"[{row['difference_low']:.4f}, {row['difference_high']:.4f}]).")
+    for key, label in GROUP_LABELS.items():
+        for group, scores in metrics[key].items():
+            ours = scores["ours"]["crps"]
+            best = min((name for name in scores if name != "ours"),
+                       key=lambda name: scores[name]["crps"])
+            if scores[best]["crps"] < ours:
+                out.append(f"For {label} {group}, {best} beats ours: CRPS "
+                           f"{scores[best]['crps']:.4f} against {ours:.4f}.")
+    sold = metrics["with_sales"]["models"].get("ours")
+    if sold is not None:
+        gap = sold["coverage_90"] - sold["expected_coverage_90"]
+        if abs(gap) > COVERAGE_TOLERANCE:
+            side = "wider" if gap > 0 else "narrower"
+            out.append(f"On the weeks with sales ours' 90% intervals hold "
+                       f"{sold['coverage_90']:.3f} of the outcomes against the "
+                       f"{sold['expected_coverage_90']:.3f} it expects: they are {side} "
+                       "than they should be.")
+    return out

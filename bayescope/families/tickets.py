@@ -127,6 +127,7 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
     panels = prepare_panels(tables, settings)
     result, inputs = fit_ticket_model(panels, settings)
     run_dir = Path(run_dir)
+    profile = _tour_profile(panels)
     attrs = run_attrs(
         kind="tickets", model="hierarchical_negative_binomial", method="nuts",
         gate=result.gate.to_dict(), seed=settings.seed, settings=settings.stored(),
@@ -140,7 +141,8 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
         "feature_means": json.dumps(inputs.feature_means.tolist()),
         "recent_events": json.dumps(panels.recent_events.tolist()),
         "audience_index": json.dumps(np.round(panels.audience_index, 4).tolist()),
-        "tour_listings": json.dumps(_tour_listings(panels).tolist()),
+        "tour_profile": json.dumps(profile),
+        "tour_listings": json.dumps(profile["log_listings"]),
         "forecast_weeks": json.dumps(
             panels.forecast.weeks[np.unique(panels.forecast.week)].strftime("%Y-%m-%d")
             .tolist()),
@@ -158,19 +160,28 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
     return result, summary
 
 
-def _tour_listings(panels: PanelPair) -> np.ndarray:
-    """Per artist: the median lagged ``log_listings`` in training weeks with events listed
-    (its typical listing level on tour), the median over all artists where it never toured."""
+TOUR_PROFILE_FEATURES = ("log_listings", "listings_growth", "log_weeks_listed",
+                         "log_tickets_per_event", "log_recent_sales")
+
+
+def _tour_profile(panels: PanelPair) -> dict[str, list[float]]:
+    """Per feature of :data:`TOUR_PROFILE_FEATURES` and artist: its median in the artist's
+    training weeks with events listed (its typical state on tour), the median over all
+    artists where it never toured. The DMA ranking's show scenario uses it."""
     train = panels.train
-    listings = train.x[:, FEATURES.index("log_listings")]
     touring = train.x[:, FEATURES.index("log_events_listed")] > 0
-    overall = float(np.median(listings[touring])) if touring.any() else float(np.log1p(10))
-    out = np.full(panels.tier.size, overall)
-    for a in range(panels.tier.size):
-        rows = touring & (train.artist == a)
-        if rows.any():
-            out[a] = float(np.median(listings[rows]))
-    return out
+    profile = {}
+    for name in TOUR_PROFILE_FEATURES:
+        values = train.x[:, FEATURES.index(name)]
+        fallback = {"log_listings": float(np.log1p(10))}.get(name, 0.0)
+        overall = float(np.median(values[touring])) if touring.any() else fallback
+        out = np.full(panels.tier.size, overall)
+        for a in range(panels.tier.size):
+            rows = touring & (train.artist == a)
+            if rows.any():
+                out[a] = float(np.median(values[rows]))
+        profile[name] = np.round(out, 6).tolist()
+    return profile
 
 
 def _thinned(idata: Any) -> Any:
