@@ -128,7 +128,7 @@ def _estimator(args: argparse.Namespace, progress: bool) -> TicketDemand:
     return TicketDemand(artists=args.artists, horizon=args.horizon,
                         train_weeks=args.train_weeks, draws=args.draws, tune=args.tune,
                         chains=args.chains, seed=args.seed, backend=args.backend,
-                        progress=progress, **depth)
+                        features=args.features, progress=progress, **depth)
 
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
@@ -143,6 +143,9 @@ def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
     parser.add_argument("--max-tree-depth", type=int, default=None,
                         help="at most 2**depth - 1 leapfrog steps per draw (default 6)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--features", choices=("dynamic", "static"), default="dynamic",
+                        help="dynamic: signals, recent sales and listing dynamics; static: "
+                             "the signals alone (the first release's model)")
     parser.add_argument("--backend", choices=("numba", "jax"), default="numba",
                         help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood "
                              "and uses a GPU when JAX sees one")

@@ -59,6 +59,10 @@ FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listing
             "log_national_sales", "listings_growth", "log_weeks_listed",
             "log_tickets_per_event")
 SALES_FEATURES = ("log_recent_sales", "log_national_sales")
+STATIC_FEATURES = FEATURES[:7]
+"""The features of the first release (signals only; runs saved then hold these)."""
+FEATURE_SETS = {"dynamic": FEATURES, "static": STATIC_FEATURES}
+"""Named candidate feature sets (``fit tickets --features``); ``dynamic`` is the default."""
 WINDOW = 4
 SOCIAL_WINDOW = 8
 HISTORY = SOCIAL_WINDOW + 1  # weeks of signal a feature needs up to its lag

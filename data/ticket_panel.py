@@ -61,6 +61,8 @@ class TicketPanel:
     tickets: np.ndarray
     order_value: np.ndarray
     observed: np.ndarray
+    features: tuple[str, ...] = FEATURES
+    """Names of the columns of ``x``."""
 
     @property
     def n(self) -> int:
@@ -71,14 +73,15 @@ class TicketPanel:
         """The rows at ``index`` (integer positions or a boolean mask)."""
         return TicketPanel(self.artists, self.dmas, self.weeks, self.artist[index],
                            self.dma[index], self.week[index], self.x[index],
-                           self.tickets[index], self.order_value[index], self.observed[index])
+                           self.tickets[index], self.order_value[index], self.observed[index],
+                           self.features)
 
     def frame(self) -> pd.DataFrame:
         """Ids, week, features and outcomes as a DataFrame (for baselines and inspection)."""
         out = pd.DataFrame({"artist_id": self.artists[self.artist],
                             "dma_id": self.dmas[self.dma],
                             "week_start": self.weeks[self.week]})
-        for k, name in enumerate(FEATURES):
+        for k, name in enumerate(self.features):
             out[name] = self.x[:, k]
         out["st_num_tickets"] = self.tickets
         out["st_order_value"] = self.order_value
@@ -141,8 +144,14 @@ def sample_artists(tiers: pd.Series, n: int, rng: np.random.Generator) -> np.nda
 
 
 def build_panels(tables: TicketTables, artists: np.ndarray, origin: str | pd.Timestamp,
-                 horizon: int = 4, train_weeks: int = 104) -> PanelPair:
-    """Training and forecast panels of ``artists`` at ``origin`` (see module docstring)."""
+                 horizon: int = 4, train_weeks: int = 104,
+                 features: tuple[str, ...] = FEATURES) -> PanelPair:
+    """Training and forecast panels of ``artists`` at ``origin`` (see module docstring),
+    with the columns ``features`` (a subset of :data:`FEATURES`)."""
+    unknown = [name for name in features if name not in FEATURES]
+    if unknown or not features:
+        raise BayescopeInputError(f"unknown feature(s) {unknown}: choose from "
+                                  f"{', '.join(FEATURES)}", field="features")
     if horizon < 1:
         raise BayescopeInputError("--horizon must be at least 1 week", field="horizon")
     calendar = tables.weeks
@@ -158,10 +167,10 @@ def build_panels(tables: TicketTables, artists: np.ndarray, origin: str | pd.Tim
             f"origin {origin.date()} leaves {max(o - start, 0)} training weeks: features need "
             f"{horizon + HISTORY - 1} weeks of history, so the origin must be at least "
             f"{first_valid + 8} weeks after {calendar[0].date()}", field="origin")
-    features = feature_cubes(cubes, horizon)
+    values = feature_cubes(cubes, horizon)
     observed_until = int(np.flatnonzero(weeks == calendar[-1])[0])
-    train = _panel(cubes, features, np.arange(start, o), observed_until)
-    forecast = _panel(cubes, features, np.arange(o, o + horizon), observed_until)
+    train = _panel(cubes, values, features, np.arange(start, o), observed_until)
+    forecast = _panel(cubes, values, features, np.arange(o, o + horizon), observed_until)
     tiers = popularity_tiers(tables, origin).reindex(cubes.artists)
     tier = np.asarray([TIERS.index(t) for t in tiers], dtype=int)
     households = tables.dma["tv_households"].to_numpy(float)
@@ -202,13 +211,13 @@ def parse_origin(value: str | pd.Timestamp, calendar: pd.DatetimeIndex, weekday:
     return origin
 
 
-def _panel(cubes: SignalCubes, features: dict[str, np.ndarray], week_index: np.ndarray,
-           observed_until: int) -> TicketPanel:
+def _panel(cubes: SignalCubes, values: dict[str, np.ndarray], features: tuple[str, ...],
+           week_index: np.ndarray, observed_until: int) -> TicketPanel:
     n_a, n_d = cubes.dma_streams.shape[:2]
     a, d, w = (g.ravel() for g in np.meshgrid(np.arange(n_a), np.arange(n_d), week_index,
                                               indexing="ij"))
-    x = np.column_stack([features[name][a, d, w] for name in FEATURES])
+    x = np.column_stack([values[name][a, d, w] for name in features])
     assert cubes.tickets is not None and cubes.order_value is not None
     return TicketPanel(cubes.artists, cubes.dmas, cubes.weeks, a, d, w, x,
                        cubes.tickets[a, d, w], cubes.order_value[a, d, w],
-                       w <= observed_until)
+                       w <= observed_until, tuple(features))

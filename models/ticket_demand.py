@@ -97,7 +97,7 @@ import pytensor.tensor as pt
 
 from bayescope.data.ticket_features import FEATURES
 from bayescope.data.ticket_panel import TIERS, PanelPair, TicketPanel
-from bayescope.models.ticket_likelihood import zero_sales_loglik
+from bayescope.models.ticket_likelihood import feature_activity, zero_sales_loglik
 
 Params = Mapping[str, np.ndarray]
 SCALARS = ("alpha_raw", "artist_popularity", "beta_size", "sigma_artist", "sigma_dma",
@@ -125,6 +125,7 @@ class TicketModelInputs:
     popularity: np.ndarray
     size: np.ndarray
     feature_means: np.ndarray
+    features: tuple[str, ...] = FEATURES
 
     @classmethod
     def from_panels(cls, panels: PanelPair) -> TicketModelInputs:
@@ -139,7 +140,7 @@ class TicketModelInputs:
         n_dmas = panels.size.size
         return cls(train.artist[keep], train.dma[keep], train.artist[keep] * n_dmas
                    + train.dma[keep], x - means, tickets, log_price, panels.tier,
-                   panels.popularity, panels.size, means)
+                   panels.popularity, panels.size, means, train.features)
 
 
 def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
@@ -157,7 +158,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
     # Everything that depends on the data is pm.Data, so a compiled model can be reused for
     # another origin with the same artists and DMAs (the backtest swaps data, not graphs).
     coords = {"artist": np.arange(n_artists), "dma": np.arange(n_dmas),
-              "feature": list(FEATURES),
+              "feature": list(inputs.features),
               "tier": list(TIERS)}
     with pm.Model(coords=coords) as model:
         tier = pm.Data("tier_of_artist", inputs.tier)
@@ -188,9 +189,14 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
 
         n_weeks = inputs.tickets.size // (n_artists * n_dmas)
-        grid = np.moveaxis(inputs.x.reshape(n_artists, n_dmas, n_weeks, len(FEATURES)), 3, 0)
-        every_cell = zero_sales_loglik(alpha, delta, pair, beta, phi[tier],
-                                       pm.Data("x_grid", np.ascontiguousarray(grid)))[0]
+        # Uncentred on the grid, the centring moved into the artist term (exact): listings
+        # and recent sales are then zero for most artist-DMAs, which the kernel skips.
+        raw = inputs.x + inputs.feature_means
+        grid = np.ascontiguousarray(np.moveaxis(
+            raw.reshape(n_artists, n_dmas, n_weeks, len(inputs.features)), 3, 0))
+        every_cell = zero_sales_loglik(alpha - offset, delta, pair, beta, phi[tier],
+                                       pm.Data("x_grid", grid),
+                                       pm.Data("x_active", feature_activity(grid)))[0]
         y = pm.Data("tickets_sold", inputs.tickets[sold])
         a_s = pm.Data("artist_sold", inputs.artist[sold])
         d_s = pm.Data("dma_sold", inputs.dma[sold])

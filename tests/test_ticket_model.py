@@ -181,3 +181,27 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
             & (ranking["expected_tickets_mean"] <= ranking["expected_tickets_high"])).all()
     assert main(["-q", "rank-dmas", str(run), "--artist", "nobody", "--out",
                  str(tmp_path / "x.csv")]) == 2
+
+
+def test_static_features_and_runs_saved_before_feature_sets(tmp_path):
+    """``--features static`` fits the first release's seven signals; a run that does not
+    store its feature names (saved before there were sets) forecasts from those seven."""
+    import xarray as xr
+
+    import bayescope as bs
+    from bayescope.data.ticket_features import STATIC_FEATURES
+
+    generated = generate_ticket_tables(6, np.random.default_rng(2), n_dmas=8, n_weeks=60)
+    write_ticket_tables(generated.tables, tmp_path / "tables", "csv")
+    model = bs.TicketDemand(artists=4, draws=100, tune=200, chains=2, features="static")
+    run = model.fit(tmp_path / "tables", origin="2020-10-19").save(tmp_path / "run")
+    assert list(model.idata_["posterior"]["beta"].coords["feature"].values) == list(
+        STATIC_FEATURES)
+    expected = model.predict(seed=3).rows
+    tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf").load()
+    del tree.attrs["features"]
+    (run / "posterior.nc").unlink()
+    tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
+    pd.testing.assert_frame_equal(bs.load(run).predict(seed=3).rows, expected)
+    with pytest.raises(bs.BayescopeInputError, match="--features"):
+        bs.TicketDemand(features="everything").fit(tmp_path / "tables", origin="2020-10-19")

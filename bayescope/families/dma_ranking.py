@@ -26,7 +26,6 @@ import logging
 import numpy as np
 import pandas as pd
 
-from bayescope.data.ticket_features import FEATURES
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.predictive import thin_draws
@@ -97,8 +96,9 @@ def _scenario(run: TicketsRunView, artist: int) -> TicketPanel:
     scenario = panel.take(rows)  # take copies: the stored features stay as they are
     profile = (run.attr("tour_profile") if "tour_profile" in run.artifact.attrs
                else {"log_listings": run.attr("tour_listings")})
+    features = scenario.features
     for name, values in profile.items():
-        if name in FEATURES:
-            scenario.x[:, FEATURES.index(name)] = values[artist]
-    scenario.x[:, FEATURES.index("log_events_listed")] = np.log1p(1.0)
+        if name in features:
+            scenario.x[:, features.index(name)] = values[artist]
+    scenario.x[:, features.index("log_events_listed")] = np.log1p(1.0)
     return scenario

@@ -27,7 +27,7 @@ import pandas as pd
 from bayescope.data.ticket_panel import TIERS, build_panels, popularity_tiers, sample_artists
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
-from bayescope.families.tickets import TicketFitSettings, fit_ticket_model
+from bayescope.families.tickets import TicketFitSettings, feature_set, fit_ticket_model
 from bayescope.inference.artifacts import flat_posterior
 from bayescope.inference.predictive import thin_draws
 from bayescope.inference.ticket_prediction import TicketSimulator
@@ -105,7 +105,7 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
     """Fit, forecast and score every model at one origin: ``(per-row scores, our gate)``."""
     fit_settings = settings.fit
     panels = build_panels(tables, artists, origin, fit_settings.horizon,
-                          fit_settings.train_weeks)
+                          fit_settings.train_weeks, feature_set(fit_settings.features))
     result, inputs = fit_ticket_model(panels, replace(fit_settings, origin=str(origin.date())),
                                       cache_key=f"tickets-backtest-{id(tables)}")
     gate = {"origin": str(origin.date()), **result.gate.to_dict()}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescope.data.ticket_features import FEATURES
+from bayescope.data.ticket_features import FEATURE_SETS, STATIC_FEATURES
 from bayescope.data.ticket_panel import (
     TIERS,
     PanelPair,
@@ -86,10 +86,19 @@ class TicketFitSettings:
     progress: bool = True
     backend: str = "numba"
     max_tree_depth: int = MAX_TREE_DEPTH
+    features: str = "dynamic"
 
     def stored(self) -> dict[str, Any]:
         """The settings stored with the run (restored by ``bayescope.load``)."""
         return {k: v for k, v in self.__dict__.items() if k not in ("origin", "progress")}
+
+
+def feature_set(name: str) -> tuple[str, ...]:
+    """The features of a named set (:data:`FEATURE_SETS`); an unknown name is one error."""
+    if name not in FEATURE_SETS:
+        raise BayescopeInputError(f"--features must be one of {', '.join(FEATURE_SETS)}, "
+                                  f"not {name!r}", field="features")
+    return FEATURE_SETS[name]
 
 
 def prepare_panels(tables: TicketTables, settings: TicketFitSettings) -> PanelPair:
@@ -101,7 +110,7 @@ def prepare_panels(tables: TicketTables, settings: TicketFitSettings) -> PanelPa
     log.info("artists: %d of %d (%s)", artists.size, len(tiers),
              ", ".join(f"{(tiers[artists] == t).sum()} {t}" for t in TIERS))
     return build_panels(tables, artists, origin, settings.horizon,
-                        settings.train_weeks)
+                        settings.train_weeks, feature_set(settings.features))
 
 
 def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
@@ -142,6 +151,7 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
         "recent_events": json.dumps(panels.recent_events.tolist()),
         "audience_index": json.dumps(np.round(panels.audience_index, 4).tolist()),
         "tour_profile": json.dumps(profile),
+        "features": json.dumps(list(panels.train.features)),
         "tour_listings": json.dumps(profile["log_listings"]),
         "forecast_weeks": json.dumps(
             panels.forecast.weeks[np.unique(panels.forecast.week)].strftime("%Y-%m-%d")
@@ -169,10 +179,12 @@ def _tour_profile(panels: PanelPair) -> dict[str, list[float]]:
     training weeks with events listed (its typical state on tour), the median over all
     artists where it never toured. The DMA ranking's show scenario uses it."""
     train = panels.train
-    touring = train.x[:, FEATURES.index("log_events_listed")] > 0
+    touring = train.x[:, train.features.index("log_events_listed")] > 0
     profile = {}
     for name in TOUR_PROFILE_FEATURES:
-        values = train.x[:, FEATURES.index(name)]
+        if name not in train.features:
+            continue
+        values = train.x[:, train.features.index(name)]
         fallback = {"log_listings": float(np.log1p(10))}.get(name, 0.0)
         overall = float(np.median(values[touring])) if touring.any() else fallback
         out = np.full(panels.tier.size, overall)
@@ -205,7 +217,7 @@ def _row_arrays(panel: TicketPanel) -> dict[str, np.ndarray]:
         "artist": panel.artist, "dma": panel.dma, "week": panel.week,
         "tickets": np.where(panel.observed, panel.tickets, np.nan),
         "order_value": np.where(panel.observed, panel.order_value, np.nan)}
-    for k, name in enumerate(FEATURES):
+    for k, name in enumerate(panel.features):
         arrays[f"x_{name}"] = panel.x[:, k]
     return arrays
 
@@ -239,11 +251,19 @@ class TicketsRun:
         first = int(week.min())
         calendar = pd.date_range(weeks[0] - pd.Timedelta(weeks=first), periods=first
                                  + weeks.size, freq="7D")
-        x = np.column_stack([arrays[f"x_{name}"] for name in FEATURES])
+        x = np.column_stack([arrays[f"x_{name}"] for name in self.features])
         tickets = arrays["tickets"]
         return TicketPanel(self.artists, self.dmas, calendar, arrays["artist"].astype(int),
                            arrays["dma"].astype(int), week, x, np.nan_to_num(tickets),
-                           np.nan_to_num(arrays["order_value"]), ~np.isnan(tickets))
+                           np.nan_to_num(arrays["order_value"]), ~np.isnan(tickets),
+                           self.features)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The run's feature names (runs saved before they were stored: the first set)."""
+        if "features" in self.artifact.attrs:
+            return tuple(self.attr("features"))
+        return STATIC_FEATURES
 
     def simulator(self, panel: TicketPanel | None = None) -> TicketSimulator:
         """The posterior-predictive simulator of the forecast rows (or another panel)."""
@@ -291,6 +311,9 @@ class TicketDemand(Estimator):
         NUTS settings.
     backend
         ``"numba"`` (CPU) or ``"jax"`` (the ``jax`` extra; a GPU when there is one).
+    features
+        ``"dynamic"`` (signals, recent sales and listing dynamics) or ``"static"`` (the
+        signals alone, the first release's model); see ``data/README.md``.
     progress
         Show the sampler's progress bar.
 
@@ -307,7 +330,7 @@ class TicketDemand(Estimator):
     def __init__(self, *, artists: int = 30, horizon: int = 4, train_weeks: int = 104,
                  draws: int = 500, tune: int = 400, chains: int = 4, seed: int = 0,
                  backend: str = "numba", max_tree_depth: int = MAX_TREE_DEPTH,
-                 progress: bool = False) -> None:
+                 features: str = "dynamic", progress: bool = False) -> None:
         self.artists = artists
         self.horizon = horizon
         self.train_weeks = train_weeks
@@ -317,6 +340,7 @@ class TicketDemand(Estimator):
         self.seed = seed
         self.backend = backend
         self.max_tree_depth = max_tree_depth
+        self.features = features
         self.progress = progress
 
     def fit_settings(self, origin: str) -> TicketFitSettings:
@@ -327,9 +351,10 @@ class TicketDemand(Estimator):
             if getattr(self, name) < 1:
                 raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive, not "
                                           f"{getattr(self, name)}", field=name)
+        feature_set(self.features)
         return TicketFitSettings(origin, self.artists, self.horizon, self.train_weeks,
                                  self.draws, self.tune, self.chains, self.seed, self.progress,
-                                 self.backend, self.max_tree_depth)
+                                 self.backend, self.max_tree_depth, self.features)
 
     def fit(self, tables: TicketTables | str | Path, origin: str) -> TicketDemand:
         """Fit at ``origin`` (a date; the forecast weeks start there) on the artist tables
