@@ -5,15 +5,16 @@ Generated Artist Performance tables (``--process``, default ``model``); a strati
 feature set (``static``: the first release's seven signals, the anchor; ``dynamic``: plus
 recent sales and listing dynamics, the default), side by side:
 
-a NUTS fit with the package's sampler (nutpie, numba; diagonal mass matrix, tree depth at
-most 6) at ``--draws``/``--tune``: wall time (compile + sampling), leapfrog steps per kept
-draw, milliseconds per leapfrog step (wall time over chains x (draws + tune) x steps per draw:
-the cost of one gradient, compile included), the gate and the minimum bulk ESS.
+the time of one log-density-and-gradient evaluation of the whole model (PyTensor's Numba mode,
+mean of ``--evals``), and with ``--fit`` a NUTS fit with the package's sampler (nutpie, numba;
+diagonal mass matrix, tree depth at most 6) at ``--draws``/``--tune``: wall time (compile +
+sampling), leapfrog steps per kept draw, the gate and the minimum bulk ESS, and the
+gradients spent in warmup (wall time over the gradient time, less the kept draws' steps).
 
 Prints dynamic / static as ratios.
 
-Usage: ``python bench/ticket_terms.py [--artists 30 --dmas 210 --weeks 104 --draws 300
---tune 300 --chains 2 --process model]``
+Usage: ``python bench/ticket_terms.py [--artists 30 --dmas 210 --weeks 104 --evals 60 --fit
+--draws 200 --tune 200 --chains 2 --process model]``
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=80)
     parser.add_argument("--dmas", type=int, default=210)
     parser.add_argument("--weeks", type=int, default=104)
-    parser.add_argument("--draws", type=int, default=300)
-    parser.add_argument("--tune", type=int, default=300)
+    parser.add_argument("--evals", type=int, default=60)
+    parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--tune", type=int, default=200)
     parser.add_argument("--chains", type=int, default=2)
     args = parser.parse_args()
 
@@ -67,23 +70,33 @@ def main() -> None:
         model = build_ticket_model(inputs, panels.tier.size)
         row = {"features": name, "n_features": len(FEATURE_SETS[name]),
                "rows": int(inputs.tickets.size)}
+        function = model.logp_dlogp_function(ravel_inputs=True, mode="NUMBA")
+        function.set_extra_values({})
+        point = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
+        function(point)
         start = time.perf_counter()
-        result = fit_model(model, GATED, "nuts", args.draws, args.tune, args.chains, 0,
-                           False, None, "numba", MAX_TREE_DEPTH, MASS_MATRIX)
-        row["fit_s"] = time.perf_counter() - start
-        steps = float(np.asarray(result.idata["sample_stats"]["n_steps"]).mean())
-        row["steps_per_draw"] = steps
-        row["ms_per_step"] = 1e3 * row["fit_s"] / (args.chains * (args.draws + args.tune)
-                                                  * steps)
-        row["gate"] = "passes" if result.gate.passed else "fails"
-        row["min_bulk_ess"] = result.gate.min_ess_bulk
+        for _ in range(args.evals):
+            function(point)
+        row["gradient_ms"] = 1e3 * (time.perf_counter() - start) / args.evals
+        if args.fit:
+            start = time.perf_counter()
+            result = fit_model(model, GATED, "nuts", args.draws, args.tune, args.chains, 0,
+                               False, None, "numba", MAX_TREE_DEPTH, MASS_MATRIX)
+            row["fit_s"] = time.perf_counter() - start
+            steps = float(np.asarray(result.idata["sample_stats"]["n_steps"]).mean())
+            row["steps_per_draw"] = steps
+            row["warmup_gradients"] = (1e3 * row["fit_s"] / row["gradient_ms"]
+                                       - args.chains * args.draws * steps)
+            row["gate"] = "passes" if result.gate.passed else "fails"
+            row["min_bulk_ess"] = result.gate.min_ess_bulk
         rows.append(row)
         print(pd.DataFrame([row]).to_string(index=False), flush=True)
     table = pd.DataFrame(rows).set_index("features")
     print("\n" + table.to_string())
-    for column in ("fit_s", "ms_per_step", "steps_per_draw"):
-        ratio = table.loc["dynamic", column] / table.loc["static", column]
-        print(f"{column}, dynamic / static: {ratio:.2f}")
+    for column in ("gradient_ms", "fit_s", "warmup_gradients"):
+        if column in table:
+            ratio = table.loc["dynamic", column] / table.loc["static", column]
+            print(f"{column}, dynamic / static: {ratio:.2f}")
 
 
 if __name__ == "__main__":

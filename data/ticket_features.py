@@ -59,6 +59,10 @@ FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listing
             "log_national_sales", "listings_growth", "log_weeks_listed",
             "log_tickets_per_event")
 SALES_FEATURES = ("log_recent_sales", "log_national_sales")
+ARTIST_WEEK_FEATURES = ("social_momentum", "log_national_sales")
+"""Features that are the same in every DMA of an artist's week."""
+WEEK_FEATURES = ("season_sin", "season_cos")
+"""Features that are the same for every artist and DMA of a week."""
 STATIC_FEATURES = FEATURES[:7]
 """The features of the first release (signals only; runs saved then hold these)."""
 FEATURE_SETS = {"dynamic": FEATURES, "static": STATIC_FEATURES}

@@ -95,7 +95,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayescope.data.ticket_features import FEATURES
+from bayescope.data.ticket_features import ARTIST_WEEK_FEATURES, FEATURES, WEEK_FEATURES
 from bayescope.data.ticket_panel import TIERS, PanelPair, TicketPanel
 from bayescope.models.ticket_likelihood import feature_activity, zero_sales_loglik
 
@@ -188,15 +188,12 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         pm.Deterministic("alpha_raw", alpha_mean - offset)
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
 
-        n_weeks = inputs.tickets.size // (n_artists * n_dmas)
-        # Uncentred on the grid, the centring moved into the artist term (exact): listings
-        # and recent sales are then zero for most artist-DMAs, which the kernel skips.
-        raw = inputs.x + inputs.feature_means
-        grid = np.ascontiguousarray(np.moveaxis(
-            raw.reshape(n_artists, n_dmas, n_weeks, len(inputs.features)), 3, 0))
-        every_cell = zero_sales_loglik(alpha - offset, delta, pair, beta, phi[tier],
-                                       pm.Data("x_grid", grid),
-                                       pm.Data("x_active", feature_activity(grid)))[0]
+        grids = feature_grids(inputs, n_artists, n_dmas)
+        every_cell = zero_sales_loglik(
+            alpha - offset, delta, pair, beta[grids.cell], beta[grids.artist_week],
+            beta[grids.week], phi[tier], pm.Data("x_grid", grids.x),
+            pm.Data("x_active", feature_activity(grids.x)),
+            pm.Data("x_artist_week", grids.x_artist_week), pm.Data("x_week", grids.x_week))[0]
         y = pm.Data("tickets_sold", inputs.tickets[sold])
         a_s = pm.Data("artist_sold", inputs.artist[sold])
         d_s = pm.Data("dma_sold", inputs.dma[sold])
@@ -219,6 +216,42 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         pm.Normal("log_price", price_artist[a_p] + gamma_size * size[d_p], sigma_price,
                   observed=pm.Data("log_price_obs", inputs.log_price[priced]))
     return model
+
+
+@dataclass(frozen=True)
+class FeatureGrids:
+    """The training features on the dense grid, uncentred (the centring is moved into the
+    artist term, exact), split by level for the fused likelihood: per cell ``x``
+    ``(feature, artist, DMA, week)``, per artist-week ``(feature, artist, week)``, per week
+    ``(feature, week)``; ``cell``, ``artist_week``, ``week`` index each level's features in
+    the model's feature order."""
+
+    x: np.ndarray
+    x_artist_week: np.ndarray
+    x_week: np.ndarray
+    cell: np.ndarray
+    artist_week: np.ndarray
+    week: np.ndarray
+
+
+def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> FeatureGrids:
+    """:class:`FeatureGrids` of a training panel (a full artist x DMA x week grid)."""
+    n_weeks = inputs.tickets.size // (n_artists * n_dmas)
+    raw = (inputs.x + inputs.feature_means).reshape(n_artists, n_dmas, n_weeks, -1)
+    names = list(inputs.features)
+    artist_week = np.asarray([names.index(n) for n in ARTIST_WEEK_FEATURES if n in names], int)
+    week = np.asarray([names.index(n) for n in WEEK_FEATURES if n in names], int)
+    cell = np.asarray([k for k in range(len(names)) if k not in artist_week and k not in week],
+                      int)
+    shared = np.concatenate([artist_week, week])
+    if not np.allclose(raw[:, :, :, shared], raw[:, :1, :, shared]):
+        raise ValueError("an artist-week or week feature differs between DMAs")
+    if week.size and not np.allclose(raw[:, :, :, week], raw[:1, :1, :, week]):
+        raise ValueError("a week feature differs between artists")
+    return FeatureGrids(
+        np.ascontiguousarray(np.moveaxis(raw[:, :, :, cell], 3, 0)),
+        np.ascontiguousarray(np.moveaxis(raw[:, 0][:, :, artist_week], 2, 0)),
+        np.ascontiguousarray(raw[0, 0][:, week].T), cell, artist_week, week)
 
 
 def size_scaled_dma_effects(beta_size: pt.TensorVariable, sigma_dma: pt.TensorVariable,

@@ -11,18 +11,24 @@ weeks with sales (6%), which :mod:`bayescope.models.ticket_demand` writes in PyM
 computes the every-cell term and its gradient in one pass:
 
     L = - sum_adw phi_a log(1 + exp(eta_adw) / phi_a),
-    eta_adw = alpha_a + delta_d + pair_ad + sum_f x_fadw beta_f,
+    eta_adw = alpha_a + delta_d + pair_ad + sum_f x_fadw beta_f + sum_g z_gaw b_g
+              + sum_k s_kw c_k,
 
     dL/deta_adw = -phi_a r / (1 + r),      r = exp(eta_adw) / phi_a,
-    dL/dphi_a   = sum_dw [r / (1 + r) - log(1 + r)].
+    dL/dphi_a   = sum_dw [r / (1 + r) - log(1 + r)],
+
+with cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
+week features ``s`` (the season), the last two added once per artist-week.
 
 Written by hand, not as a PyTensor graph, because it is measurably faster: the graph
 materialises several grid-sized intermediates (the linear predictor, ``exp``, ``log1p`` and
 their adjoints) and took 20 ms per gradient at 655,200 cells on this machine; this loop keeps
-one week-vector per artist-DMA in cache and takes 7.5 ms (``bench/tickets.py`` reports the
-fit). The PyTensor :class:`ZeroSalesLoglik` op returns the value and the gradients as
-outputs of one node, so a logp-and-gradient evaluation runs the loop once; it has a NumPy
-``perform`` (the same kernel), a Numba implementation (nutpie's default backend) and a JAX
+one week-vector per artist-DMA in cache, skips feature rows that are zero in every week and
+adds the artist-week and week features once per artist-week (``bench/README.md``: the whole
+model's gradient 9.2 ms with twelve features). The PyTensor :class:`ZeroSalesLoglik` op
+returns the value and the gradients as outputs of one node, so a logp-and-gradient evaluation
+runs the loop once; it has a NumPy ``perform`` (the same kernel), a Numba implementation
+(nutpie's default backend) and a JAX
 one (the ``jax`` extra; on a GPU when JAX sees one).
 """
 
@@ -49,19 +55,21 @@ def feature_activity(x: np.ndarray) -> np.ndarray:
 
 @numba.njit(fastmath=True, cache=True)
 def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndarray,
-                             beta: np.ndarray, phi: np.ndarray, x: np.ndarray,
-                             active: np.ndarray
+                             beta: np.ndarray, beta_artist: np.ndarray, beta_week: np.ndarray,
+                             phi: np.ndarray, x: np.ndarray, active: np.ndarray,
+                             x_artist: np.ndarray, x_week: np.ndarray
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                        np.ndarray, np.ndarray]:
+                                        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Value and gradients of the every-cell term (module docstring).
 
-    ``x`` is laid out ``(feature, artist, DMA, week)`` so the week loops are contiguous;
-    ``active`` is :func:`feature_activity` of ``x``: a feature's rows that are zero in every
-    week of an artist-DMA add nothing to ``eta`` or to ``dL/dbeta`` and are skipped. Listings
-    and recent sales are zero for the artist-DMAs without a show or a sale in the window (most
-    of them), so passing them uncentred (the centring moved into ``alpha``) makes them cost
-    a fraction of a dense feature. Returns ``(L, dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta,
-    dL/dphi)``.
+    Features come at three levels: ``x`` per cell, laid out ``(feature, artist, DMA, week)``
+    so the week loops are contiguous, with ``active`` (:func:`feature_activity`): a
+    feature's rows that are zero in every week of an artist-DMA add nothing to ``eta`` or to
+    its gradient and are skipped (listings and recent sales are zero for most artist-DMAs, so
+    they are passed uncentred, the centring moved into ``alpha``); ``x_artist`` per artist
+    and week ``(feature, artist, week)`` and ``x_week`` per week ``(feature, week)``, added
+    once per artist-week and whose gradients are summed over the DMAs first. Returns ``(L,
+    dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta, dL/dbeta_artist, dL/dbeta_week, dL/dphi)``.
     """
     n_features, n_artists, n_dmas, n_weeks = x.shape
     total = 0.0
@@ -69,17 +77,32 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     grad_delta = np.zeros(n_dmas)
     grad_pair = np.zeros((n_artists, n_dmas))
     grad_beta = np.zeros(n_features)
+    grad_beta_artist = np.zeros(beta_artist.size)
+    grad_beta_week = np.zeros(beta_week.size)
     grad_phi = np.zeros(n_artists)
+    shared = np.empty(n_weeks)
+    shared_grad = np.empty(n_weeks)
     eta = np.empty(n_weeks)
     grad_eta = np.empty(n_weeks)
     for a in range(n_artists):
         phi_a = phi[a]
         inverse_phi = 1.0 / phi_a
         phi_sum = 0.0
+        for w in range(n_weeks):
+            shared[w] = 0.0
+            shared_grad[w] = 0.0
+        for g in range(beta_artist.size):
+            b = beta_artist[g]
+            for w in range(n_weeks):
+                shared[w] += x_artist[g, a, w] * b
+        for k in range(beta_week.size):
+            b = beta_week[k]
+            for w in range(n_weeks):
+                shared[w] += x_week[k, w] * b
         for d in range(n_dmas):
             base = alpha[a] + delta[d] + pair[a, d]
             for w in range(n_weeks):
-                eta[w] = base
+                eta[w] = base + shared[w]
             for f in range(n_features):
                 if active[f, a, d] == 0:
                     continue
@@ -95,6 +118,7 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                 cell_sum += log_term
                 phi_sum += share - log_term
                 grad_eta[w] = -phi_a * share
+                shared_grad[w] += grad_eta[w]
                 eta_sum += grad_eta[w]
             total -= phi_a * cell_sum
             for f in range(n_features):
@@ -107,46 +131,59 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
             grad_pair[a, d] = eta_sum
             grad_delta[d] += eta_sum
             grad_alpha[a] += eta_sum
+        for g in range(beta_artist.size):
+            acc = 0.0
+            for w in range(n_weeks):
+                acc += shared_grad[w] * x_artist[g, a, w]
+            grad_beta_artist[g] += acc
+        for k in range(beta_week.size):
+            acc = 0.0
+            for w in range(n_weeks):
+                acc += shared_grad[w] * x_week[k, w]
+            grad_beta_week[k] += acc
         grad_phi[a] = phi_sum
-    return np.asarray(total), grad_alpha, grad_delta, grad_pair, grad_beta, grad_phi
+    return (np.asarray(total), grad_alpha, grad_delta, grad_pair, grad_beta, grad_beta_artist,
+            grad_beta_week, grad_phi)
+
+
+DIMS = (("alpha", 1), ("delta", 1), ("pair", 2), ("beta", 1), ("beta_artist", 1),
+        ("beta_week", 1), ("phi", 1), ("x", 4), ("active", 3), ("x_artist", 3), ("x_week", 2))
 
 
 class ZeroSalesLoglik(Op):
-    """PyTensor op: ``(alpha, delta, pair, beta, phi, x, active) -> (L, gradients...)``.
+    """PyTensor op: ``(alpha, delta, pair, beta, beta_artist, beta_week, phi, x, active,
+    x_artist, x_week) -> (L, gradients...)``.
 
     Use the first output in a model; the others are its gradients with respect to the first
-    five inputs and exist so that :meth:`pullback` reuses the same evaluation. ``x`` and
-    ``active`` (:func:`feature_activity` of ``x``) are data (no gradient).
+    seven inputs and exist so that :meth:`pullback` reuses the same evaluation. The feature
+    arrays and ``active`` (:func:`feature_activity` of ``x``) are data (no gradient).
     """
 
     __props__ = ()
 
     def make_node(self, *inputs: Any) -> Apply:
-        alpha, delta, pair, beta, phi, x = (pt.as_tensor_variable(v, dtype="float64")
-                                            for v in inputs[:6])
-        active = pt.as_tensor_variable(inputs[6], dtype="int8")
-        for name, var, ndim in (("alpha", alpha, 1), ("delta", delta, 1), ("pair", pair, 2),
-                                ("beta", beta, 1), ("phi", phi, 1), ("x", x, 4),
-                                ("active", active, 3)):
+        variables = [pt.as_tensor_variable(v, dtype="int8" if name == "active" else "float64")
+                     for v, (name, _) in zip(inputs, DIMS, strict=True)]
+        for var, (name, ndim) in zip(variables, DIMS, strict=True):
             if var.ndim != ndim:
                 raise TypeError(f"{name} must have {ndim} dimension(s), got {var.ndim}")
         outputs = [pt.dscalar(), pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector(),
-                   pt.dvector()]
-        return Apply(self, [alpha, delta, pair, beta, phi, x, active], outputs)
+                   pt.dvector(), pt.dvector(), pt.dvector()]
+        return Apply(self, variables, outputs)
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]
                 ) -> None:
-        values = [np.ascontiguousarray(v, dtype=float) for v in inputs[:6]]
-        active = np.ascontiguousarray(inputs[6], dtype=np.int8)
-        results = zero_sales_loglik_kernel(*values, active)  # type: ignore[call-arg]
+        values = [np.ascontiguousarray(v, dtype=np.int8 if name == "active" else float)
+                  for v, (name, _) in zip(inputs, DIMS, strict=True)]
+        results = zero_sales_loglik_kernel(*values)
         for storage, value in zip(output_storage, results, strict=True):
             storage[0] = value
 
     def pullback(self, inputs: Any, outputs: Any, cotangents: Any) -> list[Any]:
         upstream = cotangents[0]
         return [upstream * gradient for gradient in outputs[1:]] + [
-            grad_not_implemented(self, 5, inputs[5], "x is data"),
-            grad_not_implemented(self, 6, inputs[6], "active is data")]
+            grad_not_implemented(self, k, inputs[k], "features are data")
+            for k in range(len(outputs) - 1, len(inputs))]
 
 
 zero_sales_loglik = ZeroSalesLoglik()
@@ -167,20 +204,25 @@ def _register_jax() -> None:
     except ImportError:
         return
 
-    def value(alpha: Any, delta: Any, pair: Any, beta: Any, phi: Any, x: Any) -> Any:
+    def value(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any, beta_week: Any,
+              phi: Any, x: Any, x_artist: Any, x_week: Any) -> Any:
         # Dense: the zero rows that the Numba kernel skips add zeros here.
         eta = (alpha[:, None, None] + delta[None, :, None] + pair[:, :, None]
-               + jnp.tensordot(beta, x, axes=1))
+               + jnp.tensordot(beta, x, axes=1)
+               + jnp.tensordot(beta_artist, x_artist, axes=1)[:, None, :]
+               + jnp.tensordot(beta_week, x_week, axes=1)[None, None, :])
         phi_cell = phi[:, None, None]
         return -jnp.sum(phi_cell * jnp.log1p(jnp.exp(eta) / phi_cell))
 
-    value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4))
+    value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4, 5, 6))
 
     @jax_funcify.register(ZeroSalesLoglik)
     def _jax_zero_sales_loglik(op: ZeroSalesLoglik, **kwargs: Any) -> Any:
-        def run(alpha: Any, delta: Any, pair: Any, beta: Any, phi: Any, x: Any,
-                active: Any) -> Any:
-            total, grads = value_and_grad(alpha, delta, pair, beta, phi, x)
+        def run(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any,
+                beta_week: Any, phi: Any, x: Any, active: Any, x_artist: Any,
+                x_week: Any) -> Any:
+            total, grads = value_and_grad(alpha, delta, pair, beta, beta_artist, beta_week,
+                                          phi, x, x_artist, x_week)
             return (total, *grads)
 
         return run
