@@ -58,7 +58,6 @@ FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listing
             "log_events_listed", "season_sin", "season_cos", "log_recent_sales",
             "log_national_sales", "listings_growth", "log_weeks_listed",
             "log_tickets_per_event")
-SALES_FEATURES = ("log_recent_sales", "log_national_sales")
 ARTIST_WEEK_FEATURES = ("social_momentum", "log_national_sales")
 """Features that are the same in every DMA of an artist's week."""
 WEEK_FEATURES = ("season_sin", "season_cos")

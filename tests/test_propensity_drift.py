@@ -136,3 +136,11 @@ def test_bad_drift_inputs_exit_2(tmp_path, previous):
         columns = validate_propensity_columns(
             generate_propensity_table(200, np.random.default_rng(5)).table)
         drift_check(run, columns, np.zeros(200), *score_run(run, columns))
+
+
+def test_an_unfitted_previous_estimator_is_refused_by_name():
+    import bayescope as bs
+
+    table = generate_propensity_table(300, np.random.default_rng(9)).table
+    with pytest.raises(bs.NotFittedError, match="This Propensity is not fitted"):
+        bs.Propensity().fit(table, previous=bs.Propensity())

@@ -88,6 +88,7 @@ class Estimator:
     kind: ClassVar[str]
     """The artifact kind this family writes and reads (the registry's key)."""
 
+    _artifact: Artifact
     idata_: Any
     summary_: dict[str, Any]
     metrics_: dict[str, Any] | None
@@ -152,6 +153,7 @@ class Estimator:
 
     def _attach(self, run_dir: Path, artifact: Artifact) -> None:
         """Set the fitted attributes from a run directory and its artifact."""
+        self._artifact = artifact
         self.run_dir_ = Path(run_dir)
         self.idata_ = artifact.tree
         self.converged_ = artifact.converged
@@ -194,7 +196,8 @@ class Estimator:
             return target
         with atomic_directory(target) as work:
             shutil.copytree(self.run_dir_, work, dirs_exist_ok=True)
-        self._attach(target, load_artifact(target))
+        # The files are byte copies of the ones already read and checked: reuse them.
+        self._attach(target, self._artifact)
         return target
 
     def report(self, holdout: str | Path | None = None, *, seed: int = 0,

@@ -45,6 +45,7 @@ from bayescope.inference.btyd_prediction import (
     thin_draws,
 )
 from bayescope.inference.btyd_run import LoadedRun, load_posterior, save_posterior
+from bayescope.inference.predictive import n_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel, purchase_model
@@ -141,12 +142,6 @@ def fit_btyd(
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         plot_holdout(metrics, run_dir / "plots")
     return result, summary
-
-
-def load_run(run_dir: str | Path) -> tuple[LoadedRun, BTYDModel]:
-    """A stored run and its model specification."""
-    run = load_posterior(run_dir)
-    return run, BTYDModel.from_name(run.model_name)
 
 
 def predict_run(
@@ -377,10 +372,8 @@ class ServedBTYDModel:
 
     def info(self) -> dict[str, Any]:
         """Name, kind, versions, gate verdict, time unit and draws used."""
-        artifact = Artifact(self.run.tree, self.run.posterior, {}, self.run.attrs)
-        return {**artifact_info(self.name, self.kind, artifact),
-                "time_unit": self.run.rfm.time_unit,
-                "draws_used": int(next(iter(self._params.values())).shape[0])}
+        return {**artifact_info(self.name, self.kind, self.run),
+                "time_unit": self.run.rfm.time_unit, "draws_used": n_draws(self._params)}
 
     def schema(self) -> dict[str, Any]:
         """One of two instance shapes: a known customer, or a summary."""

@@ -356,9 +356,12 @@ class Propensity(Estimator):
         against the profile it stored to ``metrics_["drift"]``.
         """
         last = None
-        if previous is not None:
-            last = (previous.run_ if isinstance(previous, Propensity) and previous.is_fitted
-                    else load_propensity_run(Path(str(previous))))
+        if isinstance(previous, Propensity):
+            previous._require_fitted()
+            last = previous.run_
+        elif previous is not None:
+            last = load_propensity_run(previous)
+        if last is not None:
             stored_profile(last)
         columns = validate_propensity_columns(read_source(table))
         settings = PropensityFitSettings(self.seed, self.holdout_share)

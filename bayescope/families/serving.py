@@ -6,16 +6,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from bayescope.errors import BayescopeInputError
-from bayescope.inference.artifacts import Artifact
 from bayescope.version import __version__
 
 MAX_STRING = 256
 
 
-def artifact_info(name: str, kind: str, artifact: Artifact) -> dict[str, Any]:
+class StoredMetadata(Protocol):
+    """A stored run's attributes and gate verdict (an ``Artifact`` or a BTYD ``LoadedRun``)."""
+
+    attrs: dict[str, Any]
+
+    @property
+    def converged(self) -> bool:
+        """The stored convergence verdict."""
+        ...
+
+
+def artifact_info(name: str, kind: str, artifact: StoredMetadata) -> dict[str, Any]:
     """What ``GET /v1/models`` says of a served run: name, kind, versions, training, gate."""
     attrs = artifact.attrs
     return {"name": name, "kind": kind, "model": str(attrs["model"]),
