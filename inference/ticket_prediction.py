@@ -21,7 +21,12 @@ import pandas as pd
 
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.inference.predictive import predictive_summary_and_totals, summarise_totals
-from bayescope.models.ticket_demand import forecast_log_mu, forecast_mu, log_price
+from bayescope.models.ticket_demand import (
+    forecast_log_mu,
+    forecast_mu,
+    listed_zero_share,
+    log_price,
+)
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -53,6 +58,7 @@ class TicketSimulator:
         mu = forecast_mu(log_mu)
         phi = params["phi"][:, self.tier[rows.artist]]
         tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
+        tickets[rng.random(tickets.shape) < listed_zero_share(params, rows, self.tier)] = 0.0
         price = log_price(params, rows.artist, self.size[rows.dma],
                           rng.standard_normal(tickets.shape))
         return {"tickets": tickets, "order_value": tickets * np.exp(price)}

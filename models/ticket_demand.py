@@ -6,10 +6,23 @@ week ``w`` with lag-``H`` features ``x_adw`` (:mod:`bayescope.data.ticket_featur
 on their training means ``m``):
 
     tickets_adw ~ NegBinomial(mu_adw, phi_k(a))          (mean mu, variance mu + mu^2 / phi)
+                  zero-inflated by pi_k(a) where a show was listed (l_adw = 1)
     log mu_adw = alpha_a + delta_d + v_ad + (x_adw - m) . beta
     alpha_a ~ Normal(alpha + lambda q_a, sigma_artist)         (artist, pooled)
     delta_d = beta_size s_d + e_d,  e ~ ZeroSumNormal(sigma_dma)  (DMA, scaled by market size)
     v ~ ZeroSumNormal(sigma_pair) over artists and DMAs          (artist x DMA affinity)
+
+**Listed weeks are zero-inflated.** ``l_adw = 1`` where ``log_events_listed`` is positive: a
+show was listed ``H`` weeks before the target week. By the target week that show may have
+been played or cancelled, and the week then sells nothing whatever the listing signals said:
+
+    P(tickets_adw = 0) = pi_k + (1 - pi_k) NB(0 | mu_adw, phi_k)      (l_adw = 1),
+    P(tickets_adw = y) = (1 - pi_k) NB(y | mu_adw, phi_k)             (l_adw = 1, y > 0),
+
+with ``pi_k = listed_zero_share`` per popularity tier, ``logit pi_k ~ Normal(-2, 1.5)``.
+Without it the weeks after a show (a peak listing signal, nothing sold) can only be
+explained by a smaller ``phi``, which widens every forecast of the tier. The misspecification
+backtests (``bench/README.md``) measure what it buys.
 
 Artist effects are centred (each artist has hundreds of weeks of data) around a regression on
 popularity. The pair deviations are a ``ZeroSumNormal`` over both axes, so the artist and DMA
@@ -103,10 +116,12 @@ Params = Mapping[str, np.ndarray]
 SCALARS = ("alpha_raw", "artist_popularity", "beta_size", "sigma_artist", "sigma_dma",
            "sigma_pair", "price_mean", "price_popularity", "gamma_size", "sigma_price_artist",
            "sigma_price")
-VECTORS = ("beta", "phi")
+VECTORS = ("beta", "phi", "listed_zero_share")
 GATED = (*SCALARS, *VECTORS)
 # Parameters that exist for the sampler only (the reparametrisations of the module docstring).
 SAMPLER_COORDINATES = ("u_dma_orthogonal", "beta_whitened", "pair_raw")
+LISTED_FEATURE = "log_events_listed"
+"""Weeks where this feature is positive (a show listed ``H`` weeks before) are zero-inflated."""
 # Weight of the centred form in the pair effects' parametrisation (module docstring).
 PAIR_CENTRING = 0.5
 
@@ -184,6 +199,9 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         pair = partially_centred_pair_effects(sigma_pair, pt.dot(interaction, beta))
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
         phi = pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
+        logit_zero = pm.Normal("logit_listed_zero", -2.0, 1.5, dims="tier")
+        zero_share = pm.Deterministic("listed_zero_share", pm.math.sigmoid(logit_zero),
+                                      dims="tier")
         offset = pt.dot(beta, pm.Data("feature_means", inputs.feature_means))
         pm.Deterministic("alpha_raw", alpha_mean - offset)
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
@@ -191,8 +209,9 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         grids = feature_grids(inputs, n_artists, n_dmas)
         every_cell = zero_sales_loglik(
             alpha - offset, delta, pair, beta[grids.cell], beta[grids.artist_week],
-            beta[grids.week], phi[tier], pm.Data("x_grid", grids.x),
+            beta[grids.week], phi[tier], zero_share[tier], pm.Data("x_grid", grids.x),
             pm.Data("x_active", feature_activity(grids.x)),
+            pm.Data("zero_inflated", zero_inflated_cells(inputs, n_artists, n_dmas)),
             pm.Data("x_artist_week", grids.x_artist_week), pm.Data("x_week", grids.x_week))[0]
         y = pm.Data("tickets_sold", inputs.tickets[sold])
         a_s = pm.Data("artist_sold", inputs.artist[sold])
@@ -200,8 +219,10 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         eta_sold = (alpha[a_s] + delta[d_s] + pair[a_s, d_s]
                     + pt.dot(pm.Data("x_sold", inputs.x[sold]), beta))
         phi_sold = phi[tier[a_s]]
+        listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
         with_sales = pt.sum(pt.gammaln(y + phi_sold) - pt.gammaln(phi_sold) - pt.gammaln(y + 1)
-                            + y * (eta_sold - pt.log(phi_sold + pt.exp(eta_sold))))
+                            + y * (eta_sold - pt.log(phi_sold + pt.exp(eta_sold)))
+                            + listed_sold * pt.log1p(-zero_share[tier[a_s]]))
         pm.Potential("tickets_loglik", every_cell + with_sales)
 
         price_mean = pm.Normal("price_mean", pm.Data("prior_log_price", mean_log_price), 2.0)
@@ -339,6 +360,33 @@ def forecast_log_mu(params: Params, panel: TicketPanel, feature_means: np.ndarra
     return (params["alpha_artist"][:, panel.artist] + params["delta_dma"][:, panel.dma]
             + pair_effect[:, pair]
             + params["beta"] @ (panel.x - feature_means).T)
+
+
+def listed_weeks(inputs: TicketModelInputs) -> np.ndarray:
+    """Training rows with a show listed (:data:`LISTED_FEATURE` positive; none when the
+    feature set lacks it)."""
+    if LISTED_FEATURE not in inputs.features:
+        return np.zeros(inputs.tickets.size, bool)
+    listed = list(inputs.features).index(LISTED_FEATURE)
+    return inputs.x[:, listed] + inputs.feature_means[listed] > 0
+
+
+def zero_inflated_cells(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> np.ndarray:
+    """``(artists, DMAs, weeks)`` int8: 1 where a show was listed and nothing sold, the cells
+    whose zero is inflated."""
+    cells = listed_weeks(inputs) & (inputs.tickets == 0)
+    return np.ascontiguousarray(cells.reshape(n_artists, n_dmas, -1).astype(np.int8))
+
+
+def listed_zero_share(params: Params, panel: TicketPanel, tier: np.ndarray) -> np.ndarray:
+    """``(draws, rows)`` probability that a row sells nothing beyond the negative binomial:
+    ``listed_zero_share`` of the artist's tier where a show was listed (``LISTED_FEATURE``
+    positive), else 0 (and 0 everywhere for runs saved before the zero inflation)."""
+    draws = next(iter(params.values())).shape[0]
+    if "listed_zero_share" not in params or LISTED_FEATURE not in panel.features:
+        return np.zeros((draws, panel.n))
+    listed = panel.x[:, list(panel.features).index(LISTED_FEATURE)] > 0
+    return params["listed_zero_share"][:, tier[panel.artist]] * listed
 
 
 MAX_LOG_MU = 20.0

@@ -56,10 +56,12 @@ def feature_activity(x: np.ndarray) -> np.ndarray:
 @numba.njit(fastmath=True, cache=True)
 def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndarray,
                              beta: np.ndarray, beta_artist: np.ndarray, beta_week: np.ndarray,
-                             phi: np.ndarray, x: np.ndarray, active: np.ndarray,
-                             x_artist: np.ndarray, x_week: np.ndarray
+                             phi: np.ndarray, inflation: np.ndarray, x: np.ndarray,
+                             active: np.ndarray, inflated: np.ndarray, x_artist: np.ndarray,
+                             x_week: np.ndarray
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                        np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                                        np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                        np.ndarray]:
     """Value and gradients of the every-cell term (module docstring).
 
     Features come at three levels: ``x`` per cell, laid out ``(feature, artist, DMA, week)``
@@ -68,8 +70,11 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     its gradient and are skipped (listings and recent sales are zero for most artist-DMAs, so
     they are passed uncentred, the centring moved into ``alpha``); ``x_artist`` per artist
     and week ``(feature, artist, week)`` and ``x_week`` per week ``(feature, week)``, added
-    once per artist-week and whose gradients are summed over the DMAs first. Returns ``(L,
-    dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta, dL/dbeta_artist, dL/dbeta_week, dL/dphi)``.
+    once per artist-week and whose gradients are summed over the DMAs first. The cells where
+    ``inflated`` ``(artist, DMA, week)`` is 1 (no sales in a week with a show listed) have
+    the zero-inflated probability ``pi_a + (1 - pi_a) NB(0)`` with ``pi = inflation``. Returns
+    ``(L, dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta, dL/dbeta_artist, dL/dbeta_week,
+    dL/dphi, dL/dinflation)``.
     """
     n_features, n_artists, n_dmas, n_weeks = x.shape
     total = 0.0
@@ -80,6 +85,7 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     grad_beta_artist = np.zeros(beta_artist.size)
     grad_beta_week = np.zeros(beta_week.size)
     grad_phi = np.zeros(n_artists)
+    grad_inflation = np.zeros(n_artists)
     shared = np.empty(n_weeks)
     shared_grad = np.empty(n_weeks)
     eta = np.empty(n_weeks)
@@ -87,7 +93,9 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     for a in range(n_artists):
         phi_a = phi[a]
         inverse_phi = 1.0 / phi_a
+        pi_a = inflation[a]
         phi_sum = 0.0
+        inflation_sum = 0.0
         for w in range(n_weeks):
             shared[w] = 0.0
             shared_grad[w] = 0.0
@@ -111,13 +119,38 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                     eta[w] += x[f, a, d, w] * b
             cell_sum = 0.0
             eta_sum = 0.0
+            any_inflated = False
             for w in range(n_weeks):
+                if inflated[a, d, w] != 0:
+                    any_inflated = True
+                    break
+            if not any_inflated:  # most artist-DMAs: a branch-free loop the compiler vectorises
+                for w in range(n_weeks):
+                    r = math.exp(eta[w]) * inverse_phi
+                    log_term = math.log1p(r)
+                    share = r / (1.0 + r)
+                    cell_sum += log_term
+                    phi_sum += share - log_term
+                    grad_eta[w] = -phi_a * share
+                    shared_grad[w] += grad_eta[w]
+                    eta_sum += grad_eta[w]
+            for w in range(n_weeks if any_inflated else 0):
                 r = math.exp(eta[w]) * inverse_phi
                 log_term = math.log1p(r)
                 share = r / (1.0 + r)
-                cell_sum += log_term
-                phi_sum += share - log_term
-                grad_eta[w] = -phi_a * share
+                if inflated[a, d, w] != 0:
+                    # log(pi + (1 - pi) e^l), l = -phi log(1 + r); weight = d/dl of it.
+                    nb_zero = math.exp(-phi_a * log_term)
+                    p_zero = pi_a + (1.0 - pi_a) * nb_zero
+                    weight = (1.0 - pi_a) * nb_zero / p_zero
+                    total += math.log(p_zero)
+                    inflation_sum += (1.0 - nb_zero) / p_zero
+                    phi_sum += weight * (share - log_term)
+                    grad_eta[w] = -phi_a * share * weight
+                else:
+                    cell_sum += log_term
+                    phi_sum += share - log_term
+                    grad_eta[w] = -phi_a * share
                 shared_grad[w] += grad_eta[w]
                 eta_sum += grad_eta[w]
             total -= phi_a * cell_sum
@@ -142,38 +175,42 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                 acc += shared_grad[w] * x_week[k, w]
             grad_beta_week[k] += acc
         grad_phi[a] = phi_sum
+        grad_inflation[a] = inflation_sum
     return (np.asarray(total), grad_alpha, grad_delta, grad_pair, grad_beta, grad_beta_artist,
-            grad_beta_week, grad_phi)
+            grad_beta_week, grad_phi, grad_inflation)
 
 
 DIMS = (("alpha", 1), ("delta", 1), ("pair", 2), ("beta", 1), ("beta_artist", 1),
-        ("beta_week", 1), ("phi", 1), ("x", 4), ("active", 3), ("x_artist", 3), ("x_week", 2))
+        ("beta_week", 1), ("phi", 1), ("inflation", 1), ("x", 4), ("active", 3),
+        ("inflated", 3), ("x_artist", 3), ("x_week", 2))
+INTEGER_INPUTS = {"active": "int8", "inflated": "int8"}
 
 
 class ZeroSalesLoglik(Op):
-    """PyTensor op: ``(alpha, delta, pair, beta, beta_artist, beta_week, phi, x, active,
-    x_artist, x_week) -> (L, gradients...)``.
+    """PyTensor op: ``(alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation, x,
+    active, inflated, x_artist, x_week) -> (L, gradients...)``.
 
     Use the first output in a model; the others are its gradients with respect to the first
-    seven inputs and exist so that :meth:`pullback` reuses the same evaluation. The feature
-    arrays and ``active`` (:func:`feature_activity` of ``x``) are data (no gradient).
+    eight inputs and exist so that :meth:`pullback` reuses the same evaluation. The feature
+    arrays, ``active`` (:func:`feature_activity` of ``x``) and ``inflated`` are data (no
+    gradient).
     """
 
     __props__ = ()
 
     def make_node(self, *inputs: Any) -> Apply:
-        variables = [pt.as_tensor_variable(v, dtype="int8" if name == "active" else "float64")
+        variables = [pt.as_tensor_variable(v, dtype=INTEGER_INPUTS.get(name, "float64"))
                      for v, (name, _) in zip(inputs, DIMS, strict=True)]
         for var, (name, ndim) in zip(variables, DIMS, strict=True):
             if var.ndim != ndim:
                 raise TypeError(f"{name} must have {ndim} dimension(s), got {var.ndim}")
         outputs = [pt.dscalar(), pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector(),
-                   pt.dvector(), pt.dvector(), pt.dvector()]
+                   pt.dvector(), pt.dvector(), pt.dvector(), pt.dvector()]
         return Apply(self, variables, outputs)
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]
                 ) -> None:
-        values = [np.ascontiguousarray(v, dtype=np.int8 if name == "active" else float)
+        values = [np.ascontiguousarray(v, dtype=INTEGER_INPUTS.get(name, float))
                   for v, (name, _) in zip(inputs, DIMS, strict=True)]
         results = zero_sales_loglik_kernel(*values)
         for storage, value in zip(output_storage, results, strict=True):
@@ -205,24 +242,28 @@ def _register_jax() -> None:
         return
 
     def value(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any, beta_week: Any,
-              phi: Any, x: Any, x_artist: Any, x_week: Any) -> Any:
+              phi: Any, inflation: Any, x: Any, inflated: Any, x_artist: Any,
+              x_week: Any) -> Any:
         # Dense: the zero rows that the Numba kernel skips add zeros here.
         eta = (alpha[:, None, None] + delta[None, :, None] + pair[:, :, None]
                + jnp.tensordot(beta, x, axes=1)
                + jnp.tensordot(beta_artist, x_artist, axes=1)[:, None, :]
                + jnp.tensordot(beta_week, x_week, axes=1)[None, None, :])
         phi_cell = phi[:, None, None]
-        return -jnp.sum(phi_cell * jnp.log1p(jnp.exp(eta) / phi_cell))
+        nb_zero = -phi_cell * jnp.log1p(jnp.exp(eta) / phi_cell)
+        pi = inflation[:, None, None]
+        zero_inflated = jnp.logaddexp(jnp.log(pi), jnp.log1p(-pi) + nb_zero)
+        return jnp.sum(jnp.where(inflated != 0, zero_inflated, nb_zero))
 
-    value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4, 5, 6))
+    value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4, 5, 6, 7))
 
     @jax_funcify.register(ZeroSalesLoglik)
     def _jax_zero_sales_loglik(op: ZeroSalesLoglik, **kwargs: Any) -> Any:
         def run(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any,
-                beta_week: Any, phi: Any, x: Any, active: Any, x_artist: Any,
-                x_week: Any) -> Any:
+                beta_week: Any, phi: Any, inflation: Any, x: Any, active: Any,
+                inflated: Any, x_artist: Any, x_week: Any) -> Any:
             total, grads = value_and_grad(alpha, delta, pair, beta, beta_artist, beta_week,
-                                          phi, x, x_artist, x_week)
+                                          phi, inflation, x, inflated, x_artist, x_week)
             return (total, *grads)
 
         return run

@@ -29,7 +29,12 @@ import pandas as pd
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.predictive import thin_draws
-from bayescope.models.ticket_demand import expected_price, forecast_log_mu, forecast_mu
+from bayescope.models.ticket_demand import (
+    expected_price,
+    forecast_log_mu,
+    forecast_mu,
+    listed_zero_share,
+)
 from bayescope.posterior_reports.runs import TicketsRunView
 
 log = logging.getLogger(__name__)
@@ -55,7 +60,9 @@ def rank_dmas(run: TicketsRunView, artist: str, top: int = 10, seed: int = 0,
     size = np.asarray(run.attr("size"), float)
     log_mu = forecast_log_mu(params, scenario, np.asarray(run.attr("feature_means"), float),
                              size.size)
-    tickets = ON_SALE_WEEKS * forecast_mu(log_mu)
+    tier = np.asarray(run.attr("tier"), int)
+    tickets = ON_SALE_WEEKS * forecast_mu(log_mu) * (1.0 - listed_zero_share(params, scenario,
+                                                                              tier))
     price = expected_price(params, np.array([a]), size)
     recent = np.asarray(run.attr("recent_events"), float)[a]
     played = recent > 0
