@@ -143,9 +143,12 @@ def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
     parser.add_argument("--max-tree-depth", type=int, default=None,
                         help="at most 2**depth - 1 leapfrog steps per draw (default 6)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--features", choices=("dynamic", "static"), default="dynamic",
-                        help="dynamic: signals, recent sales and listing dynamics; static: "
-                             "the signals alone (the first release's model)")
+    parser.add_argument("--features", choices=("dynamic", "lagged", "static"),
+                        default="dynamic",
+                        help="dynamic: signals, recent sales and listing dynamics, and the "
+                             "latest listings and sales known at the origin; lagged: the same "
+                             "without the latest values (every feature lagged by the horizon);"
+                             " static: the signals alone (the first release's model)")
     parser.add_argument("--backend", choices=("numba", "jax"), default="numba",
                         help="nutpie compiler; jax (the 'jax' extra) fuses the likelihood "
                              "and uses a GPU when JAX sees one")

@@ -215,7 +215,8 @@ def generate_ticket_tables(n_artists: int = 200, rng: np.random.Generator | None
     log_mu = (alpha[:, None, None] + (truth.beta_size * size + dma_effect)[None, :, None]
               + pair[:, :, None])
     for name in FEATURES:
-        log_mu = log_mu + truth.coefficients.get(name, 0.0) * np.nan_to_num(features[name])
+        if name in features:  # the latest-known features depend on an origin: not drawn from
+            log_mu = log_mu + truth.coefficients.get(name, 0.0) * np.nan_to_num(features[name])
     mu = np.exp(np.minimum(log_mu, 12.0))
     phi = np.asarray(truth.dispersion)[tier][:, None, None]
     tickets = _nbinom(mu, np.broadcast_to(phi, mu.shape), rng)

@@ -37,6 +37,17 @@ origin on and checks that no feature of the forecast moves).
 The last five are the recent-sales and listing dynamics (sales are lagged by the horizon
 exactly as every other signal, so the leakage test covers them).
 
+**Latest-known values** (:data:`LATEST`): ``log_listings_latest``,
+``log_events_listed_latest``, ``log_recent_sales_latest``, ``log_national_sales_latest``,
+``streams_momentum_latest`` and ``social_momentum_latest`` are the same six quantities lagged
+by the week's own weeks ahead instead of ``H``. A forecast
+of week ``o + j`` knows week ``o - 1``, so its lag is ``j + 1``; a training week ``w < o``
+takes the lag ``1 + (o - 1 - w) mod H``, so the training weeks cycle through every lag the
+forecasts use, one row per week (:func:`weeks_ahead_lags`). A lag of ``H`` everywhere
+hides a tour announced in the ``H - 1`` weeks before the origin (listed, selling, and
+invisible to every lag-``H`` feature), a show played or cancelled in those weeks, and the
+first weeks of a viral jump (streams and engagement move first). Measured in ``bench/README.md``.
+
 The DMA's market size (log TV households, centred on the mean DMA; :func:`market_size`)
 enters the DMA effect and the artist's popularity (:func:`popularity`) the artist effect.
 The numeric core works on dense ``(artists, DMAs, weeks)`` cubes so the generator can draw
@@ -54,17 +65,29 @@ import pandas as pd
 
 from bayescope.data.ticket_tables import TicketTables
 
+LATEST = {"log_listings_latest": "log_listings",
+          "log_events_listed_latest": "log_events_listed",
+          "log_recent_sales_latest": "log_recent_sales",
+          "log_national_sales_latest": "log_national_sales",
+          "streams_momentum_latest": "streams_momentum",
+          "social_momentum_latest": "social_momentum"}
+"""Latest-known features: the named feature lagged by the week's weeks ahead instead of the
+horizon (:func:`weeks_ahead_lags`)."""
 FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listings",
             "log_events_listed", "season_sin", "season_cos", "log_recent_sales",
             "log_national_sales", "listings_growth", "log_weeks_listed",
-            "log_tickets_per_event")
-ARTIST_WEEK_FEATURES = ("social_momentum", "log_national_sales")
+            "log_tickets_per_event", *LATEST)
+ARTIST_WEEK_FEATURES = ("social_momentum", "log_national_sales", "log_national_sales_latest",
+                        "social_momentum_latest")
 """Features that are the same in every DMA of an artist's week."""
 WEEK_FEATURES = ("season_sin", "season_cos")
 """Features that are the same for every artist and DMA of a week."""
 STATIC_FEATURES = FEATURES[:7]
 """The features of the first release (signals only; runs saved then hold these)."""
-FEATURE_SETS = {"dynamic": FEATURES, "static": STATIC_FEATURES}
+LAGGED_FEATURES = FEATURES[:12]
+"""Signals, recent sales and listing dynamics, all lagged by the horizon (no latest-known
+values; the default of the release before them)."""
+FEATURE_SETS = {"dynamic": FEATURES, "lagged": LAGGED_FEATURES, "static": STATIC_FEATURES}
 """Named candidate feature sets (``fit tickets --features``); ``dynamic`` is the default."""
 WINDOW = 4
 SOCIAL_WINDOW = 8
@@ -145,6 +168,37 @@ def feature_cubes(cubes: SignalCubes, lag: int) -> dict[str, np.ndarray]:
         "season_cos": np.broadcast_to(cos, shape),
         **dynamic_feature_cubes(cubes, lag),
     }
+
+
+def weeks_ahead_lags(n_weeks: int, origin: int, horizon: int) -> np.ndarray:
+    """Per calendar week, the lag of its features under the ``weeks-ahead`` scheme.
+
+    A forecast week ``origin + j`` is lagged ``j + 1`` weeks: everything up to the week before
+    the origin is known when it is forecast, so the first week ahead sees last week's
+    listings. A training week ``w < origin`` is lagged ``1 + (origin - 1 - w) mod H``: the
+    weeks cycle through the lags 1 .. H, each one a forecast made ``lag`` weeks ahead, so
+    the model learns from every lag it is asked to forecast at, with one row per week.
+    Weeks after the forecast window get ``H``.
+    """
+    week = np.arange(n_weeks)
+    lags = np.where(week >= origin, week - origin + 1, 1 + (origin - 1 - week) % horizon)
+    return np.minimum(lags, horizon).astype(int)
+
+
+def latest_feature_cubes(cubes: SignalCubes, origin: int, horizon: int
+                         ) -> dict[str, np.ndarray]:
+    """The :data:`LATEST` features as ``(artists, DMAs, weeks)`` arrays, week ``w`` lagged
+    by :func:`weeks_ahead_lags` (origin ``origin``, horizon ``horizon``)."""
+    lags = weeks_ahead_lags(cubes.dma_streams.shape[-1], origin, horizon)
+    out: dict[str, np.ndarray] = {}
+    for lag in np.unique(lags):
+        at_lag = feature_cubes(cubes, int(lag))
+        weeks = lags == lag
+        for name, base in LATEST.items():
+            if name not in out:
+                out[name] = np.empty(at_lag[base].shape)
+            out[name][..., weeks] = at_lag[base][..., weeks]
+    return out
 
 
 def weeks_listed(listings: np.ndarray) -> np.ndarray:

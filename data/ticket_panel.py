@@ -3,8 +3,9 @@
 ``build_panels(tables, artists, origin, horizon, train_weeks)`` returns the training panel
 (weeks ``origin - train_weeks .. origin - 1`` that have full feature history) and the
 forecast panel (weeks ``origin .. origin + horizon - 1``), both with features at lag
-``horizon`` (:mod:`bayescope.data.ticket_features`), so the forecast uses nothing from the
-origin week on. Outcomes of forecast weeks inside the tables' calendar are kept (for
+``horizon`` and the latest-known features at each week's own lag
+(:mod:`bayescope.data.ticket_features`), so the forecast uses nothing from the origin week
+on. Outcomes of forecast weeks inside the tables' calendar are kept (for
 backtests) and marked observed; weeks after the calendar are unobserved.
 
 Popularity tiers and artist sampling also live here:
@@ -32,9 +33,11 @@ import pandas as pd
 from bayescope.data.ticket_features import (
     FEATURES,
     HISTORY,
+    LATEST,
     SignalCubes,
     cubes_from_tables,
     feature_cubes,
+    latest_feature_cubes,
     market_size,
     popularity,
 )
@@ -168,6 +171,8 @@ def build_panels(tables: TicketTables, artists: np.ndarray, origin: str | pd.Tim
             f"{horizon + HISTORY - 1} weeks of history, so the origin must be at least "
             f"{first_valid + 8} weeks after {calendar[0].date()}", field="origin")
     values = feature_cubes(cubes, horizon)
+    if any(name in LATEST for name in features):
+        values.update(latest_feature_cubes(cubes, o, horizon))
     observed_until = int(np.flatnonzero(weeks == calendar[-1])[0])
     train = _panel(cubes, values, features, np.arange(start, o), observed_until)
     forecast = _panel(cubes, values, features, np.arange(o, o + horizon), observed_until)

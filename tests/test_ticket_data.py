@@ -181,6 +181,32 @@ def test_no_feature_uses_the_origin_week_or_later(generated, tmp_path):
         column = FEATURES.index(name)
         assert not np.array_equal(moved.forecast.x[:, column], before.forecast.x[:, column])
 
+    # The latest-known features of the first forecast week see the week before the origin;
+    # the lag-4 features of the first three weeks do not.
+    week_before = pd.Timestamp(ORIGIN) - pd.Timedelta(weeks=1)
+
+    def rewrite_last_week(frames):
+        for name, column, value in (("lsecondaryticket_artist_dma_week", "sl_num_listings",
+                                     "5000"),
+                                    ("tsecondaryticket_artist_dma_week", "st_num_tickets",
+                                     "900")):
+            frame = frames[name]
+            frame.loc[pd.to_datetime(frame["week_start"]) == week_before, column] = value
+
+    last = load_ticket_tables(_copy(folder, tmp_path / "last", rewrite_last_week))
+    moved = build_panels(last, artists, ORIGIN, horizon=4, train_weeks=40)
+    ahead = moved.forecast.week - moved.forecast.week.min() + 1
+    for name in ("log_listings_latest", "log_recent_sales_latest", "log_national_sales_latest"):
+        column = FEATURES.index(name)
+        first = ahead == 1
+        assert not np.array_equal(moved.forecast.x[first, column],
+                                  before.forecast.x[first, column]), name
+    for name in ("log_listings", "log_recent_sales"):
+        column = FEATURES.index(name)
+        early = ahead < 4
+        np.testing.assert_array_equal(moved.forecast.x[early, column],
+                                      before.forecast.x[early, column])
+
 
 def test_stratified_artist_sample(generated):
     folder, result = generated

@@ -117,11 +117,13 @@ def test_features_split_by_level_give_the_dense_value_and_gradient(tmp_path) -> 
     artists = np.asarray(sorted(popularity_tiers(tables, origin).index), dtype=object)
     inputs = TicketModelInputs.from_panels(build_panels(tables, artists, origin, 4, 30))
     grids = feature_grids(inputs, 5, 6)
-    assert grids.artist_week.size == 2 and grids.week.size == 2 and grids.x.shape[0] == 8
+    n_features = len(inputs.features)
+    assert grids.artist_week.size == 4 and grids.week.size == 2
+    assert grids.x.shape[0] == n_features - 6
     rng = np.random.default_rng(0)
     alpha, delta = rng.normal(-2, 0.5, 5), rng.normal(0, 0.3, 6)
-    pair, beta, phi = rng.normal(0, 0.2, (5, 6)), rng.normal(0, 0.2, 12), np.ones(5)
-    centred = np.ascontiguousarray(np.moveaxis(inputs.x.reshape(5, 6, -1, 12), 3, 0))
+    pair, beta, phi = rng.normal(0, 0.2, (5, 6)), rng.normal(0, 0.2, n_features), np.ones(5)
+    centred = np.ascontiguousarray(np.moveaxis(inputs.x.reshape(5, 6, -1, n_features), 3, 0))
     empty = np.zeros(0)
     none, row = np.zeros(5), np.zeros(centred.shape[1:], np.int8)
     dense = zero_sales_loglik_kernel(alpha, delta, pair, beta, empty, empty, phi, none,
@@ -135,7 +137,7 @@ def test_features_split_by_level_give_the_dense_value_and_gradient(tmp_path) -> 
     assert float(split[0]) == pytest.approx(float(dense[0]), rel=1e-10)
     for k in (1, 2, 3, 7):
         np.testing.assert_allclose(split[k], dense[k], rtol=1e-9, atol=1e-12)
-    grad_beta = np.zeros(12)
+    grad_beta = np.zeros(n_features)
     grad_beta[grids.cell], grad_beta[grids.artist_week] = split[4], split[5]
     grad_beta[grids.week] = split[6]
     # d/dbeta through the moved centring: -feature_means * dL/dalpha summed over artists.

@@ -107,5 +107,7 @@ def _scenario(run: TicketsRunView, artist: int) -> TicketPanel:
     for name, values in profile.items():
         if name in features:
             scenario.x[:, features.index(name)] = values[artist]
-    scenario.x[:, features.index("log_events_listed")] = np.log1p(1.0)
+    for name in ("log_events_listed", "log_events_listed_latest"):
+        if name in features:
+            scenario.x[:, features.index(name)] = np.log1p(1.0)
     return scenario

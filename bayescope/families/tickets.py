@@ -171,7 +171,8 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
 
 
 TOUR_PROFILE_FEATURES = ("log_listings", "listings_growth", "log_weeks_listed",
-                         "log_tickets_per_event", "log_recent_sales")
+                         "log_tickets_per_event", "log_recent_sales", "log_listings_latest",
+                         "log_recent_sales_latest")
 
 
 def _tour_profile(panels: PanelPair) -> dict[str, list[float]]:
@@ -185,7 +186,7 @@ def _tour_profile(panels: PanelPair) -> dict[str, list[float]]:
         if name not in train.features:
             continue
         values = train.x[:, train.features.index(name)]
-        fallback = {"log_listings": float(np.log1p(10))}.get(name, 0.0)
+        fallback = float(np.log1p(10)) if name.startswith("log_listings") else 0.0
         overall = float(np.median(values[touring])) if touring.any() else fallback
         out = np.full(panels.tier.size, overall)
         for a in range(panels.tier.size):
@@ -312,8 +313,10 @@ class TicketDemand(Estimator):
     backend
         ``"numba"`` (CPU) or ``"jax"`` (the ``jax`` extra; a GPU when there is one).
     features
-        ``"dynamic"`` (signals, recent sales and listing dynamics) or ``"static"`` (the
-        signals alone, the first release's model); see ``data/README.md``.
+        ``"dynamic"`` (signals, recent sales and listing dynamics, and the latest listings
+        and sales known at the origin), ``"lagged"`` (the same without the latest values) or
+        ``"static"`` (the signals alone, the first release's model); see
+        ``data/README.md``.
     progress
         Show the sampler's progress bar.
 
