@@ -389,6 +389,27 @@ def listed_zero_share(params: Params, panel: TicketPanel, tier: np.ndarray) -> n
     return params["listed_zero_share"][:, tier[panel.artist]] * listed
 
 
+def pointwise_loglik(params: Params, panel: TicketPanel, feature_means: np.ndarray,
+                     n_dmas: int, tier: np.ndarray) -> np.ndarray:
+    """``(draws, rows)`` log-likelihood of each row's tickets (NumPy): the zero-inflated
+    negative binomial of the module docstring, ``log[pi 1(y = 0) + (1 - pi) NB(y | mu,
+    phi)]`` with ``pi = 0`` off the listed weeks. For PSIS-LOO between candidate models
+    (``bench/ticket_loo.py``)."""
+    from scipy.special import gammaln
+
+    log_mu = forecast_log_mu(params, panel, feature_means, n_dmas)
+    phi = params["phi"][:, tier[panel.artist]]
+    y = panel.tickets[None, :]
+    log_phi_mu = np.logaddexp(np.log(phi), log_mu)
+    nb = (gammaln(y + phi) - gammaln(phi) - gammaln(y + 1) + phi * (np.log(phi) - log_phi_mu)
+          + y * (log_mu - log_phi_mu))
+    share = listed_zero_share(params, panel, tier)
+    with np.errstate(divide="ignore"):
+        inflated = np.where(y == 0, np.logaddexp(np.log(share), np.log1p(-share) + nb),
+                            np.log1p(-share) + nb)
+    return np.where(share > 0, inflated, nb)
+
+
 MAX_LOG_MU = 20.0
 """Log means are capped here before exponentiating (e^20 tickets a week: a runaway draw)."""
 

@@ -19,6 +19,7 @@ from bayescope.models.ticket_demand import (
     orthogonal_basis,
     pair_interaction,
     partially_centred_pair_effects,
+    pointwise_loglik,
     size_scaled_dma_effects,
 )
 
@@ -119,3 +120,32 @@ def test_forecasts_read_runs_saved_before_the_reparametrisation():
                 + draws["sigma_pair"][:, None] * draws["z_pair"][:, [0, 1, 2, 1], [3, 0, 1, 1]]
                 + draws["beta"] @ rows.x.T)
     np.testing.assert_allclose(new, expected)
+
+
+def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
+    """``pointwise_loglik`` against scipy's negative binomial: plain off the listed weeks,
+    ``log(pi + (1 - pi) NB(0))`` at zero and ``log(1 - pi) + log NB(y)`` above it on them."""
+    rng = np.random.default_rng(6)
+    n_draws, n_rows = 4, 8
+    rows = SimpleNamespace(
+        artist=np.array([0, 1, 0, 1, 0, 1, 0, 1]), dma=np.array([0, 1, 1, 0, 0, 1, 1, 0]),
+        x=np.column_stack([rng.normal(size=n_rows),
+                           np.log1p(np.array([0, 0, 1, 2, 0, 1, 1, 0]))]),
+        tickets=np.array([0.0, 3.0, 0.0, 7.0, 2.0, 0.0, 12.0, 0.0]),
+        features=("streams_index", "log_events_listed"), n=n_rows)
+    draws = {"alpha_artist": rng.normal(size=(n_draws, 2)),
+             "delta_dma": rng.normal(size=(n_draws, 2)),
+             "pair_effect": rng.normal(0, 0.3, size=(n_draws, 2, 2)),
+             "beta": rng.normal(size=(n_draws, 2)), "phi": rng.gamma(2.0, size=(n_draws, 3)),
+             "listed_zero_share": rng.uniform(0.05, 0.5, size=(n_draws, 3))}
+    tier = np.array([2, 0])
+    got = pointwise_loglik(draws, rows, np.zeros(2), 2, tier)  # type: ignore[arg-type]
+    mu = np.exp(forecast_log_mu(draws, rows, np.zeros(2), n_dmas=2))  # type: ignore[arg-type]
+    phi = draws["phi"][:, tier[rows.artist]]
+    nb = stats.nbinom.logpmf(rows.tickets, phi, phi / (phi + mu))
+    pi = draws["listed_zero_share"][:, tier[rows.artist]]
+    listed = rows.x[:, 1] > 0
+    expected = np.where(~listed, nb, np.where(
+        rows.tickets == 0, np.log(pi + (1 - pi) * np.exp(nb)), np.log1p(-pi) + nb))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    assert 0 < listed.mean() < 1 and (rows.tickets[listed] == 0).any()
