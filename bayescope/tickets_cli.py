@@ -135,7 +135,8 @@ def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
     """The options ``fit tickets`` and ``backtest`` share: sample, horizon and sampler."""
     parser.add_argument("--artists", type=int, default=30,
                         help="artists to sample, stratified by popularity tier")
-    parser.add_argument("--horizon", type=int, default=4, help="weeks ahead (and feature lag)")
+    parser.add_argument("--horizon", type=int, default=4,
+                        help="weeks ahead (and the lag of the lagged features)")
     parser.add_argument("--train-weeks", type=int, default=104)
     parser.add_argument("--draws", type=int, default=draws)
     parser.add_argument("--tune", type=int, default=400)

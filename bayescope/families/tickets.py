@@ -305,7 +305,8 @@ class TicketDemand(Estimator):
     artists
         Artists in the stratified sample (by popularity tier).
     horizon
-        Weeks forecast after the origin (every feature is lagged by it).
+        Weeks forecast after the origin (the lag of the lagged features; the latest-known
+        ones are lagged by each week's weeks ahead).
     train_weeks
         Training weeks before the origin.
     draws, tune, chains, seed, max_tree_depth
