@@ -119,22 +119,7 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                     eta[w] += x[f, a, d, w] * b
             cell_sum = 0.0
             eta_sum = 0.0
-            any_inflated = False
             for w in range(n_weeks):
-                if inflated[a, d, w] != 0:
-                    any_inflated = True
-                    break
-            if not any_inflated:  # most artist-DMAs: a branch-free loop the compiler vectorises
-                for w in range(n_weeks):
-                    r = math.exp(eta[w]) * inverse_phi
-                    log_term = math.log1p(r)
-                    share = r / (1.0 + r)
-                    cell_sum += log_term
-                    phi_sum += share - log_term
-                    grad_eta[w] = -phi_a * share
-                    shared_grad[w] += grad_eta[w]
-                    eta_sum += grad_eta[w]
-            for w in range(n_weeks if any_inflated else 0):
                 r = math.exp(eta[w]) * inverse_phi
                 log_term = math.log1p(r)
                 share = r / (1.0 + r)
