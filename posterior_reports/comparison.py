@@ -10,6 +10,14 @@ Pointwise inputs are per-unit scores named by metric. Aggregates are means, exce
 ``squared_error``, reported as RMSE. When ``units x replicates`` would exceed
 ``MAX_BOOTSTRAP_CELLS`` the interval uses the normal approximation to the paired difference
 (delta method for RMSE), which the bootstrap converges to at that size anyway.
+
+Units that share a source of error are not independent: a backtest's artist-DMA-weeks of one
+artist all move with that artist's forecast error, and resampling them one by one gives
+intervals several times too narrow (the misspecification backtests of ``bench/README.md``:
+3 to 5 times at 16 artists). Given ``clusters``, whole clusters are resampled instead (the
+cluster bootstrap, Davison & Hinkley 1997, sec. 3.8): with ``S_g`` the score sum and ``n_g``
+the unit count of cluster ``g`` and ``W`` the multinomial counts of a resample, the resampled
+mean is ``sum_g W_g S_g / sum_g W_g n_g``.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 LOWER_IS_BETTER = {
@@ -39,6 +48,7 @@ def aggregate(metric: str, values: np.ndarray, axis: int = -1) -> np.ndarray:
 def compare_models(
     pointwise: Mapping[str, Mapping[str, np.ndarray]], reference: str,
     rng: np.random.Generator, n_boot: int = 2000, prob: float = 0.9,
+    clusters: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (metric, model): value, difference to ``reference`` and its interval.
 
@@ -54,12 +64,24 @@ def compare_models(
         Bootstrap replicates.
     prob
         Probability of the interval on each difference.
+    clusters
+        Optional cluster label per unit: whole clusters are resampled (module docstring),
+        whatever the number of units.
     """
     ref = pointwise[reference]
     n = next(iter(ref.values())).size
     if n < 2:
         raise ValueError("a paired comparison needs at least 2 units")
-    use_bootstrap = n * n_boot <= MAX_BOOTSTRAP_CELLS
+    cluster_index = None
+    if clusters is not None:
+        if len(clusters) != n:
+            raise ValueError(f"{len(clusters)} cluster labels for {n} units")
+        cluster_index = pd.factorize(np.asarray(clusters))[0]
+        if cluster_index.max() < 1:
+            raise ValueError("a cluster bootstrap needs at least 2 clusters")
+    use_bootstrap = cluster_index is not None or n * n_boot <= MAX_BOOTSTRAP_CELLS
+    method = ("cluster bootstrap" if cluster_index is not None
+              else "bootstrap" if use_bootstrap else "normal")
     rows = []
     for metric in ref:
         if metric not in LOWER_IS_BETTER:
@@ -73,6 +95,10 @@ def compare_models(
             diff = float(aggregate(metric, a) - aggregate(metric, b))
             if model == reference:
                 low = high = 0.0
+            elif cluster_index is not None:
+                boot = _cluster_bootstrap_differences(metric, a, b, cluster_index, rng, n_boot)
+                low, high = (float(v) for v in np.quantile(boot, [(1 - prob) / 2,
+                                                                 (1 + prob) / 2]))
             elif use_bootstrap:
                 boot = _bootstrap_differences(metric, a, b, rng, n_boot)
                 low, high = (float(v) for v in np.quantile(boot, [(1 - prob) / 2,
@@ -84,7 +110,7 @@ def compare_models(
                 "value": float(aggregate(metric, a)), "difference": diff,
                 "difference_low": low, "difference_high": high,
                 "verdict": _verdict(metric, low, high) if model != reference else "reference",
-                "method": "bootstrap" if use_bootstrap else "normal",
+                "method": method,
             })
     return rows
 
@@ -100,6 +126,22 @@ def _bootstrap_differences(metric: str, a: np.ndarray, b: np.ndarray,
         index = rng.integers(0, n, size=(stop - start, n))
         out[start:stop] = aggregate(metric, a[index]) - aggregate(metric, b[index])
     return out
+
+
+def _cluster_bootstrap_differences(metric: str, a: np.ndarray, b: np.ndarray,
+                                   cluster: np.ndarray, rng: np.random.Generator, n_boot: int
+                                   ) -> np.ndarray:
+    """Aggregate(a) - aggregate(b) on ``n_boot`` resamples of whole clusters."""
+    n_clusters = int(cluster.max()) + 1
+    counts = np.bincount(cluster, minlength=n_clusters).astype(float)
+    sums_a = np.bincount(cluster, a, minlength=n_clusters)
+    sums_b = np.bincount(cluster, b, minlength=n_clusters)
+    weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot)
+    units = weights @ counts
+    mean_a, mean_b = (weights @ sums_a) / units, (weights @ sums_b) / units
+    if metric == "squared_error":
+        return np.sqrt(mean_a) - np.sqrt(mean_b)
+    return mean_a - mean_b
 
 
 def _normal_interval(metric: str, a: np.ndarray, b: np.ndarray, diff: float, prob: float

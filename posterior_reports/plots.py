@@ -186,8 +186,10 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: Path,
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel("model minus reference", fontsize=8)
         ax.grid(alpha=0.3)
-    method = "paired bootstrap" if all(r["method"] == "bootstrap" for r in rows) else \
-        "paired normal approximation"
+    methods = {r["method"] for r in rows}
+    method = ("paired bootstrap" if methods == {"bootstrap"}
+              else "paired cluster bootstrap" if methods == {"cluster bootstrap"}
+              else "paired normal approximation")
     fig.suptitle(f"{method.capitalize()}: model minus reference, 90% intervals "
                  "(green better, red worse, grey within noise)", fontsize=10)
     fig.tight_layout()

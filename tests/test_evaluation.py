@@ -154,6 +154,32 @@ def test_bootstrap_detects_a_real_difference_and_not_a_null_one():
             assert abs(approx[end] - boot[end]) < 0.2 * width + 1e-12
 
 
+def test_cluster_bootstrap_widens_intervals_for_shared_errors_and_still_finds_a_real_gap():
+    rng = np.random.default_rng(11)
+    n_clusters, per_cluster = 40, 200
+    cluster = np.repeat(np.arange(n_clusters), per_cluster)
+    # Model b's score differs from a's by a shared per-cluster error and a small unit noise.
+    shared = rng.normal(0.0, 1.0, n_clusters)[cluster]
+    a = rng.gamma(2.0, 1.0, cluster.size)
+    null = {"a": {"crps": a}, "b": {"crps": a + shared + rng.normal(0, 0.1, cluster.size)}}
+    by_unit = compare_models(null, "a", np.random.default_rng(0), n_boot=1000)
+    by_cluster = compare_models(null, "a", np.random.default_rng(0), n_boot=1000,
+                                clusters=cluster)
+    row_u, row_c = by_unit[1], by_cluster[1]
+    assert row_c["method"] == "cluster bootstrap" and row_u["method"] == "bootstrap"
+    width_u = row_u["difference_high"] - row_u["difference_low"]
+    width_c = row_c["difference_high"] - row_c["difference_low"]
+    # The cluster means' sd is 1 / sqrt(40); the units' would be ~1 / sqrt(8000).
+    assert width_c == pytest.approx(2 * 1.645 / np.sqrt(n_clusters), rel=0.25)
+    assert width_c > 8 * width_u
+    worse = {"a": {"crps": a}, "b": {"crps": a + 1.0 + shared}}
+    row = compare_models(worse, "a", np.random.default_rng(0), n_boot=1000,
+                         clusters=cluster)[1]
+    assert row["verdict"] == "worse"
+    with pytest.raises(ValueError, match="2 clusters"):
+        compare_models(null, "a", rng, clusters=np.zeros(cluster.size))
+
+
 def test_binary_metrics_and_reliability():
     rng = np.random.default_rng(9)
     p = rng.beta(1, 4, 20000)

@@ -109,9 +109,13 @@ def test_where_ours_loses_is_said_in_plain_words():
     said = where_ours_loses(metrics)
     assert len(said) == 4
     assert said[0].startswith("Overall, glm_nb has a lower CRPS than ours")
+    assert said[0].endswith("beyond the noise).")
     assert "popularity tier superstar, glm_nb beats ours" in said[1]
     assert "weeks ahead 4" in said[2]
     assert "0.730" in said[3] and "wider" in said[3]
+    metrics["comparison"][1]["difference_high"] = 0.01
+    assert where_ours_loses(metrics)[0].endswith(
+        "within the noise of the artists sampled).")
     for group in ("by_tier", "by_weeks_ahead"):
         metrics[group] = {"all": even}
     metrics["comparison"] = metrics["comparison"][:1]

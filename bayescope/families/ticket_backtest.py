@@ -8,7 +8,9 @@ predictive mean, CRPS (scoringrules, on predictive draws), and the coverage of t
 equal-tailed 80% and 90% intervals; overall, on the weeks with sales alone (``with_sales``,
 see :func:`with_sales_coverage`), by DMA size (rank by TV households: 1-10, 11-50, 51+) and
 by popularity tier; a rootogram per model; and the paired comparison of the shared
-evaluation (bootstrap differences of per-row scores against ours).
+evaluation (differences of per-row scores against ours, bootstrapped by artist: the rows of
+one artist share its forecast errors, and row-by-row resampling gave intervals 3 to 5 times
+too narrow on the misspecification backtests).
 
 The hierarchical model is compiled once and refitted per origin with the data swapped in.
 """
@@ -209,7 +211,9 @@ def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator) -> dict[str
                         "abs_error_median": np.abs(y - rows[f"{name}_median"].to_numpy()),
                         "squared_error": (y - rows[f"{name}_mean"].to_numpy()) ** 2}
                  for name in MODELS}
-    metrics["comparison"] = compare_models(pointwise, "ours", rng)
+    artists = rows["artist_id"].to_numpy()
+    metrics["comparison"] = compare_models(
+        pointwise, "ours", rng, clusters=artists if np.unique(artists).size > 1 else None)
     metrics["where_ours_loses"] = where_ours_loses(metrics)
     return metrics
 
@@ -220,18 +224,21 @@ COVERAGE_TOLERANCE = 0.05
 
 
 def where_ours_loses(metrics: dict[str, Any]) -> list[str]:
-    """Plain sentences, one per place where a baseline beats ours: overall CRPS (paired
-    interval above zero), a group's CRPS (tier, DMA size, weeks ahead), and on the weeks
-    with sales a 90% coverage more than :data:`COVERAGE_TOLERANCE` from ours' own
-    expectation. Empty when ours is best everywhere."""
+    """Plain sentences, one per place where a baseline beats ours: overall CRPS (saying
+    whether the paired interval excludes zero), a group's CRPS (tier, DMA size, weeks
+    ahead), and on the weeks with sales a 90% coverage more than
+    :data:`COVERAGE_TOLERANCE` from ours' own expectation. Empty when ours is best
+    everywhere."""
     out = []
     for row in metrics["comparison"]:
-        if (row["metric"] == "crps" and row["model"] != "ours"
-                and row["difference_high"] < 0):
+        if row["metric"] == "crps" and row["model"] != "ours" and row["difference"] < 0:
+            beyond = ("beyond the noise" if row["difference_high"] < 0
+                      else "within the noise of the artists sampled")
             out.append(f"Overall, {row['model']} has a lower CRPS than ours "
                        f"({row['value']:.4f} against {row['value'] - row['difference']:.4f}; "
                        f"difference {row['difference']:.4f}, 90% interval "
-                       f"[{row['difference_low']:.4f}, {row['difference_high']:.4f}]).")
+                       f"[{row['difference_low']:.4f}, {row['difference_high']:.4f}], "
+                       f"{beyond}).")
     for key, label in GROUP_LABELS.items():
         for group, scores in metrics[key].items():
             ours = scores["ours"]["crps"]
