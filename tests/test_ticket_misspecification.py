@@ -9,7 +9,7 @@ words where a baseline beats ours; no baseline beats ours overall beyond the pai
 of the CRPS difference (bootstrapped by artist, the unit that shares forecast errors); and
 ours' CRPS is at most 5% above the best baseline's. With 16 artists the interval alone is
 wide (about +-0.03 on a CRPS of 0.4), so the 5% bound is the sharper check: the model of the
-first release fails it on ``tour_ramp`` (17% behind boosting) and ``regime_shift`` (8%
+first release fails it on ``tour_ramp`` (17% behind boosting) and ``regime_shift`` (7%
 behind the trailing mean). Today ours is lowest on ``tour_ramp`` and ``regime_shift``, and 4%
 behind the GLM on ``seasonal_price``, all of it one superstar's tour at one origin
 (``bench/README.md``).
