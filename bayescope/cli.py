@@ -108,7 +108,7 @@ def _predict(args: argparse.Namespace) -> None:
 
     model = load(args.run_dir)
     options = PredictOptions(args.horizon, args.data, args.top, args.by, args.seed,
-                             args.discount_rate)
+                             args.discount_rate, args.pmf)
     with progress_bar() as bar:
         task = bar.add_task("predicting", total=None)
         message = model.write_predictions(
@@ -316,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, default=0)
     predict.add_argument("--discount-rate", type=float, default=None,
                          help="annual rate; spend columns become discounted present values")
+    predict.add_argument("--pmf", type=int, default=None, metavar="N",
+                         help="repeat-purchase runs: add pmf_0 .. pmf_N, P(n purchases in "
+                         "the horizon), posterior mean")
     predict.add_argument("--out", required=True, help="CSV (or .parquet) to write")
     predict.set_defaults(handler=_predict)
 

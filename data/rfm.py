@@ -23,12 +23,13 @@ it over 10x faster than lifetimes on a million customers.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from bayescope.errors import BayescopeInputError
+from bayescope.errors import BayescopeInputError, describe_rows
 
 TIME_UNITS = {"D": 1, "W": 7}
 # pandas' weekly periods (W-SUN) start on Monday; 1970-01-01 was a Thursday, three days later.
@@ -55,6 +56,10 @@ class RFMSummary:
     frequency_holdout: np.ndarray | None = None
     monetary_value_holdout: np.ndarray | None = None
     duration_holdout: float | None = None
+
+    def __post_init__(self) -> None:
+        check_summary(np.column_stack([self.frequency, self.recency, self.T,
+                                       self.monetary_value]))
 
     @property
     def n_customers(self) -> int:
@@ -94,6 +99,32 @@ class RFMSummary:
             frame["monetary_value_holdout"] = self.monetary_value_holdout
             frame["duration_holdout"] = self.duration_holdout
         return frame
+
+
+def check_summary(rows: np.ndarray, first_row: int = 1,
+                  row_numbers: Sequence[int] | None = None) -> None:
+    """Refuse impossible RFM summaries (columns frequency, recency, T, monetary value): a
+    value that is not a finite number, a negative or fractional frequency, recency outside
+    [0, T], recency > 0 without repeat purchases, a negative value. One error naming the
+    field and the rows (numbered from ``first_row``, or ``row_numbers``)."""
+    numbers = (np.asarray(row_numbers) if row_numbers is not None
+               else np.arange(first_row, first_row + len(rows)))
+    x, tx, T, m = np.asarray(rows, float).T
+    with np.errstate(invalid="ignore"):
+        checks = (
+            *((name, ~np.isfinite(column), "must be a finite number")
+              for name, column in (("frequency", x), ("recency", tx), ("T", T),
+                                   ("monetary_value", m))),
+            ("frequency", (x < 0) | (x != np.round(x)), "must be a non-negative integer"),
+            ("T", T < 0, "must be non-negative"),
+            ("recency", (tx < 0) | (tx > T), "must lie in [0, T]"),
+            ("recency", (x == 0) & (tx > 0), "must be 0 when frequency is 0"),
+            ("monetary_value", m < 0, "must be non-negative"),
+        )
+    for name, bad, why in checks:
+        if bad.any():
+            raise BayescopeInputError(f"{name} {why} (rows {describe_rows(numbers[bad])})",
+                                      field=name, rows=numbers[bad].tolist())
 
 
 def period_index(timestamps: np.ndarray, time_unit: str) -> np.ndarray:

@@ -132,6 +132,7 @@ def predict_customers(
     chunk_size: int = 20_000,
     progress: Callable[[int, int], None] | None = None,
     discounting: Discounting | None = None,
+    pmf: int | None = None,
 ) -> pd.DataFrame:
     """Tidy per-customer predictions, sorted by ``by`` (descending) when ``top`` is given.
 
@@ -153,6 +154,9 @@ def predict_customers(
         Called after each chunk with (customers in the chunk, customers in all).
     discounting
         When given, ``spend_*`` is the discounted present value of the horizon's spend.
+    pmf
+        When given, columns ``pmf_0`` .. ``pmf_{pmf}``: P(n purchases in the horizon),
+        posterior mean (:func:`pmf_table`).
     """
     rng = np.random.default_rng(seed)
     params = thin_draws(posterior, max_draws, rng)
@@ -167,11 +171,32 @@ def predict_customers(
         columns[f"{q}_high"] = summary[f"{q}_{quantile_name(HIGH_Q)}"].to_numpy()
     columns["p_alive"] = summary["p_alive_mean"].to_numpy()
     frame = pd.DataFrame(columns)
-    if top is None:
-        return frame
-    frame["p_in_top"] = p_in_top(spec, params, rfm, horizon, top, by, chunk_size, discounting)
-    return frame.sort_values(f"{by}_mean", ascending=False, kind="stable").head(top).reset_index(
-        drop=True)
+    if top is not None:
+        frame["p_in_top"] = p_in_top(spec, params, rfm, horizon, top, by, chunk_size,
+                                     discounting)
+        frame = frame.sort_values(f"{by}_mean", ascending=False, kind="stable").head(top)
+    if pmf is not None:
+        table = pmf_table(spec, params, rfm.take(frame.index.to_numpy()), horizon, pmf)
+        frame = pd.concat([frame, pd.DataFrame(table, index=frame.index,
+                                               columns=[f"pmf_{n}" for n in range(pmf + 1)])],
+                          axis=1)
+    return frame.reset_index(drop=True)
+
+
+def pmf_table(spec: BTYDModel, params: Mapping[str, np.ndarray], rfm: RFMSummary,
+              horizon: float, n_max: int, chunk_size: int = 2_000) -> np.ndarray:
+    """``(customers, n_max + 1)``: posterior mean of P(n purchases in the horizon) for
+    n = 0..n_max (:meth:`~bayescope.models.btyd_base.PurchaseModel.pmf`), once per unique
+    (x, t_x, T)."""
+    triples, inverse = np.unique(np.column_stack([rfm.frequency, rfm.recency, rfm.T]), axis=0,
+                                 return_inverse=True)
+    out = np.empty((len(triples), n_max + 1))
+    for start in range(0, len(triples), chunk_size):
+        x, tx, T = triples[start:start + chunk_size].T
+        for n in range(n_max + 1):
+            out[start:start + chunk_size, n] = spec.purchase.pmf(
+                params, x, tx, T, horizon, float(n)).mean(axis=0)
+    return out[inverse.reshape(-1)]
 
 
 def p_in_top(

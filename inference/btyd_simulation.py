@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from bayescope.data.rfm import RFMSummary
 from bayescope.models.btyd_base import PurchaseModel
@@ -101,28 +100,12 @@ class HoldoutCounts:
 
     def log_prob(self, params: Params, index: np.ndarray, y: np.ndarray,
                  rng: np.random.Generator) -> np.ndarray:
-        """log P(Y = y) per draw, (draws, customers), Rao-Blackwellised over the latent state.
-
-        Given a draw's (lambda, p) for an alive customer, the count is ``min(N, G)`` with
-        ``N ~ Poisson(lambda h)`` and ``G`` geometric on 1, 2, ...: ``P(0) = e^{-lambda h}`` and
-        ``P(y) = (1-p)^{y-1} [Pois(y) + p P(N > y)]`` for y >= 1; mixed with a point mass at 0
-        by P(alive). Averaging these over draws estimates the predictive probability far more
-        smoothly than counting simulated hits.
-        """
+        """log P(Y = y) per draw, (draws, customers): the model's exact conditional PMF
+        (:meth:`~bayescope.models.btyd_base.PurchaseModel.pmf`; ``rng`` is unused)."""
         x, tx, T = self.rfm.frequency[index], self.rfm.recency[index], self.rfm.T[index]
-        r, alpha = _column(params, "r"), _column(params, "alpha")
-        p_alive = self.model.p_alive(params, x, tx, T)
-        lam = rng.gamma(r + x, 1.0 / (alpha + T)) * self.horizon
-        beta_a, beta_b = self.model.alive_dropout_beta(params, x)
-        p = np.clip(rng.beta(np.broadcast_to(beta_a, lam.shape),
-                             np.broadcast_to(beta_b, lam.shape)), 1e-12, 1.0 - 1e-12)
-        count = np.broadcast_to(np.asarray(y, float), lam.shape)
-        survive = np.exp(np.maximum(count - 1.0, 0.0) * np.log1p(-p))
-        if_alive = np.where(count == 0, np.exp(-lam),
-                            survive * (stats.poisson.pmf(count, lam)
-                                       + p * stats.poisson.sf(count, lam)))
         with np.errstate(divide="ignore"):
-            return np.log(p_alive * if_alive + (1.0 - p_alive) * (count == 0))
+            return np.log(self.model.pmf(params, x, tx, T, self.horizon,
+                                         np.asarray(y, float)))
 
 
 @dataclass

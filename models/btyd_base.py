@@ -140,10 +140,16 @@ class PurchaseModel(ABC):
         """Pointwise log-likelihood of each customer's (x, t_x, T), shape (draws, customers).
 
         FHL (2005) eq. (6) (Batislam et al. 2007 eq. (A.3) with ``shift``): the same
-        expression as the PyMC likelihood, per customer instead of summed, for LOO.
+        expression as the PyMC likelihood, per customer instead of summed, for LOO. An
+        impossible summary (:func:`possible_summary`) has likelihood 0: ``-inf``.
         """
+        possible = possible_summary(np.asarray(x, float), np.asarray(tx, float),
+                                    np.asarray(T, float))
         r, alpha, a, b = as_draws(params, PURCHASE_PARAMETERS)
         s = self.shift
+        x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
+        # Impossible rows are -inf below; clipped here so that nothing on the way warns.
+        x, tx = np.maximum(x, 0.0), np.clip(tx, 0.0, np.maximum(T, 0.0))
         log_alpha_T = np.log(alpha + T)
         per_x = (special.gammaln(r + x) - special.gammaln(r) + special.gammaln(a + b)
                  + special.gammaln(b + x + s) - special.gammaln(b)
@@ -154,7 +160,8 @@ class PurchaseModel(ABC):
         dropout = np.logaddexp(0.0, z)
         if not self.drops_at_time_zero:
             dropout = np.where(x > 0, dropout, 0.0)
-        return per_x + r * np.log(alpha) - (r + x) * log_alpha_T + dropout
+        out = per_x + r * np.log(alpha) - (r + x) * log_alpha_T + dropout
+        return np.where(possible, out, -np.inf)
 
     def p_alive(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(customer still alive at T | x, t_x, T), shape (draws, customers).
@@ -166,7 +173,9 @@ class PurchaseModel(ABC):
         with np.errstate(divide="ignore", invalid="ignore"):
             log_odds_dead = (np.log(a) - np.log(b + x - 1.0 + self.shift)
                              + log_ratio_power(alpha, T, tx, r + x))
-        alive = 1.0 / (1.0 + np.exp(log_odds_dead))
+        # expit, not 1 / (1 + exp(.)): a heavy buyer long quiet (x = 300, t_x = 30, T = 365
+        # days) has log-odds in the thousands, where exp overflows.
+        alive = special.expit(-log_odds_dead)
         return alive if self.drops_at_time_zero else np.where(x > 0, alive, 1.0)
 
     def expected_purchases_if_alive(
@@ -218,8 +227,54 @@ class PurchaseModel(ABC):
         Gamma(r + x, alpha + T) posterior of lambda.
         """
         r, alpha = as_draws(params, ("r", "alpha"))
-        no_event = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        with np.errstate(under="ignore"):
+            no_event = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
         return self.p_alive(params, x, tx, T) * (1.0 - no_event)
+
+    def pmf(self, params: Params, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+            t: float, n: np.ndarray | float) -> np.ndarray:
+        """P(n purchases in (T, T + t] | x, t_x, T), shape (draws, customers).
+
+        A customer alive at T has ``lambda ~ Gamma(r + x, alpha + T)`` and
+        ``p ~ Beta(a, b' = b + x + shift)`` (:meth:`alive_dropout_beta`), independent, and from
+        T on drops out only after a purchase: the count is ``min(N, G)`` with ``N`` the
+        Poisson count and ``G`` the purchase after which they drop. Integrating, as FHL (2005)
+        eq. (8) does for a new customer,
+
+            P(n | alive) = B(a, b' + n) / B(a, b') NB(n)
+                           + 1[n > 0] B(a + 1, b' + n - 1) / B(a, b') P(N >= n),
+
+        ``NB`` the negative binomial of ``Gamma(r + x, alpha + T)``-mixed Poisson counts over
+        ``t``, ``P(N >= n) = I_{t / (alpha + T + t)}(n, r + x)``. Then
+        ``P(n) = P(alive) P(n | alive) + (1 - P(alive)) 1[n = 0]`` (Fader & Hardie's
+        conditional PMF; at x = t_x = T = 0 it is FHL eq. (8) for BG/NBD and Batislam et al.'s
+        (2007) for MBG/NBD).
+        """
+        if not t > 0:
+            raise ValueError(f"the horizon t must be positive, got {t}")
+        r, alpha = as_draws(params, ("r", "alpha"))
+        a, b_alive = self.alive_dropout_beta(params, x)
+        n = np.asarray(n, float)
+        shape, rate = r + x, alpha + T
+        with np.errstate(under="ignore"):
+            log_nb = (special.gammaln(shape + n) - special.gammaln(shape)
+                      - special.gammaln(n + 1.0) + shape * (np.log(rate) - np.log(rate + t))
+                      + n * (np.log(t) - np.log(rate + t)))
+            log_beta = special.betaln(a, b_alive)
+            stay = np.exp(special.betaln(a, b_alive + n) - log_beta + log_nb)
+            at_least_n = special.betainc(np.maximum(n, 1.0), shape, t / (rate + t))
+            drop = np.exp(special.betaln(a + 1.0, b_alive + np.maximum(n - 1.0, 0.0))
+                          - log_beta) * at_least_n
+            if_alive = stay + np.where(n > 0, drop, 0.0)
+            alive = self.p_alive(params, x, tx, T)
+            return alive * if_alive + (1.0 - alive) * (n == 0)
+
+    def pmf_new(self, params: Params, t: float, n: np.ndarray) -> np.ndarray:
+        """P(X(t) = n) for a newly acquired customer, shape (draws, len(n)) (FHL 2005 eq. 8;
+        Batislam et al. 2007 for MBG/NBD): :meth:`pmf` at x = t_x = T = 0."""
+        n = np.atleast_1d(np.asarray(n, float))
+        zero = np.zeros_like(n)
+        return self.pmf(params, zero, zero, zero, t, n)
 
     def p_alive_new(self, params: Params, t: np.ndarray, n_nodes: int = 64) -> np.ndarray:
         """P(a new customer is alive at time t), shape (draws, len(t)).
@@ -247,6 +302,14 @@ class PurchaseModel(ABC):
                 survive = survive * (1.0 - p)
             out[i] = survive @ w
         return out
+
+
+def possible_summary(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """Whether each (x, t_x, T) can be observed: x a non-negative integer, 0 <= t_x <= T,
+    and t_x = 0 when x = 0."""
+    with np.errstate(invalid="ignore"):
+        return ((x >= 0) & (x == np.round(x)) & (tx >= 0) & (tx <= T)
+                & ((x > 0) | (tx == 0)))
 
 
 def log_ratio_power(alpha: np.ndarray, T: np.ndarray, tx: np.ndarray, power: np.ndarray

@@ -43,6 +43,10 @@ def test_a_summary_instance_and_the_horizon(served) -> None:
     recent, lapsed = long["predictions"]
     assert recent["p_alive_mean"] > lapsed["p_alive_mean"]  # quiet for 38 weeks: likely gone
     assert long["predictions"][0]["purchases_mean"] > short["predictions"][0]["purchases_mean"]
+    # P(X = 0) is the complement of P(any purchase): more likely for the lapsed customer and
+    # over the shorter horizon.
+    assert recent["pmf_0"] < lapsed["pmf_0"] < 1.0
+    assert short["predictions"][0]["pmf_0"] > recent["pmf_0"] > 0.0
 
 
 @pytest.mark.parametrize(("instance", "query", "field"), [

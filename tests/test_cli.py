@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,6 +60,37 @@ def test_predict_columns_and_top_list(run_dir, tmp_path):
     top_frame = pd.read_csv(top)
     assert len(top_frame) == 20 and top_frame.columns[-1] == "p_in_top"
     assert top_frame["spend_mean"].is_monotonic_decreasing
+
+
+def test_predict_pmf_columns_are_a_distribution_with_the_predicted_mean(run_dir, tmp_path):
+    out = tmp_path / "pmf.csv"
+    assert main(["-q", "predict", str(run_dir), "--horizon", "365", "--pmf", "40",
+                 "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    pmf = frame[[f"pmf_{n}" for n in range(41)]].to_numpy()
+    assert list(frame.columns[-41:]) == [f"pmf_{n}" for n in range(41)]
+    assert ((pmf >= 0) & (pmf <= 1)).all()
+    assert (pmf.sum(axis=1) <= 1 + 1e-9).all() and pmf.sum(axis=1).min() > 0.99
+    # The PMF's mean is the expected purchases (up to the mass beyond 40 purchases).
+    mean = pmf @ range(41)
+    assert abs(mean - frame["purchases_mean"]).max() < 0.02 * frame["purchases_mean"].max()
+    top = tmp_path / "pmf_top.csv"
+    assert main(["-q", "predict", str(run_dir), "--horizon", "30", "--top", "5", "--pmf", "2",
+                 "--out", str(top)]) == 0
+    top_frame = pd.read_csv(top)
+    assert len(top_frame) == 5 and list(top_frame.columns[-4:]) == [
+        "p_in_top", "pmf_0", "pmf_1", "pmf_2"]
+    every = tmp_path / "pmf_every.csv"
+    assert main(["-q", "predict", str(run_dir), "--horizon", "30", "--pmf", "2",
+                 "--out", str(every)]) == 0
+    # Sorting for the top list keeps each customer's own PMF.
+    whole = pd.read_csv(every).set_index("customer_id").loc[top_frame["customer_id"]]
+    columns = ["pmf_0", "pmf_1", "pmf_2"]
+    np.testing.assert_allclose(top_frame[columns].to_numpy(), whole[columns].to_numpy())
+    bad = tmp_path / "bad.csv"
+    assert main(["-q", "predict", str(run_dir), "--horizon", "30", "--pmf", "-1",
+                 "--out", str(bad)]) == 2
+    assert not bad.exists()
 
 
 def test_simulate_alive_contract(run_dir, tmp_path):

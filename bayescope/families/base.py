@@ -49,6 +49,7 @@ class PredictOptions:
     by: str = "purchases"
     seed: int = 0
     discount_rate: float | None = None
+    pmf: int | None = None
 
 
 class ServedModel(Protocol):

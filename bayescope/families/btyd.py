@@ -20,14 +20,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescope.data.rfm import TIME_UNITS, RFMSummary, attach_holdout, rfm_summary
+from bayescope.data.rfm import (
+    TIME_UNITS,
+    RFMSummary,
+    attach_holdout,
+    check_summary,
+    rfm_summary,
+)
 from bayescope.data.table_chunks import read_source
 from bayescope.data.transactions import (
     TransactionColumns,
     load_transactions,
     validate_transactions,
 )
-from bayescope.errors import BayescopeInputError, describe_rows
+from bayescope.errors import BayescopeInputError
 from bayescope.families.base import (
     Estimator,
     PredictOptions,
@@ -144,15 +150,23 @@ def fit_btyd(
     return result, summary
 
 
+MAX_PMF = 1000
+"""The largest ``--pmf``: P(X = n) columns for n = 0..1000 at most."""
+
+
 def predict_run(
     run: LoadedRun, spec: BTYDModel, horizon_days: float, top: int | None = None,
     by: str = "purchases", seed: int = 0, progress: Any = None,
-    discount_rate: float | None = None,
+    discount_rate: float | None = None, pmf: int | None = None,
 ) -> pd.DataFrame:
     """Per-customer predictions over ``horizon_days`` from a stored run.
 
-    With ``discount_rate`` (annual, e.g. 0.1), spend columns are discounted present values.
+    With ``discount_rate`` (annual, e.g. 0.1), spend columns are discounted present values;
+    with ``pmf`` N, columns ``pmf_0`` .. ``pmf_N`` hold P(n purchases in the horizon).
     """
+    if pmf is not None and not (isinstance(pmf, int) and 0 <= pmf <= MAX_PMF):
+        raise BayescopeInputError(f"--pmf must be an integer from 0 to {MAX_PMF}",
+                                  field="pmf")
     if not horizon_days > 0 or not np.isfinite(horizon_days):
         raise BayescopeInputError("horizon must be a positive number of days", field="horizon")
     if by == "spend" and spec.spend is None:
@@ -172,7 +186,7 @@ def predict_run(
         discounting = Discounting(discount_rate, 365.25 * periods_per_day)
     return predict_customers(spec, run.posterior, run.rfm, horizon_days * periods_per_day,
                              top=top, by=by, seed=seed, progress=progress,
-                             discounting=discounting)
+                             discounting=discounting, pmf=pmf)
 
 
 def simulate_run(
@@ -278,13 +292,14 @@ class BTYD(Estimator):
 
     def predict(self, horizon: float = 365, top: int | None = None, by: str = "purchases",
                 discount_rate: float | None = None, seed: int = 0,
-                progress: Progress | None = None) -> pd.DataFrame:
+                progress: Progress | None = None, pmf: int | None = None) -> pd.DataFrame:
         """Per customer over ``horizon`` days: ``purchases``, ``spend`` and ``value``
         (``_mean, _low, _high``, 90%), ``p_alive``; with ``top``, ``p_in_top``, sorted by
-        ``by``. With ``discount_rate`` (annual), spend is a discounted present value."""
+        ``by``. With ``discount_rate`` (annual), spend is a discounted present value. With
+        ``pmf`` N, ``pmf_0`` .. ``pmf_N``: P(n purchases in the horizon), posterior mean."""
         self._require_fitted()
         return predict_run(self.run_, self.spec_, horizon, top=top, by=by, seed=seed,
-                           progress=progress, discount_rate=discount_rate)
+                           progress=progress, discount_rate=discount_rate, pmf=pmf)
 
     def simulate_alive(self, customers: int = 100, at: str | Sequence[str] = "10d,1y,10y,100y",
                        runs: int = 1000, seed: int = 7, existing: bool = False
@@ -298,14 +313,14 @@ class BTYD(Estimator):
 
     def write_predictions(self, out: Path, options: PredictOptions,
                           progress: Progress | None = None) -> str:
-        """``bayescope predict RUN --horizon DAYS [--top N --by ...]``."""
+        """``bayescope predict RUN --horizon DAYS [--top N --by ... --pmf N]``."""
         if options.horizon is None:
             raise BayescopeInputError("a repeat-purchase run needs --horizon DAYS",
                                       field="horizon")
         reject_options(options, "repeat-purchase",
                        data="predicts the customers it was fitted on")
         frame = self.predict(options.horizon, options.top, options.by, options.discount_rate,
-                             options.seed, progress)
+                             options.seed, progress, options.pmf)
         atomic_write_frame(frame, out)
         return f"wrote {len(frame)} customers to {out}"
 
@@ -396,7 +411,9 @@ class ServedBTYDModel:
         out = {"purchases_mean": "expected purchases in the horizon (posterior mean)",
                "purchases_low": "5% posterior quantile", "purchases_high": "95% quantile",
                "p_alive_mean": "P(alive) at the calibration end (posterior mean)",
-               "p_alive_low": "5% posterior quantile", "p_alive_high": "95% quantile"}
+               "p_alive_low": "5% posterior quantile", "p_alive_high": "95% quantile",
+               "pmf_0": "P(no purchase in the horizon) (posterior mean; predict --pmf's "
+                        "pmf_0)"}
         if self.spec.spend is not None:
             out.update({"spend_mean": "expected spend in the horizon (posterior mean)",
                         "spend_low": "5% posterior quantile", "spend_high": "95% quantile"})
@@ -419,6 +436,8 @@ class ServedBTYDModel:
             columns[f"{quantity}_mean"] = draws[quantity].mean(axis=0).tolist()
             columns[f"{quantity}_low"] = low.tolist()
             columns[f"{quantity}_high"] = high.tolist()
+        columns["pmf_0"] = self.spec.purchase.pmf(
+            self._params, rfm.frequency, rfm.recency, rfm.T, horizon, 0.0).mean(axis=0).tolist()
         return records(columns)
 
     @staticmethod
@@ -470,24 +489,3 @@ def _number(instance: Mapping[str, Any], name: str, index: int) -> float:
         raise BayescopeInputError(f"field {name!r} of instance {index} must be a finite JSON "
                                   f"number, got {str(value)[:40]!r}", field=name, rows=[index])
     return float(value)
-
-
-def check_summary(rows: np.ndarray, first_row: int = 1,
-                  row_numbers: Sequence[int] | None = None) -> None:
-    """Refuse impossible RFM summaries (columns frequency, recency, T, monetary value): a
-    negative or fractional frequency, recency outside [0, T], recency > 0 without repeat
-    purchases, a negative value. One error naming the field and the rows."""
-    numbers = (np.asarray(row_numbers) if row_numbers is not None
-               else np.arange(first_row, first_row + len(rows)))
-    x, tx, T, m = rows.T
-    checks = (
-        ("frequency", (x < 0) | (x != np.round(x)), "must be a non-negative integer"),
-        ("T", T < 0, "must be non-negative"),
-        ("recency", (tx < 0) | (tx > T), "must lie in [0, T]"),
-        ("recency", (x == 0) & (tx > 0), "must be 0 when frequency is 0"),
-        ("monetary_value", m < 0, "must be non-negative"),
-    )
-    for name, bad, why in checks:
-        if bad.any():
-            raise BayescopeInputError(f"{name} {why} (rows {describe_rows(numbers[bad])})",
-                                      field=name, rows=numbers[bad].tolist())

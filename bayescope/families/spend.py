@@ -275,7 +275,8 @@ class Spend(Estimator):
                                       field="data")
         reject_options(options, "spend", horizon="predicts the 30-day window it was fitted on",
                        top="predicts every customer of --data",
-                       discount_rate="predicts a 30-day window")
+                       discount_rate="predicts a 30-day window",
+                       pmf="predicts spend, not purchase counts")
         frame = self.predict(options.data, seed=options.seed, progress=progress)
         atomic_write_frame(frame, out)
         return f"wrote {len(frame)} customers to {out}"

@@ -388,7 +388,7 @@ class TicketDemand(Estimator):
         """``bayescope predict RUN``: rows to ``out``, totals beside it."""
         reject_options(options, "tickets", data="forecasts the weeks fixed at fit time "
                        "(origin and horizon)", horizon="forecasts the weeks fixed at fit time "
-                       "(origin and horizon)")
+                       "(origin and horizon)", pmf="writes ticket quantiles, not a PMF")
         result = self.predict(seed=options.seed)
         atomic_write_frame(result.rows, out)
         artist_path = out.with_name(f"{out.stem}_artist_week{out.suffix}")
