@@ -6,7 +6,10 @@ Generative process, per customer (time in the chosen unit, days or weeks):
 2. ``lambda ~ Gamma(r, rate=alpha)``, ``p ~ Beta(a, b)``;
 3. repeat purchases follow a Poisson process with rate ``lambda``; each ends the relationship
    with probability ``p`` (MBG/NBD: the first purchase may already end it), so the number of
-   repeat purchases made before dropout is geometric;
+   repeat purchases made before dropout is geometric. With ``regularity`` k > 1 the times
+   between purchases are Erlang-k with mean ``1 / lambda`` instead of exponential: a process
+   the models are *not* written from (more regular buyers, as in BTYDplus's (M)BG/CNBD-k),
+   for checking that the assumption checks notice;
 4. purchase values: ``nu ~ Gamma(q, rate=v)`` per customer, each value ``z ~ Gamma(p_value,
    rate=nu)`` (Gamma-Gamma), the first purchase included.
 
@@ -38,6 +41,7 @@ class BTYDTruth:
     p: float = 6.0
     q: float = 4.0
     v: float = 15.0
+    regularity: int = 1
 
     def to_dict(self) -> dict[str, float | str]:
         """Plain dictionary of the truth."""
@@ -85,6 +89,8 @@ def generate_btyd_transactions(
     """
     if truth.model not in ("bgnbd", "mbgnbd"):
         raise BayescopeInputError(f"unknown model {truth.model!r}", field="model")
+    if truth.regularity < 1:
+        raise BayescopeInputError("regularity must be a positive integer", field="regularity")
     if time_unit not in TIME_UNITS:
         raise BayescopeInputError(f"unknown time unit {time_unit!r}", field="time_unit")
     n = int(n_customers)
@@ -97,15 +103,19 @@ def generate_btyd_transactions(
     if truth.model == "mbgnbd":
         max_repeats = max_repeats - 1
     window = observation_periods - first
-    n_events = rng.poisson(lam * window)
+    if truth.regularity == 1:
+        n_events = rng.poisson(lam * window)
+        # Given N events of a Poisson process on the window, event times are uniform order
+        # statistics; the first n_repeat of them are the purchases made before dropout.
+        owner_events = np.repeat(np.arange(n), n_events)
+        event_time = first[owner_events] + rng.uniform(0.0, 1.0, owner_events.size) * window[
+            owner_events]
+        order = np.lexsort((event_time, owner_events))
+        owner_events, event_time = owner_events[order], event_time[order]
+    else:
+        owner_events, event_time, n_events = _renewal_events(
+            first, observation_periods, lam, truth.regularity, max_repeats, rng)
     n_repeat = np.minimum(n_events, max_repeats)
-    # Given N events of a Poisson process on the window, event times are uniform order
-    # statistics; the first n_repeat of them are the purchases made before dropout.
-    owner_events = np.repeat(np.arange(n), n_events)
-    event_time = first[owner_events] + rng.uniform(0.0, 1.0, owner_events.size) * window[
-        owner_events]
-    order = np.lexsort((event_time, owner_events))
-    owner_events, event_time = owner_events[order], event_time[order]
     rank = np.arange(owner_events.size) - np.repeat(np.cumsum(n_events) - n_events, n_events)
     keep = rank < n_repeat[owner_events]
     owners = np.concatenate([np.arange(n), owner_events[keep]])
@@ -128,3 +138,27 @@ def generate_btyd_transactions(
     transactions = frame.sort_values(["Timestamp", "CustomerID"], kind="stable",
                                      ignore_index=True)
     return GeneratedLog(transactions, truth, customers)
+
+
+def _renewal_events(first: np.ndarray, end: float, lam: np.ndarray, k: int,
+                    max_repeats: np.ndarray, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event owners and times (sorted by owner, then time) of renewal processes with Erlang-k
+    gaps of mean ``1 / lambda`` from each first purchase to ``end``, and each owner's count;
+    a customer stops drawing once past ``end`` or at the purchase that ends them."""
+    owners: list[np.ndarray] = []
+    times: list[np.ndarray] = []
+    now = first.copy()
+    count = np.zeros(first.size, dtype=np.int64)
+    active = np.flatnonzero((lam > 0) & (max_repeats > 0))
+    while active.size:
+        now[active] += rng.gamma(k, 1.0 / (k * lam[active]))
+        inside = active[now[active] < end]
+        owners.append(inside)
+        times.append(now[inside])
+        count[inside] += 1
+        active = inside[count[inside] < max_repeats[inside]]
+    owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    when = np.concatenate(times) if times else np.zeros(0)
+    order = np.lexsort((when, owner))
+    return owner[order], when[order], count

@@ -2,11 +2,15 @@
 
 The generic store is :mod:`bayescope.inference.artifacts`; this adds what a repeat-purchase
 run keeps besides: the per-customer frequency, recency, T and monetary value (and the
-holdout columns when there is a holdout) and the time unit, calibration and observation ends.
+holdout columns when there is a holdout) and the time unit, calibration and observation ends;
+and, for the assumption checks, the :class:`~bayescope.data.purchase_history.PurchaseHistory`
+of the log it was fitted on (per-customer arrays, and the repeat purchases per period as the
+attribute ``repeat_transactions``). Runs saved before that have ``history = None``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescope.data.purchase_history import PurchaseHistory
 from bayescope.data.rfm import RFMSummary
 from bayescope.errors import ArtifactError
 from bayescope.inference.artifacts import COMMON_ATTRS, Artifact, load_artifact, save_artifact
@@ -36,9 +41,18 @@ def rfm_arrays(rfm: RFMSummary) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any]) -> Path:
-    """Write a BTYD run's ``posterior.nc`` with the customers' RFM data and time settings."""
-    return save_artifact(run_dir, idata, rfm_arrays(rfm), {
+HISTORY_ARRAYS = ("regularity_m", "value_cv")
+
+
+def save_posterior(run_dir: Path, idata: Any, rfm: RFMSummary, attrs: dict[str, Any],
+                   history: PurchaseHistory | None = None) -> Path:
+    """Write a BTYD run's ``posterior.nc`` with the customers' RFM data and time settings
+    (and the purchase history, when given)."""
+    arrays = rfm_arrays(rfm)
+    if history is not None:
+        arrays.update({name: getattr(history, name) for name in HISTORY_ARRAYS})
+        attrs = {**attrs, "repeat_transactions": history.series_attr()}
+    return save_artifact(run_dir, idata, arrays, {
         "kind": "btyd",
         "time_unit": rfm.time_unit,
         "calibration_end": str(rfm.calibration_end),
@@ -56,6 +70,7 @@ class LoadedRun:
     rfm: RFMSummary
     attrs: dict[str, Any]
     tree: Any = None  # the whole DataTree (posterior with chains, sample_stats) for reports
+    history: PurchaseHistory | None = None
 
     @property
     def model_name(self) -> str:
@@ -98,4 +113,26 @@ def load_posterior(run_dir: str | Path, artifact: Artifact | None = None) -> Loa
         monetary_value_holdout=arrays.get("monetary_value_holdout"),
         duration_holdout=float(holdout) if "frequency_holdout" in arrays else None,
     )
-    return LoadedRun(posterior=artifact.posterior, rfm=rfm, attrs=attrs, tree=artifact.tree)
+    return LoadedRun(posterior=artifact.posterior, rfm=rfm, attrs=attrs, tree=artifact.tree,
+                     history=_history(arrays, attrs))
+
+
+def _history(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> PurchaseHistory | None:
+    """The stored purchase history, or None for a run saved without one."""
+    if not all(name in arrays for name in HISTORY_ARRAYS) or "repeat_transactions" not in attrs:
+        return None
+    series = attrs["repeat_transactions"]
+    if isinstance(series, str):
+        try:
+            series = json.loads(series)
+        except ValueError as exc:
+            raise ArtifactError("the run's repeat_transactions attribute is not JSON",
+                                field="run_dir") from exc
+    try:
+        return PurchaseHistory(
+            np.asarray(arrays["regularity_m"], float), np.asarray(arrays["value_cv"], float),
+            np.asarray(series["counts"], float), int(series["first_period"]),
+            int(series["calibration_periods"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"the run's repeat_transactions attribute is malformed: {exc}",
+                            field="run_dir") from exc

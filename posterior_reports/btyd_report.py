@@ -3,14 +3,16 @@
 Sections (each figure is a PNG beside ``index.html`` and every number is in ``metrics.json``):
 
 1. summary: data, settings, gate verdict (red when it failed), parameters with 94% HDIs;
-2. convergence: R-hat, ESS, divergences, E-BFMI, tree depth, trace and rank plots;
-3. predictive checks of the calibration data: repeat-purchase frequencies under the prior and
+2. assumptions: each tested on the data, with a verdict and, where it fails, the remedy
+   (:mod:`bayescope.posterior_reports.btyd_assumptions_report`);
+3. convergence: R-hat, ESS, divergences, E-BFMI, tree depth, trace and rank plots;
+4. predictive checks of the calibration data: repeat-purchase frequencies under the prior and
    the posterior predictive, and PSIS-LOO of the purchase model with Pareto-k counts;
-4. holdout (when the run has one or ``--holdout`` gives one): scores of bayescope against
+5. holdout (when the run has one or ``--holdout`` gives one): scores of bayescope against
    lifetimes' MLE and an RFM rule with paired bootstrap intervals, calibration (PIT, coverage),
    counts (rootogram, zeros), "any purchase" as a binary forecast, ranking, and the Klaviyo
    four-category evaluation of two competing models;
-5. the model's own plots: holdout purchases by calibration frequency, customers alive.
+6. the model's own plots: holdout purchases by calibration frequency, customers alive.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bayescope.inference.predictive import (
 from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel
 from bayescope.models.btyd_base import unique_triples
+from bayescope.posterior_reports.btyd_assumptions_report import assumptions_section
 from bayescope.posterior_reports.btyd_holdout import (
     LABELS,
     HoldoutEvaluation,
@@ -84,10 +87,11 @@ def build_btyd_report(run: LoadedRun, spec: BTYDModel, out_dir: Path,
     rng = np.random.default_rng(seed)
     unit = {"W": "weeks", "D": "days"}[run.rfm.time_unit]
     metrics: dict[str, Any] = {}
-    sections = [_summary_section(run, spec, unit, metrics)]
-    sections.append(_diagnostics_section(run, spec, out_dir, metrics))
-    sections.append(_predictive_check_section(run, spec, out_dir, rng, metrics))
     rfm = holdout_rfm if holdout_rfm is not None else run.rfm
+    sections = [_summary_section(run, spec, unit, metrics),
+                assumptions_section(run, spec, rfm, out_dir, rng, metrics),
+                _diagnostics_section(run, spec, out_dir, metrics),
+                _predictive_check_section(run, spec, out_dir, rng, metrics)]
     if rfm.has_holdout:
         evaluation = evaluate_holdout(spec, run.posterior, rfm,
                                       lifetimes_mle(rfm, spec.purchase.name), seed=seed,

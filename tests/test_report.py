@@ -4,6 +4,7 @@ stored holdout or a separate extract; a failed gate is shown in red; bad input c
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -12,8 +13,9 @@ import pandas as pd
 import pytest
 
 from bayescope.cli import main
+from bayescope.posterior_reports.btyd_assumptions import ASSUMPTIONS
 
-SECTIONS = ("Summary", "Convergence diagnostics", "Predictive checks (calibration data)",
+SECTIONS = ("Summary", "Assumptions", "Convergence diagnostics", "Predictive checks (calibration data)",
             "Holdout scores and model comparison", "Holdout calibration", "Holdout counts",
             "Any purchase in the holdout (binary)", "Ranking",
             "Purchase-likelihood categories (Klaviyo Q8)", "Customers alive (simulation)")
@@ -46,7 +48,15 @@ def test_report_has_every_section_figure_and_metric(nuts_run):
     assert page.count("data:image/png;base64,") == len(images)  # self-contained
     metrics = json.loads((report / "metrics.json").read_text())
     assert set(metrics) >= {"run", "gate", "parameters", "diagnostics", "predictive_check",
-                            "holdout", "alive"}
+                            "holdout", "alive", "assumptions"}
+    names = [row["name"] for row in metrics["assumptions"]]
+    assert names == list(ASSUMPTIONS)  # the log is stored with the run: every check runs
+    for row in metrics["assumptions"]:
+        assert set(row) == {"name", "statistic", "low", "high", "verdict", "says"}
+        assert row["verdict"] in ("holds", "doubtful", "violated")
+        assert html.escape(row["says"]) in page
+    at_fit = json.loads((nuts_run / "metrics.json").read_text())["assumptions"]
+    assert [row["name"] for row in at_fit] == names
     holdout = metrics["holdout"]
     assert set(holdout["comparison"]) == {"bayescope", "lifetimes_mle", "lifetimes_bgnbd",
                                           "rfm_rule"}

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescope.data.purchase_history import purchase_history
 from bayescope.data.rfm import (
     TIME_UNITS,
     RFMSummary,
@@ -56,6 +57,7 @@ from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
+from bayescope.posterior_reports.btyd_assumptions import check_assumptions
 from bayescope.posterior_reports.btyd_holdout import evaluate_holdout
 from bayescope.posterior_reports.btyd_plots import plot_holdout
 from bayescope.posterior_reports.btyd_report import build_btyd_report
@@ -137,7 +139,8 @@ def fit_btyd(
     attrs = run_attrs(kind="btyd", model=spec.name, method=settings.method,
                       gate=result.gate.to_dict(), seed=settings.seed,
                       settings=settings.stored())
-    save_posterior(run_dir, result.idata, rfm, attrs)
+    history = purchase_history(transactions, rfm)
+    save_posterior(run_dir, result.idata, rfm, attrs, history)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     if rfm.has_holdout:
         posterior = {k: np.asarray(result.idata["posterior"][k]).reshape(-1)
@@ -145,6 +148,8 @@ def fit_btyd(
         metrics = evaluate_holdout(spec, posterior, rfm, lifetimes_mle(rfm, settings.model),
                                    seed=settings.seed,
                                    other_family=other_family_mle(rfm, settings.model)).metrics
+        metrics["assumptions"] = [check.to_dict() for check in check_assumptions(
+            spec, posterior, rfm, history, np.random.default_rng(settings.seed)).checks]
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
         plot_holdout(metrics, run_dir / "plots")
     return result, summary
