@@ -15,7 +15,8 @@ import pytest
 from bayescope.cli import main
 from bayescope.posterior_reports.btyd_assumptions import ASSUMPTIONS
 
-SECTIONS = ("Summary", "Assumptions", "Convergence diagnostics", "Predictive checks (calibration data)",
+SECTIONS = ("Summary", "Assumptions", "Convergence diagnostics",
+            "Predictive checks (calibration data)",
             "Holdout scores and model comparison", "Holdout calibration", "Holdout counts",
             "Any purchase in the holdout (binary)", "Ranking",
             "Purchase-likelihood categories (Klaviyo Q8)", "Customers alive (simulation)")
