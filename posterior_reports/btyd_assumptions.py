@@ -393,13 +393,18 @@ def _stationarity(spec: BTYDModel, params: Mapping[str, np.ndarray], rfm: RFMSum
     low_band, high_band = np.quantile(replicated, [0.05, 0.95], axis=0)
     outside = float(np.mean((observed[window] < low_band[window])
                             | (observed[window] > high_band[window])))
-    plot_data["tracking"] = {"observed": observed, "expected": expected.mean(axis=0),
-                             "low": low_band, "high": high_band,
-                             "cumulative_low": np.quantile(np.cumsum(replicated, axis=1), 0.05,
-                                                           axis=0),
-                             "cumulative_high": np.quantile(np.cumsum(replicated, axis=1),
-                                                            0.95, axis=0),
-                             "calibration_periods": n_cal}
+    # Days are plotted as weeks (sums of seven days), which people read more easily.
+    step = 7 if rfm.time_unit == "D" else 1
+    weeks = observed.size // step
+    def per_step(values: np.ndarray) -> np.ndarray:
+        return values[..., :weeks * step].reshape(*values.shape[:-1], weeks, step).sum(axis=-1)
+    stepped = per_step(replicated)
+    plot_data["tracking"] = {"observed": per_step(observed),
+                             "expected": per_step(expected.mean(axis=0)),
+                             "low": np.quantile(stepped, 0.05, axis=0),
+                             "high": np.quantile(stepped, 0.95, axis=0),
+                             "calibration_periods": n_cal / step,
+                             "unit": "week" if step == 7 or rfm.time_unit == "W" else "day"}
     verdict, p = predictive_verdict(ratio, ratio_reps, two_sided=True)
     low, high = _band(ratio_reps)
     share = f"{outside:.0%} of its periods fall outside the 90% band"

@@ -1,6 +1,8 @@
-"""The report's answer to "which assumptions does the model make, do they hold here, and what
-would remedy the ones that fail" (the repeat-purchasing brief's Q4 and Q7), from the checks
-of :mod:`bayescope.posterior_reports.btyd_assumptions`.
+"""The report's opening answers to "which assumptions does the model make and do they hold
+here" (the repeat-purchasing brief's Q4), "what does it do well and poorly on these data"
+(Q6) and "what would remedy the weaknesses" (Q7), from the checks of
+:mod:`bayescope.posterior_reports.btyd_assumptions` and the holdout groups of
+:mod:`bayescope.posterior_reports.btyd_groups`.
 
 Remedies come from :data:`REMEDIES`, one per check, and are named only for the checks whose
 verdict is not ``holds``, citing that check's numbers.
@@ -27,6 +29,7 @@ from bayescope.posterior_reports.btyd_assumptions import (
     CheckedAssumptions,
     check_assumptions,
 )
+from bayescope.posterior_reports.btyd_groups import strengths_and_weaknesses
 from bayescope.posterior_reports.html import Figure, Paragraph, Section, Table
 from bayescope.posterior_reports.plots import save_figure
 
@@ -71,13 +74,23 @@ REMEDIES = {
 """The documented remedy of each failed check (the brief's Q7)."""
 
 def assumptions_section(run: LoadedRun, spec: BTYDModel, rfm: Any, out_dir: Path,
-                        rng: np.random.Generator, metrics: dict[str, Any]) -> Section:
-    """Checks, verdicts, remedies and their figure; ``metrics["assumptions"]`` (the contract)
-    and ``metrics["assumptions_skipped"]`` are filled in."""
+                        rng: np.random.Generator, metrics: dict[str, Any],
+                        groups: list[dict[str, Any]] | None = None) -> Section:
+    """The report's opening answers: checks, verdicts, remedies and their figure, and with
+    a holdout the best and worst customer groups (``groups``, from
+    :func:`~bayescope.posterior_reports.btyd_groups.group_table`). ``metrics["assumptions"]``
+    (the contract) and ``metrics["assumptions_skipped"]`` are filled in."""
     checked = check_assumptions(spec, run.posterior, rfm, run.history, rng)
     metrics["assumptions"] = [check.to_dict() for check in checked.checks]
     metrics["assumptions_skipped"] = checked.skipped
-    blocks: list[Any] = [Paragraph(sentence) for sentence in answers(checked)]
+    sentences = answers(checked)
+    # Q4 (what is assumed, what holds), then Q6 (where it does well and poorly), then Q7.
+    if groups is not None:
+        sentences[2:2] = strengths_and_weaknesses(groups, "lifetimes' MLE")
+    else:
+        sentences.insert(2, "Where it does well and poorly needs a holdout: refit with an "
+                            "earlier --calibration-end, or pass --holdout PATH.")
+    blocks: list[Any] = [Paragraph(sentence) for sentence in sentences]
     frame = pd.DataFrame([{**c.to_dict(), "failed": c.verdict != "holds"}
                           for c in checked.checks])
     if len(frame):
@@ -91,7 +104,17 @@ def assumptions_section(run: LoadedRun, spec: BTYDModel, rfm: Any, out_dir: Path
         blocks.append(Figure(figure, "Regularity of inter-purchase times, P(alive) against "
                                      "who came back, and repeat purchases per period with "
                                      "the model's 90% bands"))
-    return Section("Assumptions", blocks)
+    if groups:
+        frame = pd.DataFrame(groups)
+        frame["off"] = ~((frame["ratio_low"] <= 1.0) & (frame["ratio_high"] >= 1.0))
+        blocks.append(Table(frame, "Holdout by customer group: mean purchases, predicted / "
+                                   "actual total with 90% interval, ours' 90% coverage, CRPS "
+                                   "against lifetimes' MLE (paired 90% interval)",
+                            digits=3, flag_column="off"))
+        blocks.append(Figure(plot_groups(groups, out_dir / "groups.png"),
+                             "Predicted over actual holdout purchases by customer group "
+                             "(90% intervals; 1 is calibrated)"))
+    return Section("Assumptions, strengths and remedies", blocks)
 
 
 def answers(checked: CheckedAssumptions) -> list[str]:
@@ -155,10 +178,33 @@ def plot_assumptions(checked: CheckedAssumptions, path: Path) -> Path | None:
             ax.plot(periods, track["observed"], "k.-", lw=0.8, label="observed")
             ax.axvline(track["calibration_periods"] - 0.5, color="grey", ls=":",
                        label="calibration end")
-            ax.set_xlabel("period since the first purchase period")
-            ax.set_ylabel("repeat purchases per period")
+            ax.set_xlabel(f"{track['unit']}s since the first purchase {track['unit']}")
+            ax.set_ylabel(f"repeat purchases per {track['unit']}")
             ax.set_title("Tracking (stationarity)")
         ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_groups(groups: list[dict[str, Any]], path: Path) -> Path:
+    """Predicted / actual holdout totals with 90% intervals, one panel per grouping."""
+    frame = pd.DataFrame(groups)
+    groupings = list(dict.fromkeys(frame["grouping"]))
+    fig, axes = plt.subplots(1, len(groupings), figsize=(4.2 * len(groupings), 4),
+                             squeeze=False)
+    for ax, grouping in zip(axes[0], groupings, strict=True):
+        part = frame[frame["grouping"] == grouping].reset_index(drop=True)
+        y = np.arange(len(part))
+        off = ~((part["ratio_low"] <= 1.0) & (part["ratio_high"] >= 1.0))
+        ax.errorbar(part["ratio"], y, xerr=[part["ratio"] - part["ratio_low"],
+                                            part["ratio_high"] - part["ratio"]],
+                    fmt="none", ecolor="grey", capsize=3)
+        ax.scatter(part["ratio"], y, c=np.where(off, "tab:red", "tab:green"), zorder=3)
+        ax.axvline(1.0, color="k", lw=1)
+        ax.set_yticks(y, part["group"], fontsize=7)
+        ax.set_title(grouping, fontsize=10)
+        ax.set_xlabel("predicted / actual")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)

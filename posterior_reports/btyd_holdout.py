@@ -40,6 +40,7 @@ from bayescope.models.btyd import BTYDModel
 from bayescope.models.btyd_base import PurchaseModel
 from bayescope.posterior_reports.binary import binary_metrics, reliability_table
 from bayescope.posterior_reports.binned import category_table, two_model_bins
+from bayescope.posterior_reports.btyd_groups import group_table
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.predictive_eval import EvaluationResult, PredictiveEvaluation
 from bayescope.posterior_reports.ranking import (
@@ -173,6 +174,10 @@ def evaluate_holdout(
             "purchase_categories": category_table(p_any["bayescope"], any_purchase),
             "two_model_categories": two_model_bins(p_any["bayescope"], p_any[rival],
                                                    any_purchase, ("bayescope", rival)),
+            "by_group": group_table(
+                rfm, y, expected, pointwise, results["bayescope"].covered[0.9],
+                "lifetimes_mle" if "lifetimes_mle" in results else "rfm_rule",
+                np.random.default_rng(seed)),
         },
         results=results, p_any=p_any, expected=expected)
 

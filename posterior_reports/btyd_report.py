@@ -88,14 +88,18 @@ def build_btyd_report(run: LoadedRun, spec: BTYDModel, out_dir: Path,
     unit = {"W": "weeks", "D": "days"}[run.rfm.time_unit]
     metrics: dict[str, Any] = {}
     rfm = holdout_rfm if holdout_rfm is not None else run.rfm
-    sections = [_summary_section(run, spec, unit, metrics),
-                assumptions_section(run, spec, rfm, out_dir, rng, metrics),
-                _diagnostics_section(run, spec, out_dir, metrics),
-                _predictive_check_section(run, spec, out_dir, rng, metrics)]
+    evaluation = None
     if rfm.has_holdout:
         evaluation = evaluate_holdout(spec, run.posterior, rfm,
                                       lifetimes_mle(rfm, spec.purchase.name), seed=seed,
                                       other_family=other_family_mle(rfm, spec.purchase.name))
+    sections = [_summary_section(run, spec, unit, metrics),
+                assumptions_section(run, spec, rfm, out_dir, rng, metrics,
+                                    None if evaluation is None
+                                    else evaluation.metrics["by_group"]),
+                _diagnostics_section(run, spec, out_dir, metrics),
+                _predictive_check_section(run, spec, out_dir, rng, metrics)]
+    if evaluation is not None:
         metrics["holdout"] = evaluation.metrics
         sections.extend(_holdout_sections(evaluation, out_dir, unit))
     else:

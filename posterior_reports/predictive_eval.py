@@ -51,6 +51,8 @@ class EvaluationResult:
     pit: np.ndarray
     pit_check: PITCheck
     counts: CountCheck | None
+    covered: dict[float, np.ndarray] = field(default_factory=dict)
+    """Per unit, whether the outcome lies in the central interval of each level."""
 
 
 @dataclass
@@ -164,7 +166,8 @@ class PredictiveEvaluation:
         if self._counts is not None:
             summary["rootogram"] = self._counts.rootogram()
             summary["zero_check"] = self._counts.zero_check()
-        return EvaluationResult(summary, pointwise, pit, check, self._counts)
+        covered = {level: (y >= low) & (y <= high) for level, (low, high) in intervals.items()}
+        return EvaluationResult(summary, pointwise, pit, check, self._counts, covered)
 
 
 def evaluate_draws(y: np.ndarray, draws: np.ndarray, rng: np.random.Generator,

@@ -15,7 +15,7 @@ from bayescope.data.cdnow import (
 )
 from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
 from bayescope.data.purchase_history import purchase_history
-from bayescope.data.rfm import rfm_summary
+from bayescope.data.rfm import RFMSummary, rfm_summary
 from bayescope.data.transactions import TransactionColumns, validate_transactions
 from bayescope.inference.sampling import fit_model
 from bayescope.models import BTYDModel, GammaGammaModel, purchase_model
@@ -26,6 +26,7 @@ from bayescope.posterior_reports.btyd_assumptions import (
     regularity,
 )
 from bayescope.posterior_reports.btyd_assumptions_report import REMEDIES, answers
+from bayescope.posterior_reports.btyd_groups import group_table, strengths_and_weaknesses
 
 KEYS = {"name", "statistic", "low", "high", "verdict", "says"}
 
@@ -126,3 +127,30 @@ def test_purchase_history_on_a_messy_hand_made_log():
     # (holdout); c is not a customer of the summary.
     assert history.repeat_by_period.tolist() == [0, 1, 1, 0, 1, 0, 0, 1]
     assert history.calibration_periods == 5
+
+
+def test_groups_name_the_worst_calibrated_and_the_best_against_the_rival():
+    rng = np.random.default_rng(6)
+    n = 4000
+    frequency = rng.choice([0, 1, 2, 5, 9], n, p=[0.4, 0.2, 0.2, 0.1, 0.1]).astype(float)
+    T = rng.uniform(10, 40, n).round()
+    recency = np.where(frequency > 0, np.floor(T * rng.uniform(0.1, 1, n)), 0.0)
+    rfm = RFMSummary(np.arange(n).astype(str), frequency, recency, T,
+                     np.where(frequency > 0, rng.gamma(4, 10, n), 0.0), "W",
+                     pd.Timestamp("2024-01-01"), pd.Timestamp("2024-06-30"))
+    expected = 0.3 * frequency + 0.1
+    y = rng.poisson(expected).astype(float)
+    ours = expected * np.where(frequency == 9, 2.0, 1.0)  # twice too many for 8+ buyers
+    crps_ours = np.abs(y - ours)
+    crps_rival = crps_ours + np.where(frequency == 1, 0.5, 0.0)  # rival worse for 1-buyers
+    rows = group_table(rfm, y, {"bayescope": ours},
+                       {"bayescope": {"crps": crps_ours}, "lifetimes_mle": {"crps": crps_rival}},
+                       np.abs(y - ours) < 2, "lifetimes_mle", rng)
+    assert {r["grouping"] for r in rows} == {"frequency", "recency", "cohort", "spend"}
+    eight = next(r for r in rows if r["grouping"] == "frequency" and r["group"] == "8+")
+    assert eight["ratio_low"] > 1.6
+    said = strengths_and_weaknesses(rows, "lifetimes' MLE")
+    assert said[0].startswith("Where it does poorly: for frequency group '8+'")
+    assert "over-predicts" in said[0]
+    assert "frequency group '1'" in said[1]
+    assert said[2] == "In no group does lifetimes' MLE beat it beyond noise."

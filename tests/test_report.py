@@ -15,7 +15,7 @@ import pytest
 from bayescope.cli import main
 from bayescope.posterior_reports.btyd_assumptions import ASSUMPTIONS
 
-SECTIONS = ("Summary", "Assumptions", "Convergence diagnostics",
+SECTIONS = ("Summary", "Assumptions, strengths and remedies", "Convergence diagnostics",
             "Predictive checks (calibration data)",
             "Holdout scores and model comparison", "Holdout calibration", "Holdout counts",
             "Any purchase in the holdout (binary)", "Ranking",
