@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (one message naming the field and rows), 1 an
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -161,6 +162,19 @@ def _report(args: argparse.Namespace) -> None:
                "value": args.value_col or None}
     with console.status("building the report (simulations, scores, plots)"):
         page = model.report(args.holdout, seed=args.seed, columns=columns)
+    console.print(f"wrote {page} (open it in a browser), metrics.json and the PNGs beside it")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from bayescope.families.btyd import compare_btyd_runs
+
+    columns = {"customer": args.customer_col, "time": args.time_col,
+               "value": args.value_col or None}
+    with console.status("scoring both runs on the holdout"):
+        page = compare_btyd_runs(args.run_a, args.run_b, args.out, args.holdout, args.seed,
+                                 columns)
+    verdict = json.loads((page.parent / "metrics.json").read_text())["verdict"]
+    console.print(verdict, highlight=False)
     console.print(f"wrote {page} (open it in a browser), metrics.json and the PNGs beside it")
 
 
@@ -343,6 +357,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--value-col", default="PurchaseValue")
     report.add_argument("--seed", type=int, default=0)
     report.set_defaults(handler=_report)
+
+    compare = sub.add_parser("compare", help="two repeat-purchase runs on the same holdout "
+                             "(HTML + PNG + JSON)")
+    compare.add_argument("run_a")
+    compare.add_argument("run_b")
+    compare.add_argument("--holdout", default=None,
+                         help="transactions after the calibration end (default: the runs' "
+                         "stored holdout)")
+    compare.add_argument("--out", default=None,
+                         help="folder to write (default: compare_A_vs_B beside RUN_A)")
+    compare.add_argument("--customer-col", default="CustomerID")
+    compare.add_argument("--time-col", default="Timestamp")
+    compare.add_argument("--value-col", default="PurchaseValue")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.set_defaults(handler=_compare)
 
     generate = sub.add_parser("generate", help="seeded synthetic data with known truth")
     gen_sub = generate.add_subparsers(dest="family", required=True)

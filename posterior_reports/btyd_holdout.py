@@ -116,7 +116,7 @@ def evaluate_holdout(
         if closed_form is not None:
             # Closed forms depend on a customer only through (x, t_x, T): once per triple,
             # in chunks of triples so memory stays at draws x chunk.
-            mean, prob = _closed_form_means(closed_form, draws_params, triples, horizon)
+            mean, prob = closed_form_means(closed_form, draws_params, triples, horizon)
             mean, prob = mean[inverse], prob[inverse]
         else:
             mean, prob = rate, -np.expm1(-rate)
@@ -182,7 +182,7 @@ def evaluate_holdout(
         results=results, p_any=p_any, expected=expected)
 
 
-def _closed_form_means(model: PurchaseModel, params: Params, triples: np.ndarray,
+def closed_form_means(model: PurchaseModel, params: Params, triples: np.ndarray,
                        horizon: float) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean of expected purchases and of P(any purchase) per unique triple."""
     mean, prob = np.empty(len(triples)), np.empty(len(triples))

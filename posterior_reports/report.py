@@ -38,7 +38,12 @@ def write_report(run_dir: str | Path, build: Callable[[Path], ReportContent]) ->
     Path
         ``RUN_DIR/report/index.html``.
     """
-    target = Path(run_dir) / REPORT_DIR
+    return write_page(Path(run_dir) / REPORT_DIR, build)
+
+
+def write_page(target: Path, build: Callable[[Path], ReportContent]) -> Path:
+    """Build into a temporary folder beside ``target``, write ``metrics.json`` and
+    ``index.html`` there, and swap it in as ``target``; returns the page."""
     with atomic_directory(target) as work:
         content = build(work)
         atomic_write_text(work / "metrics.json", json.dumps(jsonable(content.metrics),

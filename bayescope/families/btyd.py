@@ -58,11 +58,13 @@ from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
 from bayescope.posterior_reports.btyd_assumptions import check_assumptions
+from bayescope.posterior_reports.btyd_compare import ComparedRun, check_comparable, compare_runs
 from bayescope.posterior_reports.btyd_holdout import evaluate_holdout
 from bayescope.posterior_reports.btyd_plots import plot_holdout
 from bayescope.posterior_reports.btyd_report import build_btyd_report
 from bayescope.posterior_reports.diagnostics import parameter_summary
 from bayescope.posterior_reports.html import ReportContent
+from bayescope.posterior_reports.report import write_page
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +359,42 @@ class BTYD(Estimator):
         """The API's model object (draws thinned once, here)."""
         self._require_fitted()
         return ServedBTYDModel(name, self.run_, self.spec_, max_draws)
+
+
+def compare_btyd_runs(run_a: str | Path, run_b: str | Path, out: str | Path | None = None,
+                      holdout: str | Path | None = None, seed: int = 0,
+                      columns: Mapping[str, str | None] | None = None) -> Path:
+    """``bayescope compare RUN_A RUN_B``: both repeat-purchase runs scored on one holdout
+    (the stored one, or ``holdout``'s purchases after the calibration end), written as
+    ``index.html`` + ``metrics.json`` + PNGs to ``out`` (default: beside ``RUN_A``,
+    ``compare_<A>_vs_<B>``). Returns the page."""
+    from bayescope.families import load
+
+    sides = []
+    for field_name, path in (("run_a", run_a), ("run_b", run_b)):
+        model = load(path)
+        if not isinstance(model, BTYD):
+            raise BayescopeInputError(f"{path} is not a repeat-purchase (BTYD) run",
+                                      field=field_name)
+        sides.append(model)
+    a = sides[0]
+    names = [Path(run_a).resolve().name, Path(run_b).resolve().name]
+    if names[0] == names[1]:
+        names = [f"{names[0]} (A)", f"{names[1]} (B)"]
+    rfms = [model.run_.rfm for model in sides]
+    if holdout is not None:
+        given = dict(columns or {})
+        cols = TransactionColumns(given.get("customer") or a.customer_col,
+                                  given.get("time") or a.time_col,
+                                  given.get("value", a.value_col) or None)
+        transactions, _ = load_transactions(holdout, cols)
+        rfms = [attach_holdout(rfm, transactions).rfm for rfm in rfms]
+    target = Path(out) if out is not None else (
+        Path(run_a).resolve().parent / f"compare_{names[0]}_vs_{names[1]}".replace(" ", "_"))
+    compared = [ComparedRun(name, model.spec_, model.run_.posterior, rfm)
+                for name, model, rfm in zip(names, sides, rfms, strict=True)]
+    check_comparable(compared[0].rfm, compared[1].rfm)
+    return write_page(target, lambda work: compare_runs(compared[0], compared[1], work, seed))
 
 
 SUMMARY_FIELDS = ("frequency", "recency", "T", "monetary_value")
