@@ -1,17 +1,20 @@
-"""Benchmark: the served spend model under a bounded load on 127.0.0.1.
+"""Benchmark: a served model under a bounded load on 127.0.0.1.
 
-Fits (or reuses, ``--run``) a hurdle spend model with 1,000 posterior draws, starts
-``bayescope serve`` (waitress, 4 threads) in a subprocess and measures from this process:
+Fits (or reuses, ``--run``) a hurdle spend model with 1,000 posterior draws (``--family
+btyd``: an MBG/NBD + Gamma-Gamma run on the CDNOW master log, 23,570 customers, MAP with
+1,000 Laplace draws; instances are customer ids), starts ``bayescope serve`` (waitress, 4
+threads) in a subprocess and measures from this process:
 
 * p50 / p99 latency of one-instance and 1,000-instance requests (sequential, keep-alive);
 * requests per second of one-instance requests from 4 concurrent clients for ``--seconds``;
 * the time of one 10,000-instance request.
 
-The anchor is the same prediction computed in-process (``predict_spend_run``, no HTTP, no
-JSON): the ratio served / in-process is what the server adds. Targets (issue 5): p50 <= 10 ms
+The anchor is the same prediction computed in-process (``predict_spend_run``, or the served
+BTYD model's own ``predict``; no HTTP, no JSON): the ratio served / in-process is what the
+server adds. Targets (issue 5): p50 <= 10 ms
 and p99 <= 50 ms for one instance, >= 300 requests/s, 10,000 instances in under 1 s.
 
-Usage: ``python bench/api.py [--run RUN_DIR] [--seconds 10]``
+Usage: ``python bench/api.py [--family spend|btyd] [--run RUN_DIR] [--seconds 10]``
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -82,21 +86,14 @@ def throughput(port: int, path: str, body: bytes, seconds: float, clients: int =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default=None, help="an existing spend run directory")
+    parser.add_argument("--family", choices=("spend", "btyd"), default="spend")
+    parser.add_argument("--run", default=None, help="an existing run directory of the family")
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    generated = generate_spend_table(10_000, np.random.default_rng(0))
-    table = validate_campaign_table(generated.table)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run) if args.run else Path(tmp) / "run"
-        if args.run is None:
-            print("fitting the spend model (4 chains x 1,000 draws; the API uses 1,000) ...")
-            fit_spend(table, SpendFitSettings(draws=1000, chains=4, holdout_share=0.0,
-                                              progress=False), run_dir)
-        run = load_spend_run(run_dir)
-        scoring = table.drop(columns=TARGET)
-        rows = json.loads(scoring.assign(campaign_send_date=scoring["campaign_send_date"]
-                                         .dt.strftime("%Y-%m-%d")).to_json(orient="records"))
+        prepare = prepare_btyd if args.family == "btyd" else prepare_spend
+        rows, in_process = prepare(run_dir, fit=args.run is None)
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "bayescope.cli", "-q", "serve",
                                    str(run_dir), "--port", str(port)],
@@ -108,7 +105,7 @@ def main() -> None:
             for size, n in ((1, 300), (1000, 30)):
                 body = json.dumps({"instances": rows[:size]}).encode()
                 served = latencies(port, path, body, n)
-                local = in_process(run, scoring.head(size), n=min(n, 50))
+                local = timed(lambda size=size: in_process(rows[:size]), n=min(n, 50))
                 results.append({"request": f"{size} instance(s)",
                                 "served p50 ms": 1e3 * np.median(served),
                                 "served p99 ms": 1e3 * np.quantile(served, 0.99),
@@ -116,7 +113,7 @@ def main() -> None:
                                 "served / in-process": np.median(served) / np.median(local)})
             body = json.dumps({"instances": rows[:10_000]}).encode()
             big = latencies(port, path, body, 3)
-            local = in_process(run, scoring.head(10_000), n=3)
+            local = timed(lambda: in_process(rows[:10_000]), n=3)
             results.append({"request": "10000 instances", "served p50 ms": 1e3 * np.median(big),
                              "served p99 ms": 1e3 * big.max(),
                              "in-process p50 ms": 1e3 * np.median(local),
@@ -130,12 +127,43 @@ def main() -> None:
     print(f"one-instance requests per second (4 clients, {args.seconds:.0f} s): {rps:.0f}")
 
 
-def in_process(run, table: pd.DataFrame, n: int) -> np.ndarray:
-    predict_spend_run(run, table, warn=False)
+def prepare_spend(run_dir: Path, fit: bool) -> tuple[list[dict], Callable[[list[dict]], object]]:
+    """The spend run (fitted when ``fit``), its instances and the in-process anchor."""
+    table = validate_campaign_table(generate_spend_table(10_000, np.random.default_rng(0)).table)
+    if fit:
+        print("fitting the spend model (4 chains x 1,000 draws; the API uses 1,000) ...")
+        fit_spend(table, SpendFitSettings(draws=1000, chains=4, holdout_share=0.0,
+                                          progress=False), run_dir)
+    run = load_spend_run(run_dir)
+    scoring = table.drop(columns=TARGET)
+    rows = json.loads(scoring.assign(campaign_send_date=scoring["campaign_send_date"]
+                                     .dt.strftime("%Y-%m-%d")).to_json(orient="records"))
+    return rows, lambda instances: predict_spend_run(run, scoring.head(len(instances)),
+                                                     warn=False)
+
+
+def prepare_btyd(run_dir: Path, fit: bool) -> tuple[list[dict], Callable[[list[dict]], object]]:
+    """The CDNOW BTYD run (fitted when ``fit``), customer-id instances and the anchor."""
+    import bayescope as bs
+    from bayescope.data import CDNOW_CALIBRATION_END, load_cdnow
+
+    if fit:
+        print("fitting MBG/NBD + Gamma-Gamma on CDNOW (MAP, 1,000 Laplace draws) ...")
+        log = load_cdnow().rename(columns={"customer_id": "CustomerID",
+                                           "timestamp": "Timestamp", "value": "PurchaseValue"})
+        bs.BTYD(method="map", draws=1000, chains=1).fit(
+            log, calibration_end=CDNOW_CALIBRATION_END).save(run_dir)
+    served = bs.load(run_dir).served(run_dir.name, max_draws=1000)
+    rows = [{"customer_id": str(c)} for c in served.run.rfm.customer_id]
+    return rows, lambda instances: served.predict(instances)
+
+
+def timed(call: Callable[[], object], n: int) -> np.ndarray:
+    call()
     out = []
     for _ in range(n):
         start = time.perf_counter()
-        predict_spend_run(run, table, warn=False)
+        call()
         out.append(time.perf_counter() - start)
     return np.array(out)
 
