@@ -444,6 +444,10 @@ def _stationarity(spec: BTYDModel, params: Mapping[str, np.ndarray], rfm: RFMSum
                              "expected": per_step(expected.mean(axis=0)),
                              "low": np.quantile(stepped, 0.05, axis=0),
                              "high": np.quantile(stepped, 0.95, axis=0),
+                             "cumulative_low": np.quantile(np.cumsum(stepped, axis=1), 0.05,
+                                                           axis=0),
+                             "cumulative_high": np.quantile(np.cumsum(stepped, axis=1), 0.95,
+                                                            axis=0),
                              "calibration_periods": n_cal / step,
                              "unit": "week" if step == 7 or rfm.time_unit == "W" else "day"}
     verdict, p = predictive_verdict(ratio, ratio_reps, two_sided=True)

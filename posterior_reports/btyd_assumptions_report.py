@@ -142,12 +142,14 @@ def answers(checked: CheckedAssumptions) -> list[str]:
 
 
 def plot_assumptions(checked: CheckedAssumptions, path: Path) -> Path | None:
-    """Up to three panels: regularity, P(alive) calibration, tracking with bands."""
+    """Up to four panels: regularity, P(alive) calibration, tracking per period and
+    cumulative, with the model's 90% bands."""
     data = checked.plot_data
-    panels = [k for k in ("regularity_m", "alive_calibration", "tracking") if k in data]
+    panels = [k for k in ("regularity_m", "alive_calibration", "tracking", "cumulative")
+              if k in data or (k == "cumulative" and "tracking" in data)]
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         if panel == "regularity_m":
             k = data["regularity_k"]
@@ -169,6 +171,18 @@ def plot_assumptions(checked: CheckedAssumptions, path: Path) -> Path | None:
             ax.set_xlabel("mean P(alive) of the decile")
             ax.set_ylabel("share buying in the holdout")
             ax.set_title("Dropout: P(alive) against who came back")
+        elif panel == "cumulative":
+            track = data["tracking"]
+            periods = np.arange(np.asarray(track["observed"]).size)
+            ax.fill_between(periods, track["cumulative_low"], track["cumulative_high"],
+                            alpha=0.3, label="model, 90% band")
+            ax.plot(periods, np.cumsum(track["expected"]), "b-", label="model expectation")
+            ax.plot(periods, np.cumsum(track["observed"]), "k-", label="observed")
+            ax.axvline(track["calibration_periods"] - 0.5, color="grey", ls=":",
+                       label="calibration end")
+            ax.set_xlabel(f"{track['unit']}s since the first purchase {track['unit']}")
+            ax.set_ylabel("cumulative repeat purchases")
+            ax.set_title("Tracking, cumulative")
         else:
             track = data["tracking"]
             periods = np.arange(np.asarray(track["observed"]).size)
