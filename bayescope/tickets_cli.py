@@ -1,5 +1,6 @@
 """The ticket-demand commands of the CLI: ``generate artists``, ``fit tickets``, ``backtest``
-and ``rank-dmas`` (``predict`` on a tickets run goes through the registry like any run)."""
+``rank-dmas`` and ``cohorts`` (``predict`` on a tickets run goes through the registry like any
+run)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,24 @@ def rank_dmas(args: argparse.Namespace) -> None:
     console.print(f"wrote {out} ({len(table)} DMAs) and the plot {plot}")
 
 
+def cohorts(args: argparse.Namespace) -> None:
+    """``bayescope cohorts``: data-driven artist cohorts as of a date (CSVs + report)."""
+    from bayescope.families.cohorts import ArtistCohorts
+
+    with console.status("profiling artists and choosing the cohorts"):
+        fitted = ArtistCohorts(max_cohorts=args.max_cohorts, seed=args.seed).fit(
+            args.tables, args.as_of)
+        page = fitted.write(args.out)
+    stability = fitted.stability_
+    console.print(
+        f"{len(fitted.cohorts_)} artists, {fitted.model_.n_cohorts} cohort(s) (held-out "
+        f"likelihood; bootstrap adjusted Rand {stability['adjusted_rand_mean']:.2f}): "
+        + "; ".join(f"{name} {count}" for name, count
+                    in fitted.cohorts_["cohort_name"].value_counts(sort=False).items()),
+        highlight=False)
+    console.print(f"wrote cohorts.csv, profiles.csv, rules.csv and {page}")
+
+
 def _estimator(args: argparse.Namespace, progress: bool) -> TicketDemand:
     """The estimator of the shared sample and sampler options (``--max-tree-depth`` when
     given; otherwise the estimator's default stands, so the parser need not import PyMC)."""
@@ -195,3 +214,13 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     rk.add_argument("--seed", type=int, default=0)
     rk.add_argument("--out", required=True, help="CSV to write (and a .png beside it)")
     rk.set_defaults(handler=rank_dmas)
+
+    co = sub.add_parser("cohorts", help="data-driven artist cohorts as of a date")
+    co.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
+    co.add_argument("--as-of", required=True,
+                    help="profiles use the weeks before this date only")
+    co.add_argument("--max-cohorts", type=int, default=8,
+                    help="largest number tried (the number is chosen on held-out likelihood)")
+    co.add_argument("--seed", type=int, default=0)
+    co.add_argument("--out", required=True, help="folder for cohorts.csv and the report")
+    co.set_defaults(handler=cohorts)
