@@ -12,7 +12,8 @@ settings, ``fit`` returns ``self``, fitted attributes end in ``_``) and :func:`l
 
 :class:`BTYD` (repeat purchasing / CLV), :class:`Spend` (post-campaign spend),
 :class:`Propensity` (purchase propensity and segments), :class:`TicketDemand` (live-event
-ticket demand); :class:`ArtistCohorts` groups artists (not a posterior, so no run
+ticket demand), :class:`StreamingGrowth` (drivers of streaming growth);
+:class:`ArtistCohorts` groups artists (not a posterior, so no run
 directory). Subpackages: :mod:`bayescope.data`, :mod:`bayescope.models`,
 :mod:`bayescope.inference`, :mod:`bayescope.posterior_reports`, :mod:`bayescope.families`.
 The estimators are imported on first use, so ``import bayescope`` (and the CLI's start) stays
@@ -27,13 +28,13 @@ from bayescope.errors import ArtifactError, BayescopeInputError, NotFittedError
 from bayescope.version import __version__
 
 if TYPE_CHECKING:
-    from bayescope.families import BTYD, Propensity, Spend, TicketDemand, load
+    from bayescope.families import BTYD, Propensity, Spend, StreamingGrowth, TicketDemand, load
     from bayescope.families.cohorts import ArtistCohorts
 
-_LAZY = ("BTYD", "Spend", "Propensity", "TicketDemand", "load")
+_LAZY = ("BTYD", "Spend", "Propensity", "TicketDemand", "StreamingGrowth", "load")
 
 __all__ = ["BTYD", "ArtifactError", "ArtistCohorts", "BayescopeInputError", "NotFittedError",
-           "Propensity", "Spend", "TicketDemand", "__version__", "load"]
+           "Propensity", "Spend", "StreamingGrowth", "TicketDemand", "__version__", "load"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
-"""The ticket-demand commands of the CLI: ``generate artists``, ``fit tickets``, ``backtest``
-``rank-dmas`` and ``cohorts`` (``predict`` on a tickets run goes through the registry like any
-run)."""
+"""The artist-table commands of the CLI: ``generate artists``, ``fit tickets``, ``backtest``,
+``rank-dmas``, ``fit streams`` and ``cohorts`` (``predict`` on a tickets or streams run goes
+through the registry like any run)."""
 
 from __future__ import annotations
 
@@ -120,6 +120,29 @@ def rank_dmas(args: argparse.Namespace) -> None:
     console.print(f"wrote {out} ({len(table)} DMAs) and the plot {plot}")
 
 
+def fit_streams(args: argparse.Namespace) -> None:
+    """``bayescope fit streams``: drivers of streaming growth at the origin."""
+    from bayescope.families import StreamingGrowth
+
+    model = StreamingGrowth(horizon=args.horizon, train_weeks=args.train_weeks,
+                            draws=args.draws, tune=args.tune, chains=args.chains,
+                            seed=args.seed, backtest_origins=args.backtest_origins,
+                            progress=console.is_terminal)
+    with console.status("fitting streaming growth (and its backtest)"):
+        model.fit(args.tables, origin=args.origin).save(args.out)
+    summary = model.summary_
+    gate = summary["gate"]
+    console.print(f"streams: {summary['artists']} artists, {summary['training_rows']:,} "
+                  f"artist-weeks before {summary['origin']}, {summary['horizon']} weeks ahead;"
+                  " gate " + ("passed" if gate["passed"] else "FAILED: "
+                              + "; ".join(gate["problems"])))
+    console.print(model.drivers_[["feature", "effect_mean", "hdi_low", "hdi_high",
+                                  "within_artist"]].round(4).to_string(index=False),
+                  soft_wrap=True, highlight=False)
+    console.print(f"wrote {Path(args.out) / 'drivers.csv'}, posterior.nc, summary.json and "
+                  "metrics.json (backtest)")
+
+
 def cohorts(args: argparse.Namespace) -> None:
     """``bayescope cohorts``: data-driven artist cohorts as of a date (CSVs + report)."""
     from bayescope.families.cohorts import ArtistCohorts
@@ -197,6 +220,21 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     _sample_and_sampler_arguments(fit, draws=500)
     fit.add_argument("--out", required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
+
+    st = fit_sub.add_parser("streams", help="drivers of short-term streaming growth")
+    st.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
+    st.add_argument("--origin", required=True,
+                    help="forecast week (a week_start date); only earlier weeks used")
+    st.add_argument("--horizon", type=int, default=4, help="weeks ahead of the growth (1-4)")
+    st.add_argument("--train-weeks", type=int, default=52)
+    st.add_argument("--draws", type=int, default=1000)
+    st.add_argument("--tune", type=int, default=1000)
+    st.add_argument("--chains", type=int, default=4)
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--backtest-origins", type=int, default=3,
+                    help="earlier origins to back-test the growth forecasts at (0: none)")
+    st.add_argument("--out", required=True, help="run directory to write")
+    st.set_defaults(handler=fit_streams)
 
     bt = sub.add_parser("backtest", help="rolling-origin backtest of ticket demand vs baselines")
     bt.add_argument("--tables", required=True, help="folder of the Artist Performance tables")

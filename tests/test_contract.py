@@ -91,6 +91,12 @@ def _tickets_instance(model: Any) -> dict[str, Any]:
             "week_start": str(row["week_start"])}
 
 
+def _streams_fit(model: Any, folder: Path) -> Any:
+    generated = generate_ticket_tables(12, np.random.default_rng(3), n_dmas=5, n_weeks=60)
+    write_ticket_tables(generated.tables, folder / "tables", "csv")
+    return model.fit(folder / "tables", origin="2020-12-14")
+
+
 CASES: dict[str, Case] = {
     "btyd": Case(lambda: bs.BTYD(draws=200, chains=2, seed=1), _btyd_fit,
                  lambda m: m.predict(horizon=90, seed=2),
@@ -103,12 +109,17 @@ CASES: dict[str, Case] = {
                        _propensity_instance),
     "tickets": Case(lambda: bs.TicketDemand(artists=4, draws=100, tune=200, chains=2, seed=0),
                     _tickets_fit, lambda m: m.predict(seed=1).rows, _tickets_instance),
+    "streams": Case(lambda: bs.StreamingGrowth(draws=100, tune=200, chains=2, seed=0,
+                                               backtest_origins=0),
+                    _streams_fit, lambda m: m.predict(seed=1),
+                    lambda m: {"artist_id": str(m.predict().iloc[0]["artist_id"])}),
 }
 
 
 def test_every_registered_family_is_covered() -> None:
     assert set(REGISTRY) == set(CASES)
-    assert {bs.BTYD, bs.Spend, bs.Propensity, bs.TicketDemand} == set(REGISTRY.values())
+    assert {bs.BTYD, bs.Spend, bs.Propensity, bs.TicketDemand,
+            bs.StreamingGrowth} == set(REGISTRY.values())
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))

@@ -15,11 +15,13 @@ from bayescope.families.base import Estimator, PredictOptions, ServedModel
 from bayescope.families.btyd import BTYD
 from bayescope.families.propensity import Propensity
 from bayescope.families.spend import Spend
+from bayescope.families.streams import StreamingGrowth
 from bayescope.families.tickets import TicketDemand
 from bayescope.inference.artifacts import load_artifact
 
 REGISTRY: dict[str, type[Estimator]] = {
-    family.kind: family for family in (BTYD, Spend, Propensity, TicketDemand)}
+    family.kind: family for family in (BTYD, Spend, Propensity, TicketDemand,
+                                       StreamingGrowth)}
 """Artifact kind -> estimator class."""
 
 
@@ -47,4 +49,4 @@ def load(run_dir: str | Path) -> Estimator:
 
 
 __all__ = ["BTYD", "REGISTRY", "Estimator", "PredictOptions", "Propensity", "ServedModel",
-           "Spend", "TicketDemand", "family_for", "load"]
+           "Spend", "StreamingGrowth", "TicketDemand", "family_for", "load"]
