@@ -15,6 +15,16 @@ from pathlib import Path
 
 from rich.logging import RichHandler
 
+from bayescope.cli_checks import (
+    Parser,
+    above,
+    host,
+    output_file,
+    output_folder,
+    port,
+    positive_float,
+    positive_int,
+)
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
 from bayescope.version import __version__
@@ -210,15 +220,26 @@ def _generate_spend(args: argparse.Namespace) -> None:
     console.print(f"wrote {len(table)} customers to {out} and the truth to {truth_path}")
 
 
+SERVER_LIMITS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10}
+"""waitress settings: its defaults (100 connections, 120 s before an idle one is dropped)
+let about 100 idle local clients lock everyone out; the request body limit is the app's
+(set below), so a larger body is refused before it is buffered, not after 1 GiB."""
+
+
 def _serve(args: argparse.Namespace) -> None:
-    from waitress import serve
+    from waitress.server import create_server
 
     from bayescope.api import create_app
 
     app = create_app(args.run_dirs, max_instances=args.max_instances, max_draws=args.max_draws)
+    # Bind first: a busy port or an address this machine does not have is an error before
+    # anything claims to be serving.
+    server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                           max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+                           **SERVER_LIMITS)
     console.print(f"serving {len(args.run_dirs)} model(s) on http://{args.host}:{args.port} "
                   "(GET /v1/models, POST /v1/models/<name>:predict, /openapi.json)")
-    serve(app, host=args.host, port=args.port, threads=args.threads)
+    server.run()
 
 
 def _generate_propensity(args: argparse.Namespace) -> None:
@@ -263,7 +284,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (its help text is the CLI reference)."""
-    parser = argparse.ArgumentParser(prog="bayescope", description=__doc__.splitlines()[0])
+    parser = Parser(prog="bayescope", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"bayescope {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     btyd.add_argument("--draws", type=int, default=1000)
     btyd.add_argument("--chains", type=int, default=4)
     btyd.add_argument("--seed", type=int, default=0)
-    btyd.add_argument("--out", required=True, help="run directory to write")
+    btyd.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     btyd.set_defaults(handler=_fit_btyd)
 
     spend = fit_sub.add_parser("spend", help="hurdle log-normal on a post-campaign spend table")
@@ -294,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--seed", type=int, default=0)
     spend.add_argument("--holdout-share", type=float, default=0.2,
                        help="share of customers held out for the comparison (0 fits all)")
-    spend.add_argument("--out", required=True, help="run directory to write")
+    spend.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     spend.set_defaults(handler=_fit_spend)
 
     prop = fit_sub.add_parser("propensity", help="Bayesian logistic propensity + segments")
@@ -303,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     prop.add_argument("--holdout-share", type=float, default=0.2)
     prop.add_argument("--previous", default=None, metavar="RUN_DIR",
                       help="last month's propensity run: check this table for drift against it")
-    prop.add_argument("--out", required=True, help="run directory to write")
+    prop.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     prop.set_defaults(handler=_fit_propensity)
 
     score = sub.add_parser("score", help="batch-score customers with a propensity run")
@@ -316,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(the 'scale' extra)")
     score.add_argument("--chunk-rows", type=int, default=100_000,
                        help="rows per chunk: memory is one chunk, whatever the file size")
-    score.add_argument("--out", required=True, help="Parquet (or CSV) to write")
+    score.add_argument("--out", type=output_file, required=True, help="Parquet (or CSV) to write")
     score.set_defaults(handler=_score)
 
     predict = sub.add_parser("predict", help="per-customer predictions from a run")
@@ -333,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--pmf", type=int, default=None, metavar="N",
                          help="repeat-purchase runs: add pmf_0 .. pmf_N, P(n purchases in "
                          "the horizon), posterior mean")
-    predict.add_argument("--out", required=True, help="CSV (or .parquet) to write")
+    predict.add_argument("--out", type=output_file, required=True,
+                         help="CSV (or .parquet) to write")
     predict.set_defaults(handler=_predict)
 
     alive = sub.add_parser("simulate-alive", help="simulate customers alive through time")
@@ -344,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     alive.add_argument("--runs", type=int, default=1000, help="simulated cohorts for the spread")
     alive.add_argument("--existing", action="store_true",
                        help="simulate existing customers from their histories, not new ones")
-    alive.add_argument("--out", required=True)
+    alive.add_argument("--out", type=output_file, required=True)
     alive.set_defaults(handler=_simulate_alive)
 
     report = sub.add_parser("report", help="evaluation report of a run (HTML + PNG + JSON)")
@@ -365,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--holdout", default=None,
                          help="transactions after the calibration end (default: the runs' "
                          "stored holdout)")
-    compare.add_argument("--out", default=None,
+    compare.add_argument("--out", type=output_folder, default=None,
                          help="folder to write (default: compare_A_vs_B beside RUN_A)")
     compare.add_argument("--customer-col", default="CustomerID")
     compare.add_argument("--time-col", default="Timestamp")
@@ -380,12 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", choices=["mbgnbd", "bgnbd"], default="mbgnbd")
     gen.add_argument("--time-unit", choices=["D", "W"], default="W",
                      help="unit of alpha and of --periods")
-    gen.add_argument("--periods", type=float, default=78.0, help="observation window length")
+    gen.add_argument("--periods", type=positive_float, default=78.0,
+                     help="observation window length")
     for name, default in (("r", 0.25), ("alpha", 4.0), ("a", 0.8), ("b", 2.5), ("p", 6.0),
                           ("q", 4.0), ("v", 15.0)):
-        gen.add_argument(f"--{name}", type=float, default=default)
+        # Gamma-Gamma's mean spend needs q > 1; every other parameter is positive.
+        gen.add_argument(f"--{name}", type=above(1.0) if name == "q" else positive_float,
+                         default=default)
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--out", required=True, help="CSV or Parquet; truth goes to *.truth.json")
+    gen.add_argument("--out", type=output_file, required=True,
+                     help="CSV or Parquet; truth goes to *.truth.json")
     gen.set_defaults(handler=_generate_btyd)
 
     gen_spend = gen_sub.add_parser("spend", help="PostPilot-schema campaign table (hurdle)")
@@ -394,15 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen_spend.add_argument("--source", choices=["synthetic", "cdnow"], default="synthetic",
                            help="cdnow: the real task (spend in the window after --cutoff)")
     gen_spend.add_argument("--cutoff", default="1997-09-30", help="CDNOW cut-off date")
-    gen_spend.add_argument("--window-days", type=int, default=30)
-    gen_spend.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
+    gen_spend.add_argument("--window-days", type=positive_int, default=30)
+    gen_spend.add_argument("--out", type=output_file, required=True,
+                           help="CSV or Parquet; truth to *.truth.json")
     gen_spend.set_defaults(handler=_generate_spend)
 
     serve = sub.add_parser("serve", help="serve runs over HTTP (waitress + Flask)")
     serve.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--threads", type=int, default=4)
+    serve.add_argument("--host", type=host, default="127.0.0.1")
+    serve.add_argument("--port", type=port, default=8000)
+    serve.add_argument("--threads", type=positive_int, default=4)
     serve.add_argument("--max-instances", type=int, default=10_000)
     serve.add_argument("--max-draws", type=int, default=1000,
                        help="posterior draws each prediction simulates from (at most)")
@@ -414,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen_prop.add_argument("--type-shares", default=None,
                           help="shares of loyal, deal seeker, browser, lapsing customers "
                                "(default 0.2,0.25,0.3,0.25); another mix makes a drifted month")
-    gen_prop.add_argument("--out", required=True, help="CSV or Parquet; truth to *.truth.json")
+    gen_prop.add_argument("--out", type=output_file, required=True,
+                          help="CSV or Parquet; truth to *.truth.json")
     gen_prop.set_defaults(handler=_generate_propensity)
 
     from bayescope.tickets_cli import add_commands
@@ -422,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, fit_sub, gen_sub)
 
     demo = sub.add_parser("demo", help="the whole workflow on CDNOW, small draws")
-    demo.add_argument("--out", default="demo_out")
+    demo.add_argument("--out", type=output_folder, default="demo_out")
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -439,7 +467,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.handler(args)
     except BayescopeInputError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, unwrapped
+        return 2
+    except OSError as exc:
+        # The machine refused a file or a socket (a read-only folder, a busy port): the
+        # user's to fix, not a bug.
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        console.print(f"[bold red]error:[/] {exc.strerror or exc}{where}", highlight=False,
+                      soft_wrap=True)
         return 2
     log.debug("done in %.1f s", time.perf_counter() - start)
     return 0

@@ -43,8 +43,12 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; swap it in for ``target`` on success.
 
     The old ``target`` (if any) is renamed aside and removed only after the new one is in
-    place; a failure removes the temporary folder and leaves ``target`` as it was.
+    place; a failure removes the temporary folder and leaves ``target`` as it was. A
+    ``target`` that is a file is refused (``NotADirectoryError``), never put aside.
     """
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(20, "is a file, not a folder: refusing to replace it",
+                                 str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bayescope.cli_checks import monday, output_file, output_folder
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
 
@@ -204,13 +205,15 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--dmas", type=int, default=210)
     gen.add_argument("--weeks", type=int, default=260)
-    gen.add_argument("--start", default="2020-01-06", help="first week_start (a Monday)")
+    gen.add_argument("--start", type=monday, default="2020-01-06",
+                     help="first week_start (a Monday)")
     gen.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     gen.add_argument("--process", default="model",
                      choices=("model", "tour_ramp", "seasonal_price", "regime_shift"),
                      help="sales process: model (drawn from the model's own features) or one "
                           "written apart from it (data/ticket_processes.py)")
-    gen.add_argument("--out", required=True, help="folder to write (one file per table)")
+    gen.add_argument("--out", type=output_folder, required=True,
+                     help="folder to write (one file per table)")
     gen.set_defaults(handler=generate_artists)
 
     fit = fit_sub.add_parser("tickets", help="hierarchical negative binomial of ticket demand")
@@ -218,7 +221,7 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--origin", required=True,
                      help="first week to forecast (a week_start date); only earlier weeks used")
     _sample_and_sampler_arguments(fit, draws=500)
-    fit.add_argument("--out", required=True, help="run directory to write")
+    fit.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
 
     st = fit_sub.add_parser("streams", help="drivers of short-term streaming growth")
@@ -233,14 +236,15 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--backtest-origins", type=int, default=3,
                     help="earlier origins to back-test the growth forecasts at (0: none)")
-    st.add_argument("--out", required=True, help="run directory to write")
+    st.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     st.set_defaults(handler=fit_streams)
 
     bt = sub.add_parser("backtest", help="rolling-origin backtest of ticket demand vs baselines")
     bt.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     bt.add_argument("--origins", type=int, default=8)
     _sample_and_sampler_arguments(bt, draws=500)
-    bt.add_argument("--out", required=True, help="folder for metrics.json, forecasts, plots")
+    bt.add_argument("--out", type=output_folder, required=True,
+                    help="folder for metrics.json, forecasts, plots")
     bt.set_defaults(handler=backtest)
 
     rk = sub.add_parser("rank-dmas", help="rank the DMAs an artist should play next")
@@ -250,7 +254,8 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     rk.add_argument("--include-played", action="store_true",
                     help="rank DMAs with shows in the last 26 weeks too (flagged)")
     rk.add_argument("--seed", type=int, default=0)
-    rk.add_argument("--out", required=True, help="CSV to write (and a .png beside it)")
+    rk.add_argument("--out", type=output_file, required=True,
+                    help="CSV to write (and a .png beside it)")
     rk.set_defaults(handler=rank_dmas)
 
     co = sub.add_parser("cohorts", help="data-driven artist cohorts as of a date")
@@ -260,5 +265,6 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     co.add_argument("--max-cohorts", type=int, default=8,
                     help="largest number tried (the number is chosen on held-out likelihood)")
     co.add_argument("--seed", type=int, default=0)
-    co.add_argument("--out", required=True, help="folder for cohorts.csv and the report")
+    co.add_argument("--out", type=output_folder, required=True,
+                    help="folder for cohorts.csv and the report")
     co.set_defaults(handler=cohorts)

@@ -208,6 +208,10 @@ def parse_origin(value: str | pd.Timestamp, calendar: pd.DatetimeIndex, weekday:
         raise BayescopeInputError(
             f"--origin {origin.date()} is a {origin.day_name()}; the tables' weeks start on "
             f"{calendar[0].day_name()}s", field="origin")
+    if origin <= calendar[0]:
+        raise BayescopeInputError(
+            f"--origin {origin.date()} is not after the tables' first week "
+            f"({calendar[0].date()}): nothing before it to learn from", field="origin")
     if origin > calendar[-1] + pd.Timedelta(weeks=1):
         raise BayescopeInputError(
             f"--origin {origin.date()} is after the week following the last week in the "

@@ -1,0 +1,111 @@
+"""The CLI's one error path: every mistake in an option value or an output path exits 2 with
+one line naming it, before any work, and leaves what was there untouched."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from bayescope.cli import main
+
+FILE_WRITERS = [
+    ["generate", "btyd", "--customers", "10"],
+    ["generate", "spend", "--customers", "10"],
+    ["generate", "propensity", "--customers", "10"],
+    ["predict", "RUN", "--horizon", "30"],
+    ["simulate-alive", "RUN"],
+    ["score", "RUN", "--data", "x.csv"],
+    ["rank-dmas", "RUN", "--artist", "A0001"],
+]
+FOLDER_WRITERS = [
+    ["fit", "btyd", "--transactions", "x.csv"],
+    ["fit", "spend", "--data", "x.csv"],
+    ["fit", "propensity", "--data", "x.csv"],
+    ["fit", "tickets", "--tables", "t", "--origin", "2024-01-01"],
+    ["fit", "streams", "--tables", "t", "--origin", "2024-01-01"],
+    ["generate", "artists"],
+    ["backtest", "--tables", "t"],
+    ["cohorts", "--tables", "t", "--as-of", "2024-01-01"],
+    ["demo"],
+]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), err
+    return err[0]
+
+
+@pytest.mark.parametrize("command", FILE_WRITERS, ids=lambda c: " ".join(c[:2]))
+def test_file_outputs_that_cannot_be_written_exit_2(command, tmp_path, capsys) -> None:
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    for out, says in ((folder, "is a folder"), (blocker / "x.csv", "is a file")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--out", str(out)])
+        assert exit_info.value.code == 2
+        assert says in _one_error_line(capsys)
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", FOLDER_WRITERS, ids=lambda c: " ".join(c[:2]))
+def test_folder_outputs_never_replace_a_file(command, tmp_path, capsys) -> None:
+    victim = tmp_path / "victim.csv"
+    victim.write_text("customer,value\n1,2\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--out", str(victim)])
+    assert exit_info.value.code == 2
+    assert "existing file" in _one_error_line(capsys)
+    assert victim.read_text() == "customer,value\n1,2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["victim.csv"]
+
+
+@pytest.mark.parametrize(("arguments", "says"), [
+    (["serve", "RUN", "--port", "70000"], "not a port"),
+    (["serve", "RUN", "--port", "-1"], "at least 1"),
+    (["serve", "RUN", "--threads", "0"], "at least 1"),
+    (["serve", "RUN", "--host", "not a host"], "not a host this machine can resolve"),
+    (["generate", "btyd", "--periods", "0", "--out", "x.csv"], "above 0"),
+    (["generate", "btyd", "--r", "-1", "--out", "x.csv"], "above 0"),
+    (["generate", "btyd", "--alpha", "nan", "--out", "x.csv"], "above 0"),
+    (["generate", "btyd", "--q", "1", "--out", "x.csv"], "above 1"),
+    (["generate", "spend", "--window-days", "-30", "--out", "x.csv"], "at least 1"),
+    (["generate", "artists", "--start", "garbage", "--out", "t"], "not a date"),
+    (["generate", "artists", "--start", "2020-01-08", "--out", "t"], "Wednesday"),
+])
+def test_option_values_are_checked_where_parsed(arguments, says, tmp_path, capsys,
+                                                monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert says in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_origin_before_the_tables_exits_2(tmp_path, capsys) -> None:
+    tables = tmp_path / "tables"
+    assert main(["-q", "generate", "artists", "--artists", "4", "--dmas", "3", "--weeks", "40",
+                 "--out", str(tables)]) == 0
+    capsys.readouterr()
+    assert main(["fit", "tickets", "--tables", str(tables), "--origin", "1990-01-01",
+                 "--out", str(tmp_path / "run")]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "not after the tables' first week" in said[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_busy_port_exits_2_before_claiming_to_serve(small_log_csv, tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
+                 "--calibration-end", "2024-12-31", "--out", str(run)]) == 0
+    capsys.readouterr()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert main(["serve", str(run), "--port", str(busy.getsockname()[1])]) == 2
+    said = capsys.readouterr()
+    assert "serving" not in said.out + said.err and "error:" in said.err
