@@ -4,9 +4,10 @@
 saw (group ``constant_data``: one value per customer or forecast row, with the unit's id as
 the coordinate) and, in the root attributes, everything needed to trust and reuse it: kind,
 model, settings and model identity, package and library versions, a SHA-256 fingerprint of
-the stored data and the convergence verdict, plus what each family adds (a BTYD run's time
-unit and calibration end: :mod:`bayescope.inference.btyd_run`).
-Loading checks all of these. Nothing is pickled.
+the stored data, the convergence verdict and a SHA-256 fingerprint of the posterior draws and
+every attribute (``content_fingerprint``: a flipped byte or an edited verdict is refused),
+plus what each family adds (a BTYD run's time unit and calibration end:
+:mod:`bayescope.inference.btyd_run`). Loading checks all of these. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -57,6 +58,28 @@ def fingerprint(arrays: dict[str, np.ndarray]) -> str:
             digest.update("\x1f".join(map(str, values.tolist())).encode())
         else:
             digest.update(values.astype(np.float64).tobytes())
+    return digest.hexdigest()
+
+
+CONTENT_KEY = "content_fingerprint"
+
+
+def content_fingerprint(posterior: Any, attrs: dict[str, Any]) -> str:
+    """SHA-256 over every posterior draw and every root attribute (the gate verdict, the
+    settings, scalings, Laplace factors...) but itself: a flipped byte in the draws or an
+    edited attribute changes it. Attribute values are compared as netCDF returns them
+    (one-element arrays as scalars)."""
+    digest = hashlib.sha256()
+    for name in sorted(str(n) for n in posterior.data_vars):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(np.asarray(posterior[name].values,
+                                                      dtype=np.float64)).tobytes())
+    for key in sorted(str(k) for k in attrs):
+        if key == CONTENT_KEY:
+            continue
+        value = np.asarray(attrs[key])
+        plain = value.item() if value.size == 1 else value.tolist()
+        digest.update(f"{key}={json.dumps(plain, default=str, sort_keys=True)}".encode())
     return digest.hexdigest()
 
 
@@ -117,6 +140,7 @@ def save_artifact(run_dir: Path, idata: Any, arrays: dict[str, np.ndarray],
         **attrs,
     }
     tree.attrs = {k: _netcdf_attr(v) for k, v in meta.items()}
+    tree.attrs[CONTENT_KEY] = content_fingerprint(tree["posterior"].to_dataset(), tree.attrs)
     target = run_dir / POSTERIOR_FILE
     with atomic_path(target, suffix=".nc.tmp") as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
@@ -169,10 +193,20 @@ def load_artifact(run_dir: str | Path) -> Artifact:
         raise ArtifactError(f"cannot read {path}: {exc}", field="run_dir") from exc
     attrs = {str(k): v for k, v in tree.attrs.items()}
     missing = [k for k in COMMON_ATTRS if k not in attrs]
-    if missing:
-        raise ArtifactError(f"{path} lacks metadata {missing}: not a bayescope artifact",
-                            field="run_dir")
-    if int(attrs["artifact_format"]) > ARTIFACT_FORMAT:
+    if missing or "posterior" not in tree.children or "constant_data" not in tree.children:
+        raise ArtifactError(f"{path} lacks metadata {missing} or a group: not a bayescope "
+                            "artifact", field="run_dir")
+    # Runs written before the content fingerprint existed have none and are read as before.
+    if CONTENT_KEY in attrs and str(attrs[CONTENT_KEY]) != content_fingerprint(
+            tree["posterior"].to_dataset(), attrs):
+        raise ArtifactError(f"{path}: the posterior draws or the run's attributes do not match "
+                            "its fingerprint (file altered or corrupt): refit", field="run_dir")
+    try:
+        artifact_format = int(attrs["artifact_format"])
+        int(attrs["converged"])
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: malformed metadata ({exc})", field="run_dir") from exc
+    if artifact_format > ARTIFACT_FORMAT:
         raise ArtifactError(
             f"{path} has artifact format {attrs['artifact_format']}; this bayescope reads up to "
             f"{ARTIFACT_FORMAT}: upgrade bayescope", field="run_dir")

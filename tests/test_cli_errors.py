@@ -109,3 +109,36 @@ def test_a_busy_port_exits_2_before_claiming_to_serve(small_log_csv, tmp_path, c
         assert main(["serve", str(run), "--port", str(busy.getsockname()[1])]) == 2
     said = capsys.readouterr()
     assert "serving" not in said.out + said.err and "error:" in said.err
+
+
+def test_flipped_draws_or_an_edited_verdict_are_refused(small_log_csv, tmp_path, capsys
+                                                        ) -> None:
+    import shutil
+
+    import h5py
+
+    run = tmp_path / "run"
+    assert main(["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
+                 "--calibration-end", "2024-12-31", "--out", str(run)]) == 0
+    for name, edit in (("verdict", _flip_verdict), ("draws", _nudge_one_draw)):
+        copy = tmp_path / name
+        shutil.copytree(run, copy)
+        with h5py.File(copy / "posterior.nc", "r+") as handle:
+            edit(handle)
+        capsys.readouterr()
+        assert main(["predict", str(copy), "--horizon", "30",
+                     "--out", str(tmp_path / f"{name}.csv")]) == 2
+        assert "fingerprint" in capsys.readouterr().err
+        assert not (tmp_path / f"{name}.csv").exists()
+
+
+def _flip_verdict(handle) -> None:
+    import numpy as np
+
+    handle.attrs.modify("converged", 1 - int(np.asarray(handle.attrs["converged"]).ravel()[0]))
+
+
+def _nudge_one_draw(handle) -> None:
+    values = handle["posterior/r"][...]
+    values.flat[3] *= 1.0 + 1e-9
+    handle["posterior/r"][...] = values

@@ -208,5 +208,11 @@ def test_load_refuses_other_kinds_and_altered_identity(fitted, tmp_path: Path) -
     tree.attrs["settings"] = json.dumps(settings, sort_keys=True)
     (run / "posterior.nc").unlink()
     tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
+    with pytest.raises(bs.ArtifactError, match="fingerprint"):
+        bs.load(run)
+    # Without the content fingerprint (a run from before it), the identity check refuses it.
+    del tree.attrs["content_fingerprint"]
+    (run / "posterior.nc").unlink()
+    tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
     with pytest.raises(bs.ArtifactError, match="model identity"):
         bs.load(run)
