@@ -231,7 +231,10 @@ def _serve(args: argparse.Namespace) -> None:
 
     from bayescope.api import create_app
 
-    app = create_app(args.run_dirs, max_instances=args.max_instances, max_draws=args.max_draws)
+    app = create_app(args.run_dirs, max_instances=args.max_instances, max_draws=args.max_draws,
+                     allowed_hosts=[*args.allowed_host,
+                                    *([args.host] if args.host not in ("0.0.0.0", "::")
+                                      else [])])
     # Bind first: a busy port or an address this machine does not have is an error before
     # anything claims to be serving.
     server = create_server(app, host=args.host, port=args.port, threads=args.threads,
@@ -430,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", type=host, default="127.0.0.1")
     serve.add_argument("--port", type=port, default=8000)
     serve.add_argument("--threads", type=positive_int, default=4)
+    serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                       help="a Host header to answer besides loopback names (repeatable)")
     serve.add_argument("--max-instances", type=int, default=10_000)
     serve.add_argument("--max-draws", type=int, default=1000,
                        help="posterior draws each prediction simulates from (at most)")

@@ -265,3 +265,30 @@ def test_bad_ticket_instances_get_422_naming_the_field(tickets_run, change, fiel
                          json={"instances": [good[0], {**good[1], **change}]})
     assert answer.status_code == 422
     assert answer.json["field"] == field and answer.json["index"] == 1
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"price_sensitivity": -1000.0}, "price_sensitivity"),
+    ({"historical_lifetime_spend": 1e9}, "historical_lifetime_spend"),
+])
+def test_inputs_far_outside_the_training_data_are_422_never_null(client, instances, change,
+                                                                 field):
+    answer = client.post("/v1/models/run:predict",
+                         json={"instances": [instances[0], {**instances[1], **change}]})
+    assert answer.status_code == 422, answer.json
+    assert answer.json["field"] == field and answer.json["index"] == 1
+    assert "outside what this model can score" in answer.json["error"]
+
+
+def test_a_lone_surrogate_is_422_and_a_foreign_host_403(client, instances, small_spend):
+    body = ('{"instances": [' + json.dumps(instances[0])[:-1]
+            + ', "customer_id": "\\ud800"}]}')
+    answer = client.post("/v1/models/run:predict", data=body,
+                         content_type="application/json")
+    assert answer.status_code == 422 and answer.json["field"] == "customer_id"
+    foreign = client.get("/v1/models", headers={"Host": "evil.example"})
+    assert foreign.status_code == 403 and foreign.json["field"] == "host"
+    assert client.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    _, run = small_spend
+    allowed = create_app([run], allowed_hosts=["models.internal"]).test_client()
+    assert allowed.get("/healthz", headers={"Host": "models.internal:80"}).status_code == 200

@@ -11,7 +11,8 @@ Routes::
     GET  /openapi.json                 OpenAPI 3.1 description
 
 Every error is JSON ``{"error": ..., "field": ..., "index": ...}`` with a 4xx status: 400
-malformed JSON or body, 404 unknown model or route, 405 wrong method, 413 body too large or
+malformed JSON or body, 403 a ``Host`` that is not loopback or allowed, 404 unknown model or
+route, 405 wrong method, 413 body too large or
 too many instances, 422 a missing, mistyped or out-of-range field. An unexpected failure is a
 500 with the same shape and no stack trace (and is logged). Models are loaded once, at
 start; a request never compiles anything.
@@ -45,10 +46,36 @@ class ApiError(Exception):
         self.status, self.message, self.field, self.index = status, message, field, index
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def _refuse_unencodable(value: Any, index: int, field: str | None = None) -> None:
+    """A 422 for a string JSON can carry but UTF-8 cannot (a lone surrogate, ``\ud800``)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ApiError(422, f"instance {index}: field {field!r} holds a lone surrogate, "
+                                "not text", field, index) from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unencodable(key, index, str(key).encode("utf-8", "replace").decode())
+            _refuse_unencodable(item, index, str(key).encode("utf-8", "replace").decode())
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unencodable(item, index, field)
+
+
 def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCES,
-               max_body_bytes: int = MAX_BODY_BYTES, max_draws: int = 1000) -> Flask:
-    """The app serving the runs in ``run_dirs`` (each loaded once, here)."""
+               max_body_bytes: int = MAX_BODY_BYTES, max_draws: int = 1000,
+               allowed_hosts: Sequence[str] = ()) -> Flask:
+    """The app serving the runs in ``run_dirs`` (each loaded once, here).
+
+    Requests whose ``Host`` is not a loopback name or one of ``allowed_hosts`` are a 403: a
+    web page the user opens cannot reach the server by rebinding its own name to 127.0.0.1.
+    """
     models = load_served(run_dirs, max_draws=max_draws)
+    hosts = {*LOOPBACK_HOSTS, *(h.lower() for h in allowed_hosts)}
     app = Flask("bayescope")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -60,6 +87,14 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:
         return error(exc.status, exc.message, exc.field, exc.index)
+
+    @app.before_request
+    def _check_host() -> None:
+        name = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else \
+            request.host.split("]")[0] + "]"
+        if name.lower() not in hosts:
+            raise ApiError(403, f"Host {request.host[:60]!r} is not served here (loopback "
+                                "names only; serve --allowed-host NAME adds one)", "host")
 
     @app.errorhandler(BayescopeInputError)
     def _input_error(exc: BayescopeInputError) -> Any:
@@ -103,6 +138,8 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
         if len(instances) > max_instances:
             raise ApiError(413, f"{len(instances)} instances: at most {max_instances} per "
                                 "request", "instances")
+        for index, instance in enumerate(instances):
+            _refuse_unencodable(instance, index)
         return instances
 
     def seed_from_query() -> int:

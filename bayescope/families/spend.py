@@ -30,7 +30,7 @@ from bayescope.data.campaign_spend import (
 from bayescope.data.holdout import split_holdout
 from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 from bayescope.data.table_chunks import read_source
-from bayescope.errors import ArtifactError, BayescopeInputError
+from bayescope.errors import ArtifactError, BayescopeInputError, describe_rows
 from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
 from bayescope.families.serving import (
     artifact_info,
@@ -180,6 +180,17 @@ class SpendRun:
         """The table the run was fitted on (training and holdout rows)."""
         return table_from_arrays(self.artifact.arrays)
 
+    def input_ranges(self) -> dict[str, tuple[float, float]]:
+        """Per numeric feature, the values the model scores: the training range widened by
+        its own width on each side (:func:`predict_spend_run` refuses the rest)."""
+        ranges = {}
+        for column in NUMERIC_COLUMNS:
+            values = np.asarray(self.artifact.arrays[column], float)
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            width = max(high - low, 1.0)
+            ranges[column] = (low - width, high + width)
+        return ranges
+
     @property
     def treatment_identified(self) -> bool:
         """False when the training data had no treatment contrast (uplift not learnable)."""
@@ -203,14 +214,34 @@ def load_spend_run(run_dir: str | Path, artifact: Artifact | None = None) -> Spe
 def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
                       max_draws: int = 1000, progress: Any = None,
                       warn: bool = True) -> pd.DataFrame:
-    """Per-customer predictions for a validated table (the target column may be absent)."""
+    """Per-customer predictions for a validated table (the target column may be absent).
+
+    Numeric inputs beyond :meth:`SpendRun.input_ranges` are refused naming the column, the
+    range and the rows, and so is any row whose prediction would not be finite: no output
+    ever carries a NaN or an infinity.
+    """
     if seed < 0:
         raise BayescopeInputError("--seed must be a non-negative integer", field="seed")
     if warn and not run.artifact.converged:
         log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
+    for column, (low, high) in run.input_ranges().items():
+        values = np.asarray(table[column], float)
+        outside = np.flatnonzero((values < low) | (values > high))
+        if outside.size:
+            raise BayescopeInputError(
+                f"{column} is outside what this model can score, {low:.4g} to {high:.4g} (its "
+                f"training range widened by its width each side), in rows "
+                f"{describe_rows(outside.tolist())}", field=column, rows=outside.tolist())
     design = SpendDesign.from_table(table, run.scaling)
     frame = predict_spend(run.posterior, design, np.asarray(table["customer_id"]), seed=seed,
                           max_draws=max_draws, progress=progress)
+    scored = frame[["spend_mean", "spend_median", "spend_low", "spend_high", "p_positive"]]
+    broken = np.flatnonzero(~np.isfinite(scored.to_numpy(float)).all(axis=1))
+    if broken.size:
+        raise BayescopeInputError(f"the prediction is not a finite number for rows "
+                                  f"{describe_rows(broken.tolist())}: their inputs lie where "
+                                  "the model cannot score", field="instances",
+                                  rows=broken.tolist())
     if not run.treatment_identified:
         # The treatment effect is prior-only: an uplift from it would be made up.
         frame[["uplift_mean", "uplift_low", "uplift_high"]] = np.nan
