@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.logging import RichHandler
@@ -27,6 +28,7 @@ from bayescope.cli_checks import (
 )
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
+from bayescope.files import output_lock
 from bayescope.version import __version__
 
 log = logging.getLogger("bayescope")
@@ -469,8 +471,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("pytensor", "arviz", "pymc", "numba", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     start = time.perf_counter()
+    # One writer per output: the run directory a fit or report writes, the file a command
+    # writes (two fits into one --out no longer race; the second exits 2).
+    target = getattr(args, "out", None) or (args.run_dir if args.command == "report" else None)
     try:
-        args.handler(args)
+        with output_lock(Path(target)) if target else nullcontext():
+            args.handler(args)
     except BayescopeInputError as exc:
         console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, unwrapped
         return 2

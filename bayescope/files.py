@@ -67,6 +67,29 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def output_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` (a file ``.<name>.lock`` beside it) while a
+    command writes it: a second writer of the same path fails at once with an ``OSError``
+    naming the path, instead of racing the first and silently winning."""
+    import errno
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.parent / f".{target.name}.lock"
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OSError(errno.EBUSY, "another bayescope process is writing it (lock "
+                          f"{lock_path.name})", str(target)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            lock_path.unlink(missing_ok=True)
+
+
 def umask() -> int:
     """The process umask (read by setting and restoring it)."""
     mask = os.umask(0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -93,11 +94,12 @@ def model_id(kind: str, model: str, settings: str) -> str:
 def run_attrs(*, kind: str, model: str, method: str, gate: dict[str, Any], seed: int,
               settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """The attributes every run stores, written in one place: family, model, method, gate
-    (a dict with ``passed``), seed, creation time, the estimator's settings and the model
-    identity."""
+    (a dict with ``passed``), seed, a fresh run id (``summary.json`` and ``metrics.json``
+    carry it too, so files of two runs cannot be mixed unnoticed), creation time, the
+    estimator's settings and the model identity."""
     config = json.dumps(settings, sort_keys=True, default=str)
     return {"kind": kind, "model": model, "method": method, "converged": bool(gate["passed"]),
-            "gate": gate, "seed": int(seed),
+            "gate": gate, "seed": int(seed), "run_id": uuid.uuid4().hex,
             "created_at": pd.Timestamp.now(tz="UTC").isoformat(), "settings": config,
             "model_id": model_id(kind, model, config), **extra}
 

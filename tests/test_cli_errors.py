@@ -3,6 +3,7 @@ one line naming it, before any work, and leaves what was there untouched."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -142,3 +143,33 @@ def _nudge_one_draw(handle) -> None:
     values = handle["posterior/r"][...]
     values.flat[3] *= 1.0 + 1e-9
     handle["posterior/r"][...] = values
+
+
+def test_a_second_writer_of_the_same_output_exits_2(tmp_path, capsys) -> None:
+    from bayescope.files import output_lock
+
+    out = tmp_path / "log.csv"
+    with output_lock(out):
+        assert main(["generate", "btyd", "--customers", "10", "--out", str(out)]) == 2
+    assert "another bayescope process is writing it" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["-q", "generate", "btyd", "--customers", "10", "--out", str(out)]) == 0
+    assert out.is_file() and not (tmp_path / ".log.csv.lock").exists()
+
+
+def test_files_of_two_runs_are_not_mixed(small_log_csv, tmp_path) -> None:
+    import shutil
+
+    import bayescope as bs
+
+    runs = []
+    for name in ("a", "b"):
+        run = tmp_path / name
+        assert main(["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
+                     "--calibration-end", "2024-12-31", "--out", str(run)]) == 0
+        runs.append(run)
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert len(summary["run_id"]) == 32
+    shutil.copy(runs[1] / "metrics.json", runs[0] / "metrics.json")
+    with pytest.raises(bs.ArtifactError, match=r"metrics\.json belongs to another run"):
+        bs.load(runs[0])

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
 from bayescope.errors import ArtifactError, BayescopeInputError, NotFittedError
-from bayescope.files import atomic_directory
+from bayescope.files import atomic_directory, atomic_write_text
 from bayescope.inference.artifacts import Artifact, check_model_id, load_artifact
 from bayescope.posterior_reports.html import ReportContent
 from bayescope.posterior_reports.report import write_report
@@ -145,6 +145,7 @@ class Estimator:
         try:
             write(work)
             artifact = load_artifact(work)
+            _stamp_run_id(work, artifact)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -160,6 +161,12 @@ class Estimator:
         self.converged_ = artifact.converged
         self.summary_ = _read_json(self.run_dir_ / "summary.json") or {}
         self.metrics_ = _read_json(self.run_dir_ / "metrics.json")
+        run_id = artifact.attrs.get("run_id")
+        for name, content in (("summary.json", self.summary_), ("metrics.json", self.metrics_)):
+            if run_id is not None and content and content.get("run_id", run_id) != run_id:
+                raise ArtifactError(f"{run_dir}: {name} belongs to another run than "
+                                    "posterior.nc (run ids differ): refit or restore the "
+                                    "run directory whole", field="run_dir")
         self._attach_run(self.run_dir_, artifact)
 
     def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
@@ -231,6 +238,18 @@ class Estimator:
     def served(self, name: str, max_draws: int = 1000) -> ServedModel:
         """The model object the API serves under ``name``."""
         raise NotImplementedError
+
+
+def _stamp_run_id(run_dir: Path, artifact: Artifact) -> None:
+    """Write the run's id into its ``summary.json`` and ``metrics.json``."""
+    run_id = artifact.attrs.get("run_id")
+    if run_id is None:
+        return
+    for name in ("summary.json", "metrics.json"):
+        content = _read_json(run_dir / name)
+        if content is not None:
+            atomic_write_text(run_dir / name, json.dumps({**content, "run_id": str(run_id)},
+                                                         indent=2))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
