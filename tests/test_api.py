@@ -292,3 +292,13 @@ def test_a_lone_surrogate_is_422_and_a_foreign_host_403(client, instances, small
     _, run = small_spend
     allowed = create_app([run], allowed_hosts=["models.internal"]).test_client()
     assert allowed.get("/healthz", headers={"Host": "models.internal:80"}).status_code == 200
+
+
+def test_nan_literals_are_422_and_a_405_says_what_is_allowed(client, instances):
+    body = json.dumps({"instances": [instances[0]]}).replace(
+        f'"price_sensitivity": {instances[0]["price_sensitivity"]}', '"price_sensitivity": NaN')
+    assert "NaN" in body
+    answer = client.post("/v1/models/run:predict", data=body, content_type="application/json")
+    assert answer.status_code == 422 and answer.json["field"] == "price_sensitivity"
+    wrong = client.get("/v1/models/run:predict")
+    assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]

@@ -21,6 +21,7 @@ start; a request never compiles anything.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,11 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def _refuse_unencodable(value: Any, index: int, field: str | None = None) -> None:
-    """A 422 for a string JSON can carry but UTF-8 cannot (a lone surrogate, ``\ud800``)."""
+    """A 422 for a string JSON can carry but UTF-8 cannot (a lone surrogate, ``\ud800``), and
+    for the ``NaN`` and ``Infinity`` literals Python's JSON reader accepts but JSON has not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(422, f"instance {index}: field {field!r} is {value}, not a JSON number",
+                       field, index)
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -86,7 +91,8 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:
-        return error(exc.status, exc.message, exc.field, exc.index)
+        body, code = error(exc.status, exc.message, exc.field, exc.index)
+        return body, code, ({"Allow": "POST"} if exc.status == 405 else {})
 
     @app.before_request
     def _check_host() -> None:
@@ -105,7 +111,10 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
         status = exc.code or 500
         message = {413: f"request body larger than {max_body_bytes} bytes"}.get(
             status, exc.description or exc.name)
-        return error(status, message, "body" if status == 413 else None)
+        body, code = error(status, message, "body" if status == 413 else None)
+        # A 405 names the methods the route takes (RFC 9110, 15.5.6).
+        allow = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return body, code, allow
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
