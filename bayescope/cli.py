@@ -437,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=positive_int, default=4)
     serve.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                        help="a Host header to answer besides loopback names (repeatable)")
-    serve.add_argument("--max-instances", type=int, default=10_000)
-    serve.add_argument("--max-draws", type=int, default=1000,
+    serve.add_argument("--max-instances", type=positive_int, default=10_000)
+    serve.add_argument("--max-draws", type=positive_int, default=1000,
                        help="posterior draws each prediction simulates from (at most)")
     serve.set_defaults(handler=_serve)
 

@@ -77,17 +77,29 @@ def output_lock(target: Path) -> Iterator[None]:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}.lock"
-    with open(lock_path, "a+") as handle:
+    while True:
+        handle = open(lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise OSError(errno.EBUSY, "another bayescope process is writing it (lock "
                           f"{lock_path.name})", str(target)) from None
+        # The holder before us unlinks the file before it unlocks; if we locked a file that
+        # is no longer the one at the path, take the new one.
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            lock_path.unlink(missing_ok=True)
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)  # while still holding the lock
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def umask() -> int:

@@ -61,9 +61,11 @@ def artist_profiles(tables: TicketTables, as_of: str | pd.Timestamp) -> pd.DataF
             field="as_of")
     streams = _weekly(tables["artist_mstreams_week"], "number_of_streams", weeks,
                       carry_forward=True)
-    streams = streams[streams.notna().any(axis=1)].fillna(0.0)
+    # Weeks before an artist's first streams row are not measured (NaN, not zero streams);
+    # an artist needs every week of the momentum and volatility windows.
+    streams = streams[streams.iloc[:, -27:].notna().all(axis=1)]
     if streams.empty:
-        raise BayescopeInputError(f"no artist has streams in the {len(weeks)} weeks before "
+        raise BayescopeInputError(f"no artist has streams in each of the 27 weeks before "
                                   f"--as-of {as_of.date()}", field="as_of")
     values = streams.to_numpy(float)
     log_streams = np.log1p(values)
@@ -77,7 +79,7 @@ def artist_profiles(tables: TicketTables, as_of: str | pd.Timestamp) -> pd.DataF
     tickets = _weekly(tables["tsecondaryticket_artist_week"], "st_num_tickets", weeks,
                       carry_forward=False).reindex(streams.index).fillna(0.0)
     profile["live_demand"] = (np.log1p(tickets.to_numpy(float).sum(axis=1))
-                              - np.log1p(values.sum(axis=1) / 1000.0))
+                              - np.log1p(np.nansum(values, axis=1) / 1000.0))
     profile.index.name = "artist_id"
     return profile
 

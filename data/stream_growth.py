@@ -12,7 +12,10 @@ For a row at week ``t`` (the week a forecast is made):
   only: 4-week log changes of Instagram engagement and followers, TikTok and YouTube views;
   events listed last week; tickets sold in the last 4 weeks.
 
-Nothing from week ``t`` on enters a row's features, and training rows end where their
+A training row whose signals would reach back before a series' first row is dropped; a
+forecast row's missing signal is taken at the training mean
+(:meth:`~bayescope.models.streaming_growth.GrowthInputs.scale`). Nothing from week ``t`` on
+enters a row's features, and training rows end where their
 target would reach the origin (``t + H - 1 < origin``): ``tests/test_streaming_growth.py``
 rewrites every week from the origin on and checks that no training value and no forecast
 feature moves. Streams and social rows that are absent carry the last value forward; absent
@@ -120,15 +123,17 @@ def growth_panel(tables: TicketTables, origin: str | pd.Timestamp, horizon: int,
     a, w = (g.ravel() for g in np.meshgrid(np.arange(artists.size), rows, indexing="ij"))
     log_streams = np.log1p(streams)
     growth = log_streams[a, w + horizon - 1] - log_streams[a, w - 1]
-    keep = np.isfinite(growth)
+    drivers, controls = _row_features(cubes, DRIVERS, a, w), _row_features(cubes, CONTROLS, a, w)
+    # A row whose signals reach back before a series' first row is not measured: dropped.
+    keep = (np.isfinite(growth) & np.isfinite(drivers).all(axis=1)
+            & np.isfinite(controls).all(axis=1))
     end = at + horizon - 1
     everyone, at_rows = np.arange(artists.size), np.full(artists.size, at)
     # Beyond the tables' last week the streams are only carried forward: no actual growth.
     forecast = (log_streams[:, end] - log_streams[:, at - 1] if weeks[end] <= calendar[-1]
                 else np.full(artists.size, np.nan))
     return GrowthPanel(
-        artists, tier, a[keep], w[keep], _row_features(cubes, DRIVERS, a, w)[keep],
-        _row_features(cubes, CONTROLS, a, w)[keep], growth[keep],
+        artists, tier, a[keep], w[keep], drivers[keep], controls[keep], growth[keep],
         _row_features(cubes, DRIVERS, everyone, at_rows),
         _row_features(cubes, CONTROLS, everyone, at_rows), forecast, start, horizon, weeks)
 
@@ -142,7 +147,7 @@ def _row_features(cubes: dict[str, np.ndarray], signals: dict[str, Signal], a: n
 
 def _feature_rows(cube: np.ndarray, build: str, a: np.ndarray, t: np.ndarray) -> np.ndarray:
     """One value per (artist ``a``, week ``t``) row from weeks before ``t``."""
-    logged = np.log1p(np.nan_to_num(cube))
+    logged = np.log1p(cube)  # NaN before a series' first row stays NaN (row dropped)
     if build == "growth_4w":
         return logged[a, t - 1] - logged[a, t - 5]
     if build == "level":

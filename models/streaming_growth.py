@@ -68,16 +68,20 @@ class GrowthInputs:
 
     def scale(self, drivers: np.ndarray, controls: np.ndarray, artist: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
-        """Other rows (the forecast's, of artists ``artist``) on the training scale."""
-        return ((drivers - self.driver_mean) / self.driver_sd,
-                (controls - self.control_mean[artist]) / self.control_sd)
+        """Other rows (the forecast's, of artists ``artist``) on the training scale; a
+        missing value (a signal not measured yet) is the training mean, 0."""
+        return (np.nan_to_num((drivers - self.driver_mean) / self.driver_sd),
+                np.nan_to_num((controls - self.control_mean[artist]) / self.control_sd))
 
 
 def artist_means(values: np.ndarray, artist: np.ndarray, n_artists: int) -> np.ndarray:
-    """``(artists, columns)`` mean of each column over each artist's rows."""
-    counts = np.maximum(np.bincount(artist, minlength=n_artists), 1).astype(float)
-    return np.column_stack([np.bincount(artist, values[:, j], minlength=n_artists) / counts
-                            for j in range(values.shape[1])])
+    """``(artists, columns)`` mean of each column over each artist's rows; an artist without
+    rows gets the mean over all rows."""
+    counts = np.bincount(artist, minlength=n_artists).astype(float)
+    means = np.column_stack([np.bincount(artist, values[:, j], minlength=n_artists)
+                             / np.maximum(counts, 1.0) for j in range(values.shape[1])])
+    means[counts == 0] = values.mean(axis=0)
+    return means
 
 
 def _sd(values: np.ndarray) -> np.ndarray:

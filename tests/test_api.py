@@ -159,8 +159,11 @@ def test_unknown_model_route_method_and_oversized_body(client, instances):
 
 def test_serve_refuses_a_draw_count_below_one(small_spend, capsys):
     _, run = small_spend
-    assert main(["serve", str(run), "--max-draws", "0"]) == 2
-    assert "max_draws" in capsys.readouterr().err
+    for option in ("--max-draws", "--max-instances"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", str(run), option, "0"])
+        assert exit_info.value.code == 2
+        assert f"argument {option}: 0 must be at least 1" in capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -290,8 +293,10 @@ def test_a_lone_surrogate_is_422_and_a_foreign_host_403(client, instances, small
     assert foreign.status_code == 403 and foreign.json["field"] == "host"
     assert client.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
     _, run = small_spend
-    allowed = create_app([run], allowed_hosts=["models.internal"]).test_client()
+    allowed = create_app([run], allowed_hosts=["models.internal", "2001:db8::5"]).test_client()
     assert allowed.get("/healthz", headers={"Host": "models.internal:80"}).status_code == 200
+    assert allowed.get("/healthz", headers={"Host": "[2001:db8::5]:8000"}).status_code == 200
+    assert allowed.get("/healthz", headers={"Host": "[::1]:8000"}).status_code == 200
 
 
 def test_nan_literals_are_422_and_a_405_says_what_is_allowed(client, instances):

@@ -11,7 +11,7 @@ import pytest
 import bayescope as bs
 from bayescope.cli import main
 from bayescope.data.generate_tickets import generate_ticket_tables
-from bayescope.data.stream_growth import CONTROLS, growth_panel
+from bayescope.data.stream_growth import CONTROLS, DRIVERS, growth_panel
 from bayescope.data.ticket_tables import TicketTables, load_ticket_tables, write_ticket_tables
 from bayescope.inference.sampling import fit_model
 from bayescope.models.streaming_growth import GATED, GrowthInputs, build_growth_model
@@ -44,6 +44,21 @@ def test_no_feature_or_training_target_reads_the_origin_week_or_later(tables_fol
         np.testing.assert_array_equal(getattr(rewritten, field), getattr(panel, field), field)
     # Training targets stop where they would reach the origin.
     assert panel.week.max() + 3 - 1 < 60
+
+
+def test_a_series_that_starts_late_is_not_read_as_zeros(tables_folder):
+    tables = load_ticket_tables(tables_folder)
+    origin = tables.weeks[60]
+    late = tables.tables["artist_social_week"]
+    cut = (late["artist_id"] == "A0001") & (late["week_start"] < tables.weeks[40])
+    edited = {**tables.tables, "artist_social_week": late[~cut]}
+    panel = growth_panel(TicketTables(edited, tables.dma, tables.weekday), origin, 3, 50)
+    growth_columns = [j for j, name in enumerate(DRIVERS) if name.endswith("_growth")]
+    assert np.isfinite(panel.drivers).all()
+    # Read as zeros, the first weeks would be a log-level jump of about 10.
+    assert np.abs(panel.drivers[:, growth_columns]).max() < 3
+    first = panel.week[panel.artist == 0].min()
+    assert first >= 40 + 1  # A0001's rows start once its 4-week social growth is measured
 
 
 def _synthetic(rng: np.random.Generator, shuffle: bool = False) -> GrowthInputs:

@@ -80,7 +80,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     web page the user opens cannot reach the server by rebinding its own name to 127.0.0.1.
     """
     models = load_served(run_dirs, max_draws=max_draws)
-    hosts = {*LOOPBACK_HOSTS, *(h.lower() for h in allowed_hosts)}
+    hosts = {h.strip("[]").lower() for h in (*LOOPBACK_HOSTS, *allowed_hosts)}
     app = Flask("bayescope")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -97,7 +97,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     @app.before_request
     def _check_host() -> None:
         name = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else \
-            request.host.split("]")[0] + "]"
+            request.host[1:].split("]")[0]
         if name.lower() not in hosts:
             raise ApiError(403, f"Host {request.host[:60]!r} is not served here (loopback "
                                 "names only; serve --allowed-host NAME adds one)", "host")

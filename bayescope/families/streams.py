@@ -171,11 +171,11 @@ def backtest_growth(tables: TicketTables, settings: StreamsFitSettings) -> dict[
         at = origin - pd.Timedelta(weeks=settings.horizon * k)
         try:
             panel = growth_panel(tables, at, settings.horizon, settings.train_weeks)
+            result, inputs = fit_growth(panel, seed=settings.seed, progress=False,
+                                        **BACKTEST_SAMPLER)
         except BayescopeInputError as exc:
             log.info("backtest origin %s skipped: %s", at.date(), exc)
             continue
-        result, inputs = fit_growth(panel, seed=settings.seed, progress=False,
-                                    **BACKTEST_SAMPLER)
         params = thin_draws(flat_posterior(result.idata["posterior"]), 500, rng)
         ours = _forecast_draws(params, inputs, panel, rng)
         y = panel.forecast_growth
