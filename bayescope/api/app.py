@@ -210,23 +210,43 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
         "schema": {"$ref": "#/components/schemas/Error"}}}}
         for code, text in ((400, "malformed request"), (404, "unknown model"),
                            (413, "too large"), (422, "invalid instance"))}
+    errors["403"] = {"description": "Host not served (loopback names and --allowed-host)",
+                     "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/Error"}}}}
     paths: dict[str, Any] = {
         "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "ok"}}}},
         "/v1/models": {"get": {"summary": "served models",
                                "responses": {"200": {"description": "model list"}}}},
     }
     schemas: dict[str, Any] = {"Error": error_schema}
+    seed = {"name": "seed", "in": "query", "required": False,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
     for name, model in models.items():
         schemas[f"{name}_instance"] = model.schema()
+        # Every prediction field is a finite number, or null where documented (an uplift
+        # that is not identified); identifiers are strings.
+        schemas[f"{name}_prediction"] = {"type": "object", "properties": {
+            key: {"type": ["number", "null"], "description": text}
+            for key, text in model.outputs().items()}}
         body = {"type": "object", "required": ["instances"], "properties": {"instances": {
             "type": "array", "maxItems": max_instances, "minItems": 1,
             "items": {"$ref": f"#/components/schemas/{name}_instance"}}}}
-        paths[f"/v1/models/{name}:predict"] = {"post": {
-            "summary": f"predict with {name} ({model.kind})",
-            "parameters": [{"name": "seed", "in": "query", "schema": {"type": "integer"}}],
+        answer = {"type": "object", "properties": {
+            "model": {"type": "object"}, "predictions": {
+                "type": "array", "items": {"$ref": f"#/components/schemas/{name}_prediction"}}}}
+        operation = {
+            "summary": f"predict with {name} ({model.kind})", "parameters": [seed],
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": body}}},
-            "responses": {"200": {"description": "predictions: " + "; ".join(
-                f"{k}: {v}" for k, v in model.outputs().items())}, **errors}}}
+            "responses": {"200": {"description": "one prediction per instance, in order",
+                                  "content": {"application/json": {"schema": answer}}},
+                          **errors}}
+        paths[f"/v1/models/{name}:predict"] = {"post": operation}
+        paths[f"/v1/models/{name}"] = {"get": {
+            "summary": f"{name}: model card, input schema, output fields",
+            "responses": {"200": {"description": "model card"}, "404": errors["404"]}}}
+        if model.default_route and "/predict" not in paths:
+            paths["/predict"] = {"post": {**operation, "summary": f"predict with {name} (the "
+                                          "spend route; a bare instance or list also taken)"}}
     return {"openapi": "3.1.0", "info": {"title": "bayescope API", "version": "1"},
             "paths": paths, "components": {"schemas": schemas}}
