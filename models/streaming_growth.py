@@ -108,9 +108,10 @@ def build_growth_model(inputs: GrowthInputs, driver_names: list[str],
         # Tier deviations with a fixed scale: three tiers say nothing about a learnt one,
         # which then funnels to 0 (learnt tau: R-hat 1.09-1.61 and 47-129 divergences in
         # 1,000 draws, centred or not). Zero-sum, so ``beta`` is the tiers' average.
+        # ZeroSumNormal sums to zero over its last axis: tiers last.
         deviation = pm.ZeroSumNormal("tier_deviation", sigma=scale * TIER_SCALE,
-                                     dims=("tier", "driver"), n_zerosum_axes=1)
-        beta_tier = pm.Deterministic("beta_tier", beta[None, :] + deviation,
+                                     dims=("driver", "tier"), n_zerosum_axes=1)
+        beta_tier = pm.Deterministic("beta_tier", beta[None, :] + deviation.T,
                                      dims=("tier", "driver"))
         gamma = pm.Normal("gamma", 0.0, scale, dims="control")
         sigma = pm.HalfNormal("sigma", scale)
