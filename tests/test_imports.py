@@ -19,7 +19,8 @@ FOLDERS = {"data": "bayescope.data", "models": "bayescope.models",
 LEAVES = ("bayescope.errors", "bayescope.files", "bayescope.version")
 LAYERS = (("bayescope.data", 0), ("bayescope.models", 1), ("bayescope.inference", 2),
           ("bayescope.posterior_reports", 3), ("bayescope.families", 4),
-          ("bayescope.console", 5), ("bayescope.cli", 5), ("bayescope.tickets_cli", 5),
+          ("bayescope.console", 5), ("bayescope.cli", 5), ("bayescope.cli_checks", 5),
+          ("bayescope.tickets_cli", 5),
           ("bayescope.api", 5), ("bayescope.demo", 5))
 
 
