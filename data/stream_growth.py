@@ -113,10 +113,10 @@ def growth_panel(tables: TicketTables, origin: str | pd.Timestamp, horizon: int,
             f"--origin {start.date()} leaves {rows.size} training weeks (need 10 after the "
             f"first {LOOKBACK} weeks of the tables, which start {calendar[0].date()})",
             field="origin")
-    cubes = {name: _cube(tables, signal, weeks, before=at)
-             for name, signal in {**CONTROLS, **DRIVERS}.items()}
-    streams = _cube(tables, CONTROLS["stream_level"], weeks, before=None)
     artists = np.asarray(sorted(set(tables["artist_mstreams_week"]["artist_id"])), dtype=object)
+    cubes = {name: _cube(tables, signal, artists, weeks, before=at)
+             for name, signal in {**CONTROLS, **DRIVERS}.items()}
+    streams = _cube(tables, CONTROLS["stream_level"], artists, weeks, before=None)
     tiers = popularity_tiers(tables, start).reindex(artists).fillna(TIERS[-1])
     tier = np.asarray([TIERS.index(t) for t in tiers], dtype=np.int64)
 
@@ -159,12 +159,11 @@ def _feature_rows(cube: np.ndarray, build: str, a: np.ndarray, t: np.ndarray) ->
     raise ValueError(build)
 
 
-def _cube(tables: TicketTables, signal: Signal, weeks: pd.DatetimeIndex,
+def _cube(tables: TicketTables, signal: Signal, artists: np.ndarray, weeks: pd.DatetimeIndex,
           before: int | None) -> np.ndarray:
     """Artists x weeks of one column; weeks from ``before`` on are blanked (NaN), so no
     feature can read them even by mistake."""
     table = tables[signal.table]
-    artists = sorted(set(tables["artist_mstreams_week"]["artist_id"]))
     wide = table.pivot_table(index="artist_id", columns="week_start", values=signal.column,
                              aggfunc="sum").reindex(index=artists, columns=weeks)
     if signal.carry_forward:

@@ -127,14 +127,10 @@ def build_within_model(inputs: GrowthInputs, driver_names: list[str],
                        control_names: list[str]) -> pm.Model:
     """The within-artist specification (module docstring)."""
     def demean(values: np.ndarray) -> np.ndarray:
-        counts = np.bincount(inputs.artist, minlength=inputs.tier.size).astype(float)
-        if values.ndim == 1:
-            means = np.bincount(inputs.artist, values, minlength=counts.size) / np.maximum(
-                counts, 1)
-            return values - means[inputs.artist]
-        return np.column_stack([demean(values[:, j]) for j in range(values.shape[1])])
+        return values - artist_means(values, inputs.artist, inputs.tier.size)[inputs.artist]
 
-    y, x, c = demean(inputs.growth), demean(inputs.drivers), demean(inputs.controls)
+    y = demean(inputs.growth[:, None])[:, 0]
+    x, c = demean(inputs.drivers), demean(inputs.controls)
     scale = float(max(y.std(), 1e-3))
     with pm.Model(coords={"driver": driver_names, "control": control_names}) as model:
         beta = pm.Normal("beta", 0.0, scale, dims="driver")

@@ -58,7 +58,7 @@ from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
 from bayescope.posterior_reports.btyd_assumptions import check_assumptions
-from bayescope.posterior_reports.btyd_compare import ComparedRun, check_comparable, compare_runs
+from bayescope.posterior_reports.btyd_compare import ComparedRun, compare_runs
 from bayescope.posterior_reports.btyd_holdout import evaluate_holdout
 from bayescope.posterior_reports.btyd_plots import plot_holdout
 from bayescope.posterior_reports.btyd_report import build_btyd_report
@@ -393,7 +393,6 @@ def compare_btyd_runs(run_a: str | Path, run_b: str | Path, out: str | Path | No
         Path(run_a).resolve().parent / f"compare_{names[0]}_vs_{names[1]}".replace(" ", "_"))
     compared = [ComparedRun(name, model.spec_, model.run_.posterior, rfm)
                 for name, model, rfm in zip(names, sides, rfms, strict=True)]
-    check_comparable(compared[0].rfm, compared[1].rfm)
     return write_page(target, lambda work: compare_runs(compared[0], compared[1], work, seed))
 
 

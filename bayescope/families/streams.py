@@ -33,7 +33,6 @@ from bayescope.files import atomic_write_frame, atomic_write_text
 from bayescope.inference.artifacts import (
     Artifact,
     flat_posterior,
-    load_artifact,
     run_attrs,
     save_artifact,
 )
@@ -212,17 +211,22 @@ class StreamsRun:
         """``drivers.csv``."""
         return pd.read_csv(self.run_dir / "drivers.csv")
 
+    def design(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored forecast rows: standardised drivers and controls, and the tiers."""
+        arrays = self.artifact.arrays
+        return (np.column_stack([arrays[f"driver_{n}"] for n in DRIVERS]),
+                np.column_stack([arrays[f"control_{n}"] for n in CONTROLS]),
+                np.asarray(arrays["tier"], int))
+
     def predict(self, seed: int = 0) -> pd.DataFrame:
         """Per artist: growth of log streams over the horizon (mean, 90% interval) and the
         implied streams ratio."""
         rng = np.random.default_rng(seed)
         posterior = thin_draws(self.artifact.posterior, PREDICT_DRAWS, rng)
         arrays = self.artifact.arrays
-        drivers = np.column_stack([arrays[f"driver_{n}"] for n in DRIVERS])
-        controls = np.column_stack([arrays[f"control_{n}"] for n in CONTROLS])
-        n = drivers.shape[0]
-        draws = predictive_growth(posterior, drivers, controls, np.arange(n),
-                                  np.asarray(arrays["tier"], int), rng)
+        drivers, controls, tier = self.design()
+        draws = predictive_growth(posterior, drivers, controls, np.arange(tier.size), tier,
+                                  rng)
         low, high = np.quantile(draws, [0.05, 0.95], axis=0)
         return pd.DataFrame({
             "artist_id": arrays["artist_id"], "origin": self.artifact.attrs["origin"],
@@ -335,11 +339,8 @@ class ServedStreamsModel:
     def __post_init__(self) -> None:
         self._params = thin_draws(self.run.artifact.posterior, self.max_draws,
                                   np.random.default_rng(0))
-        arrays = self.run.artifact.arrays
-        self._index = {str(a): i for i, a in enumerate(arrays["artist_id"])}
-        self._drivers = np.column_stack([arrays[f"driver_{n}"] for n in DRIVERS])
-        self._controls = np.column_stack([arrays[f"control_{n}"] for n in CONTROLS])
-        self._tier = np.asarray(arrays["tier"], int)
+        self._index = {str(a): i for i, a in enumerate(self.run.artifact.arrays["artist_id"])}
+        self._drivers, self._controls, self._tier = self.run.design()
 
     @property
     def kind(self) -> str:
@@ -384,12 +385,3 @@ class ServedStreamsModel:
                         "growth_mean": draws.mean(axis=0).tolist(),
                         "growth_low": low.tolist(), "growth_high": high.tolist(),
                         "streams_ratio_mean": np.exp(draws).mean(axis=0).tolist()})
-
-
-def load_streams_run(run_dir: str | Path) -> StreamsRun:
-    """A stored streaming-growth run."""
-    artifact = load_artifact(run_dir)
-    if artifact.kind != "streams":
-        raise ArtifactError(f"{run_dir} is a {artifact.kind} run, not a streaming-growth fit",
-                            field="run_dir")
-    return StreamsRun(artifact, Path(run_dir))
