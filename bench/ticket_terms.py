@@ -34,7 +34,7 @@ from bayescope.data.ticket_processes import generate_artist_tables
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
 from bayescope.families.tickets import MASS_MATRIX, MAX_TREE_DEPTH
 from bayescope.inference.sampling import fit_model
-from bayescope.models.ticket_demand import GATED, TicketModelInputs, build_ticket_model
+from bayescope.models.ticket_demand import TicketModelInputs, build_ticket_model, gated
 
 warnings.filterwarnings("ignore")
 
@@ -80,8 +80,8 @@ def main() -> None:
         row["gradient_ms"] = 1e3 * (time.perf_counter() - start) / args.evals
         if args.fit:
             start = time.perf_counter()
-            result = fit_model(model, GATED, "nuts", args.draws, args.tune, args.chains, 0,
-                               False, None, "numba", MAX_TREE_DEPTH, MASS_MATRIX)
+            result = fit_model(model, gated(model.named_vars), "nuts", args.draws, args.tune,
+                               args.chains, 0, False, None, "numba", MAX_TREE_DEPTH, MASS_MATRIX)
             row["fit_s"] = time.perf_counter() - start
             steps = float(np.asarray(result.idata["sample_stats"]["n_steps"]).mean())
             row["steps_per_draw"] = steps

@@ -49,7 +49,7 @@ from bayescope.data.ticket_panel import (
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
 from bayescope.families.tickets import MASS_MATRIX, MAX_TREE_DEPTH
 from bayescope.inference.sampling import fit_model
-from bayescope.models.ticket_demand import GATED, TicketModelInputs, build_ticket_model
+from bayescope.models.ticket_demand import TicketModelInputs, build_ticket_model, gated
 
 warnings.filterwarnings("ignore")
 
@@ -87,7 +87,8 @@ def fit_ours(panels: PanelPair, inputs: TicketModelInputs, args: argparse.Namesp
              backend: str) -> dict[str, Any]:
     """Our model through nutpie with the package's settings."""
     start = time.perf_counter()
-    result = fit_model(build_ticket_model(inputs, panels.tier.size), GATED, "nuts",
+    result = fit_model(model := build_ticket_model(inputs, panels.tier.size),
+                       gated(model.named_vars), "nuts",
                        args.draws, args.tune, args.chains, 0, False, None, backend,
                        args.max_tree_depth, MASS_MATRIX)
     seconds = time.perf_counter() - start

@@ -40,6 +40,7 @@ from bayescope.data.ticket_features import (
     latest_feature_cubes,
     market_size,
     popularity,
+    weeks_ahead_lags,
 )
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
@@ -66,6 +67,9 @@ class TicketPanel:
     observed: np.ndarray
     features: tuple[str, ...] = FEATURES
     """Names of the columns of ``x``."""
+    weeks_ahead: np.ndarray | None = None
+    """Per row, how many weeks ahead of what is known it lies: the lag of its latest-known
+    features (:func:`~bayescope.data.ticket_features.weeks_ahead_lags`); None when unknown."""
 
     @property
     def n(self) -> int:
@@ -77,7 +81,8 @@ class TicketPanel:
         return TicketPanel(self.artists, self.dmas, self.weeks, self.artist[index],
                            self.dma[index], self.week[index], self.x[index],
                            self.tickets[index], self.order_value[index], self.observed[index],
-                           self.features)
+                           self.features,
+                           None if self.weeks_ahead is None else self.weeks_ahead[index])
 
     def frame(self) -> pd.DataFrame:
         """Ids, week, features and outcomes as a DataFrame (for baselines and inspection)."""
@@ -174,8 +179,9 @@ def build_panels(tables: TicketTables, artists: np.ndarray, origin: str | pd.Tim
     if any(name in LATEST for name in features):
         values.update(latest_feature_cubes(cubes, o, horizon))
     observed_until = int(np.flatnonzero(weeks == calendar[-1])[0])
-    train = _panel(cubes, values, features, np.arange(start, o), observed_until)
-    forecast = _panel(cubes, values, features, np.arange(o, o + horizon), observed_until)
+    lags = weeks_ahead_lags(weeks.size, o, horizon)
+    train = _panel(cubes, values, features, np.arange(start, o), observed_until, lags)
+    forecast = _panel(cubes, values, features, np.arange(o, o + horizon), observed_until, lags)
     tiers = popularity_tiers(tables, origin).reindex(cubes.artists)
     tier = np.asarray([TIERS.index(t) for t in tiers], dtype=int)
     households = tables.dma["tv_households"].to_numpy(float)
@@ -221,7 +227,7 @@ def parse_origin(value: str | pd.Timestamp, calendar: pd.DatetimeIndex, weekday:
 
 
 def _panel(cubes: SignalCubes, values: dict[str, np.ndarray], features: tuple[str, ...],
-           week_index: np.ndarray, observed_until: int) -> TicketPanel:
+           week_index: np.ndarray, observed_until: int, lags: np.ndarray) -> TicketPanel:
     n_a, n_d = cubes.dma_streams.shape[:2]
     a, d, w = (g.ravel() for g in np.meshgrid(np.arange(n_a), np.arange(n_d), week_index,
                                               indexing="ij"))
@@ -229,4 +235,4 @@ def _panel(cubes: SignalCubes, values: dict[str, np.ndarray], features: tuple[st
     assert cubes.tickets is not None and cubes.order_value is not None
     return TicketPanel(cubes.artists, cubes.dmas, cubes.weeks, a, d, w, x,
                        cubes.tickets[a, d, w], cubes.order_value[a, d, w],
-                       w <= observed_until, tuple(features))
+                       w <= observed_until, tuple(features), lags[w])

@@ -2,7 +2,7 @@
 
 :class:`TicketSimulator` draws, for each posterior draw ``s`` and forecast row ``i``,
 
-    tickets_si ~ NegBinomial(mu_si, phi_s,k(i))        (as Poisson(Gamma(phi, mu / phi)))
+    tickets_si ~ NegBinomial(mu_si, phi_si)        (as Poisson(Gamma(phi, mu / phi)))
     order_value_si = tickets_si * exp(pi_s,a(i) + gamma_s s_d(i) + sigma_s eps_si)
 
 (:mod:`bayescope.models.ticket_demand`), vectorised over the stored draws. :func:`forecast`
@@ -26,6 +26,7 @@ from bayescope.models.ticket_demand import (
     forecast_mu,
     listed_zero_share,
     log_price,
+    row_dispersion,
 )
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -56,7 +57,7 @@ class TicketSimulator:
         rows = self.panel.take(index)
         log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
         mu = forecast_mu(log_mu)
-        phi = params["phi"][:, self.tier[rows.artist]]
+        phi = row_dispersion(params, rows, self.tier)
         tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
         tickets[rng.random(tickets.shape) < listed_zero_share(params, rows, self.tier)] = 0.0
         price = log_price(params, rows.artist, self.size[rows.dma],

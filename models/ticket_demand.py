@@ -5,8 +5,9 @@ For artist ``a`` (popularity tier ``k(a)``), DMA ``d`` (centred log market size 
 week ``w`` with lag-``H`` features ``x_adw`` (:mod:`bayescope.data.ticket_features`, centred
 on their training means ``m``):
 
-    tickets_adw ~ NegBinomial(mu_adw, phi_k(a))          (mean mu, variance mu + mu^2 / phi)
+    tickets_adw ~ NegBinomial(mu_adw, phi_aw)          (mean mu, variance mu + mu^2 / phi)
                   zero-inflated by pi_k(a) where a show was listed (l_adw = 1)
+    log phi_aw = log phi_k(a) + psi_h(w)                  (tier, and weeks ahead h(w))
     log mu_adw = alpha_a + delta_d + v_ad + (x_adw - m) . beta
     alpha_a ~ Normal(alpha + lambda q_a, sigma_artist)         (artist, pooled)
     delta_d = beta_size s_d + e_d,  e ~ ZeroSumNormal(sigma_dma)  (DMA, scaled by market size)
@@ -24,6 +25,16 @@ Without it the weeks after a show (a peak listing signal, nothing sold) can only
 explained by a smaller ``phi``, which widens every forecast of the tier. The misspecification
 backtests (``bench/README.md``) measure what it buys.
 
+**Dispersion by weeks ahead.** With the latest-known features (``dynamic``), a training week
+``w`` is a forecast made ``h(w)`` weeks ahead (1 .. H, cycling; :func:`~bayescope.data.
+ticket_features.weeks_ahead_lags`), and a week one ahead knows last week's listings and
+sales while one four ahead does not: its errors are smaller. One ``phi`` per tier gave
+intervals on the weeks with sales that held 0.85 of the outcomes one week ahead against
+0.71 expected, and 0.71 as expected four weeks ahead (default-size backtests of the
+misspecified processes, ``bench/README.md``). So ``psi ~ ZeroSumNormal(0.5)`` over the
+weeks ahead (``dispersion_weeks_ahead``; ``phi_k`` is then the tier's geometric mean over
+them). Feature sets without latest-known features lag every row alike and have no ``psi``.
+
 Artist effects are centred (each artist has hundreds of weeks of data) around a regression on
 popularity. The pair deviations are a ``ZeroSumNormal`` over both axes, so the artist and DMA
 effects are the row and column means and the pair effects only the interaction: with free pair
@@ -36,16 +47,23 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisa
 The pair step adds a potential, which forward sampling (``pm.sample_prior_predictive``,
 ``pm.draw``) ignores: draw the prior with MCMC.
 
-* **DMA effects along market size.** The zero-sum deviations are split along the size:
-  with ``Q`` an orthonormal basis of the vectors orthogonal to ``1`` and ``s``,
+* **DMA effects along market size, centred as far as the data decide them.** The zero-sum
+  deviations are split along the size: with ``Q`` an orthonormal basis of the zero-sum
+  vectors whose first column is ``(s - mean(s)) / |s - mean(s)|`` and whose others are
+  orthogonal to ``1`` and ``s``,
 
-      delta_d = beta_size mean(s) + c (s_d - mean(s)) + (Q u)_d,
-      c ~ Normal(beta_size, sigma_dma / |s - mean(s)|),    u ~ Normal(0, sigma_dma I_{D-2}).
+      delta_d = beta_size mean(s) + (Q z)_d,
+      z_1 ~ Normal(beta_size |s - mean(s)|, sigma_dma),    z_j ~ Normal(0, sigma_dma) (j > 1),
 
-  Each DMA's effect is learnt from every sampled artist's weeks there, so ``u`` is sampled
-  centred (non-centred, ``sigma_dma`` had a bulk ESS of 92 in 1,000 draws; centred 810); the
-  slope ``c`` is one centred coordinate, where the plain form moved ``beta_size`` by moving
-  all ``z_d`` together along ``s`` (bulk ESS 7 in 1,200 draws at 210 DMAs).
+  each coordinate partially centred, ``w_j ~ Normal(kappa_j mu_j, sigma_dma^kappa_j)``,
+  ``z_j = mu_j + sigma_dma^(1 - kappa_j) (w_j - kappa_j mu_j)``, with ``kappa_j`` the share
+  of ``z_j``'s posterior the data decide, estimated from the training weeks before the fit
+  (:func:`dma_centring`). Where DMAs differ beyond their size (the package's own process)
+  ``kappa`` is about 0.6 and ``sigma_dma`` mixes as well as fully centred (bulk ESS 563 and
+  586 in 600 draws); where they do not (``seasonal_price``: sales scale with size alone)
+  ``kappa`` is 0 and the centred form funnels (bulk ESS 3, R-hat 1.98; here 24-60). The
+  size coordinate is separate because the plain form moved ``beta_size`` by moving all
+  ``z_d`` together along ``s`` (bulk ESS 7 in 1,200 draws at 210 DMAs).
 * **Feature coefficients whitened.** ``log_listings`` and ``log_events_listed`` correlate at
   0.95 on the weeks with sales, and their coefficients at -0.96 in the posterior (bulk ESS
   130 in 1,000 draws). With ``L L' = Cov(x)`` over the weeks with sales, the model samples
@@ -101,14 +119,19 @@ for the row-wise negative binomial.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayescope.data.ticket_features import ARTIST_WEEK_FEATURES, FEATURES, WEEK_FEATURES
+from bayescope.data.ticket_features import (
+    ARTIST_WEEK_FEATURES,
+    FEATURES,
+    LATEST,
+    WEEK_FEATURES,
+)
 from bayescope.data.ticket_panel import TIERS, PanelPair, TicketPanel
 from bayescope.models.ticket_likelihood import feature_activity, zero_sales_loglik
 
@@ -116,10 +139,11 @@ Params = Mapping[str, np.ndarray]
 SCALARS = ("alpha_raw", "artist_popularity", "beta_size", "sigma_artist", "sigma_dma",
            "sigma_pair", "price_mean", "price_popularity", "gamma_size", "sigma_price_artist",
            "sigma_price")
-VECTORS = ("beta", "phi", "listed_zero_share")
+VECTORS = ("beta", "phi", "listed_zero_share", "dispersion_weeks_ahead")
 GATED = (*SCALARS, *VECTORS)
+"""Every parameter the gate may check; :func:`gated` keeps those a model or run has."""
 # Parameters that exist for the sampler only (the reparametrisations of the module docstring).
-SAMPLER_COORDINATES = ("u_dma_orthogonal", "beta_whitened", "pair_raw")
+SAMPLER_COORDINATES = ("size_slope_raw", "u_dma_orthogonal", "beta_whitened", "pair_raw")
 LISTED_FEATURE = "log_events_listed"
 """Weeks where this feature is positive (a show listed ``H`` weeks before) are zero-inflated."""
 # Weight of the centred form in the pair effects' parametrisation (module docstring).
@@ -141,6 +165,8 @@ class TicketModelInputs:
     size: np.ndarray
     feature_means: np.ndarray
     features: tuple[str, ...] = FEATURES
+    weeks_ahead: np.ndarray | None = None
+    """Per row, the lag of its latest-known features (None: every row lagged alike)."""
 
     @classmethod
     def from_panels(cls, panels: PanelPair) -> TicketModelInputs:
@@ -155,7 +181,8 @@ class TicketModelInputs:
         n_dmas = panels.size.size
         return cls(train.artist[keep], train.dma[keep], train.artist[keep] * n_dmas
                    + train.dma[keep], x - means, tickets, log_price, panels.tier,
-                   panels.popularity, panels.size, means, train.features)
+                   panels.popularity, panels.size, means, train.features,
+                   None if train.weeks_ahead is None else train.weeks_ahead[keep])
 
 
 def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
@@ -186,8 +213,10 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
                           sigma_artist, dims="artist")
         beta_size = pm.Normal("beta_size", 0.0, 1.0)
         sigma_dma = pm.HalfNormal("sigma_dma", 1.0)
-        delta = size_scaled_dma_effects(beta_size, sigma_dma, size, pm.Data(
-            "dma_orthogonal_basis", orthogonal_basis(inputs.size)))
+        basis = orthogonal_basis(inputs.size)
+        delta = size_scaled_dma_effects(
+            beta_size, sigma_dma, size, pm.Data("dma_orthogonal_basis", basis),
+            pm.Data("dma_centring", dma_centring(inputs, n_artists, basis)))
         prior_chol, unwhiten = feature_whitening(inputs.x[sold])
         beta_whitened = pm.MvNormal("beta_whitened", 0.0,
                                     chol=pm.Data("beta_whitened_prior_chol", prior_chol))
@@ -198,7 +227,15 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
             inputs.x, n_artists, n_dmas))
         pair = partially_centred_pair_effects(sigma_pair, pt.dot(interaction, beta))
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
-        phi = pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
+        pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
+        leads = week_leads(inputs, n_artists, n_dmas)
+        log_phi_week = pt.zeros(leads.size)
+        if leads.max() > 1:
+            model.add_coord("weeks_ahead", np.arange(1, leads.max() + 1))
+            dispersion_ahead = pm.ZeroSumNormal("dispersion_weeks_ahead", 0.5,
+                                                dims="weeks_ahead")
+            log_phi_week = dispersion_ahead[pm.Data("weeks_ahead_of_week", leads - 1)]
+        phi_grid = pt.exp(log_phi[tier][:, None] + log_phi_week[None, :])
         logit_zero = pm.Normal("logit_listed_zero", -2.0, 1.5, dims="tier")
         zero_share = pm.Deterministic("listed_zero_share", pm.math.sigmoid(logit_zero),
                                       dims="tier")
@@ -209,16 +246,17 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         grids = feature_grids(inputs, n_artists, n_dmas)
         every_cell = zero_sales_loglik(
             alpha - offset, delta, pair, beta[grids.cell], beta[grids.artist_week],
-            beta[grids.week], phi[tier], zero_share[tier], pm.Data("x_grid", grids.x),
+            beta[grids.week], phi_grid, zero_share[tier], pm.Data("x_grid", grids.x),
             pm.Data("x_active", feature_activity(grids.x)),
             pm.Data("zero_inflated", zero_inflated_cells(inputs, n_artists, n_dmas)),
             pm.Data("x_artist_week", grids.x_artist_week), pm.Data("x_week", grids.x_week))[0]
         y = pm.Data("tickets_sold", inputs.tickets[sold])
         a_s = pm.Data("artist_sold", inputs.artist[sold])
         d_s = pm.Data("dma_sold", inputs.dma[sold])
+        w_s = pm.Data("week_sold", np.flatnonzero(sold) % leads.size)
         eta_sold = (alpha[a_s] + delta[d_s] + pair[a_s, d_s]
                     + pt.dot(pm.Data("x_sold", inputs.x[sold]), beta))
-        phi_sold = phi[tier[a_s]]
+        phi_sold = phi_grid[a_s, w_s]
         listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
         with_sales = pt.sum(pt.gammaln(y + phi_sold) - pt.gammaln(phi_sold) - pt.gammaln(y + 1)
                             + y * (eta_sold - pt.log(phi_sold + pt.exp(eta_sold)))
@@ -276,19 +314,62 @@ def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> Fea
 
 
 def size_scaled_dma_effects(beta_size: pt.TensorVariable, sigma_dma: pt.TensorVariable,
-                            size: pt.TensorVariable, basis: pt.TensorVariable
+                            size: pt.TensorVariable, basis: pt.TensorVariable,
+                            centring: pt.TensorVariable | np.ndarray | None = None
                             ) -> pt.TensorVariable:
     """DMA effects ``beta_size s + e``, ``e ~ ZeroSumNormal(sigma_dma)``, sampled along size.
 
-    ``basis`` is :func:`orthogonal_basis` of ``size``. Registers the centred slope on size as
-    ``size_slope``, the orthogonal deviations as ``u_dma_orthogonal`` and the effects as
+    ``basis`` is :func:`orthogonal_basis` of ``size``: its first column the unit vector along
+    the centred size, the rest orthogonal to it and to ``1``. ``centring`` (one weight
+    ``kappa`` per column, :func:`dma_centring`; default 1, centred) partially centres each
+    coordinate ``z_j`` of ``e + beta_size (s - mean(s))`` on the basis, whose prior is
+    ``Normal(mu_j, sigma)`` (``mu = beta_size |s - mean(s)|`` along size, 0 elsewhere): the
+    sampler sees ``w_j ~ Normal(kappa_j mu_j, sigma^kappa_j)`` and ``z_j = mu_j + sigma^(1 -
+    kappa_j) (w_j - kappa_j mu_j)``, the same prior exactly. Registers ``w`` along size as
+    ``size_slope_raw``, the orthogonal ``w`` as ``u_dma_orthogonal`` and the effects as
     ``delta_dma`` (module docstring).
     """
+    kappa = pt.ones(basis.shape[1]) if centring is None else pt.as_tensor(centring)
     centred_size = size - size.mean()
-    slope = pm.Normal("size_slope", beta_size, sigma_dma / pt.linalg.norm(centred_size))
-    deviations = pm.Normal("u_dma_orthogonal", 0.0, sigma_dma, shape=basis.shape[1])
-    return pm.Deterministic("delta_dma", beta_size * size.mean() + slope * centred_size
-                            + pt.dot(basis, deviations), dims="dma")
+    size_norm = pt.linalg.norm(centred_size)
+    along_mean = beta_size * size_norm
+    along_raw = pm.Normal("size_slope_raw", kappa[0] * along_mean, sigma_dma ** kappa[0])
+    along = along_mean + sigma_dma ** (1.0 - kappa[0]) * (along_raw - kappa[0] * along_mean)
+    raw = pm.Normal("u_dma_orthogonal", 0.0, sigma_dma ** kappa[1:], shape=basis.shape[1] - 1)
+    coordinates = pt.concatenate([along[None], sigma_dma ** (1.0 - kappa[1:]) * raw])
+    return pm.Deterministic("delta_dma", beta_size * size.mean()
+                            + pt.dot(basis, coordinates), dims="dma")
+
+
+def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -> np.ndarray:
+    """Weight ``kappa_j`` of the centred form for each DMA coordinate along ``basis``.
+
+    For a normal effect ``z ~ Normal(mu, sigma)`` measured with precision ``I`` the best
+    weight is the share of the posterior that the data decide, ``kappa = I sigma^2 / (1 + I
+    sigma^2)`` (Papaspiliopoulos, Roberts & Skold 2007, "A general framework for the
+    parametrization of hierarchical models", section 3): centred where the data pin each
+    effect, non-centred where the prior does. Both come from the training weeks before the
+    fit, by moments on the artist-DMA log rates ``l_ad = log((n_ad + 1/2) / weeks)`` with
+    sampling variance ``1 / (n_ad + 1/2)``: the pair variance ``tau^2`` beyond that after the
+    artist and DMA means are removed; the DMA means ``m_d`` with variance ``v_d = sum_a (tau^2
+    + 1 / (n_ad + 1/2)) / A^2``; ``sigma^2`` the mean square of ``m`` off ``1`` and size less
+    the mean ``v_d`` (0 if negative); ``I_j = sum_d Q_dj^2 / v_d``. A moment estimate only
+    picks coordinates: the prior and the posterior are the same for every ``kappa``.
+    """
+    n_dmas = basis.shape[0]
+    counts = inputs.tickets.reshape(n_artists, n_dmas, -1).sum(axis=2) + 0.5
+    log_rates = np.log(counts)
+    noise = 1.0 / counts
+    residual = (log_rates - log_rates.mean(axis=0, keepdims=True)
+                - log_rates.mean(axis=1, keepdims=True) + log_rates.mean())
+    shrink = (1.0 - 1.0 / n_artists) * (1.0 - 1.0 / n_dmas)
+    pair_variance = max(float(np.mean(residual**2)) / shrink - float(noise.mean()), 0.0)
+    dma_variance = (pair_variance + noise).sum(axis=0) / n_artists**2
+    dma_means = log_rates.mean(axis=0)
+    off_size = basis[:, 1:].T @ dma_means
+    variance = max(float(np.mean(off_size**2) - np.mean(dma_variance)), 0.0)
+    information = (basis**2).T @ (1.0 / dma_variance)
+    return information * variance / (1.0 + information * variance)
 
 
 def partially_centred_pair_effects(sigma: pt.TensorVariable, feature_part: pt.TensorVariable,
@@ -338,10 +419,12 @@ def feature_whitening(x_sold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def orthogonal_basis(size: np.ndarray) -> np.ndarray:
-    """``(D, D - 2)`` orthonormal basis of the vectors orthogonal to ``1`` and ``size``."""
-    constraints = np.column_stack([np.ones_like(size), size - size.mean()])
+    """``(D, D - 1)`` orthonormal basis of the zero-sum vectors: first the unit vector along
+    ``size - mean(size)``, then a basis of the vectors orthogonal to ``1`` and ``size``."""
+    centred = size - size.mean()
+    constraints = np.column_stack([np.ones_like(size), centred])
     q, _ = np.linalg.qr(constraints, mode="complete")
-    return np.ascontiguousarray(q[:, 2:])
+    return np.ascontiguousarray(np.column_stack([centred / np.linalg.norm(centred), q[:, 2:]]))
 
 
 def forecast_log_mu(params: Params, panel: TicketPanel, feature_means: np.ndarray,
@@ -371,6 +454,33 @@ def listed_weeks(inputs: TicketModelInputs) -> np.ndarray:
     return inputs.x[:, listed] + inputs.feature_means[listed] > 0
 
 
+def week_leads(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> np.ndarray:
+    """Per training week, the lag of its latest-known features (1 .. horizon), all 1 when
+    the feature set has none (every feature lagged alike: one dispersion serves)."""
+    n_weeks = inputs.tickets.size // (n_artists * n_dmas)
+    if inputs.weeks_ahead is None or not any(name in LATEST for name in inputs.features):
+        return np.ones(n_weeks, int)
+    return np.asarray(inputs.weeks_ahead, int).reshape(n_artists, n_dmas, n_weeks)[0, 0]
+
+
+def row_dispersion(params: Params, panel: TicketPanel, tier: np.ndarray) -> np.ndarray:
+    """``(draws, rows)`` negative-binomial dispersion ``phi_k(a) exp(psi_h)`` of each row:
+    its tier's ``phi``, scaled by ``dispersion_weeks_ahead`` at its weeks ahead ``h`` when
+    the run has it (models with latest-known features; ``h`` beyond the fitted leads takes
+    the last)."""
+    phi = params["phi"][:, tier[panel.artist]]
+    psi = params.get("dispersion_weeks_ahead")
+    if psi is None or panel.weeks_ahead is None:
+        return phi
+    lead = np.clip(np.asarray(panel.weeks_ahead, int), 1, psi.shape[1]) - 1
+    return phi * np.exp(psi[:, lead])
+
+
+def gated(available: Collection[str]) -> tuple[str, ...]:
+    """The :data:`GATED` parameters among ``available`` (a model's or a posterior's names)."""
+    return tuple(name for name in GATED if name in available)
+
+
 def zero_inflated_cells(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> np.ndarray:
     """``(artists, DMAs, weeks)`` int8: 1 where a show was listed and nothing sold, the cells
     whose zero is inflated."""
@@ -398,7 +508,7 @@ def pointwise_loglik(params: Params, panel: TicketPanel, feature_means: np.ndarr
     from scipy.special import gammaln
 
     log_mu = forecast_log_mu(params, panel, feature_means, n_dmas)
-    phi = params["phi"][:, tier[panel.artist]]
+    phi = row_dispersion(params, panel, tier)
     y = panel.tickets[None, :]
     log_phi_mu = np.logaddexp(np.log(phi), log_mu)
     nb = (gammaln(y + phi) - gammaln(phi) - gammaln(y + 1) + phi * (np.log(phi) - log_phi_mu)

@@ -10,15 +10,16 @@ for every cell of the grid (655,200 at the benchmark size), the bracket only for
 weeks with sales (6%), which :mod:`bayescope.models.ticket_demand` writes in PyMC. This module
 computes the every-cell term and its gradient in one pass:
 
-    L = - sum_adw phi_a log(1 + exp(eta_adw) / phi_a),
+    L = - sum_adw phi_aw log(1 + exp(eta_adw) / phi_aw),
     eta_adw = alpha_a + delta_d + pair_ad + sum_f x_fadw beta_f + sum_g z_gaw b_g
               + sum_k s_kw c_k,
 
-    dL/deta_adw = -phi_a r / (1 + r),      r = exp(eta_adw) / phi_a,
-    dL/dphi_a   = sum_dw [r / (1 + r) - log(1 + r)],
+    dL/deta_adw = -phi_aw r / (1 + r),      r = exp(eta_adw) / phi_aw,
+    dL/dphi_aw  = sum_d [r / (1 + r) - log(1 + r)],
 
 with cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
-week features ``s`` (the season), the last two added once per artist-week.
+week features ``s`` (the season), the last two added once per artist-week; the dispersion
+``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead).
 
 Written by hand, not as a PyTensor graph, because it is measurably faster: the graph
 materialises several grid-sized intermediates (the linear predictor, ``exp``, ``log1p`` and
@@ -70,11 +71,11 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     its gradient and are skipped (listings and recent sales are zero for most artist-DMAs, so
     they are passed uncentred, the centring moved into ``alpha``); ``x_artist`` per artist
     and week ``(feature, artist, week)`` and ``x_week`` per week ``(feature, week)``, added
-    once per artist-week and whose gradients are summed over the DMAs first. The cells where
-    ``inflated`` ``(artist, DMA, week)`` is 1 (no sales in a week with a show listed) have
-    the zero-inflated probability ``pi_a + (1 - pi_a) NB(0)`` with ``pi = inflation``. Returns
-    ``(L, dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta, dL/dbeta_artist, dL/dbeta_week,
-    dL/dphi, dL/dinflation)``.
+    once per artist-week and whose gradients are summed over the DMAs first. ``phi`` is
+    ``(artist, week)``. The cells where ``inflated`` ``(artist, DMA, week)`` is 1 (no sales
+    in a week with a show listed) have the zero-inflated probability ``pi_a + (1 - pi_a)
+    NB(0)`` with ``pi = inflation``. Returns ``(L, dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta,
+    dL/dbeta_artist, dL/dbeta_week, dL/dphi, dL/dinflation)``.
     """
     n_features, n_artists, n_dmas, n_weeks = x.shape
     total = 0.0
@@ -84,19 +85,18 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     grad_beta = np.zeros(n_features)
     grad_beta_artist = np.zeros(beta_artist.size)
     grad_beta_week = np.zeros(beta_week.size)
-    grad_phi = np.zeros(n_artists)
+    grad_phi = np.zeros((n_artists, n_weeks))
+    inverse_phi = np.empty(n_weeks)
     grad_inflation = np.zeros(n_artists)
     shared = np.empty(n_weeks)
     shared_grad = np.empty(n_weeks)
     eta = np.empty(n_weeks)
     grad_eta = np.empty(n_weeks)
     for a in range(n_artists):
-        phi_a = phi[a]
-        inverse_phi = 1.0 / phi_a
         pi_a = inflation[a]
-        phi_sum = 0.0
         inflation_sum = 0.0
         for w in range(n_weeks):
+            inverse_phi[w] = 1.0 / phi[a, w]
             shared[w] = 0.0
             shared_grad[w] = 0.0
         for g in range(beta_artist.size):
@@ -120,25 +120,26 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
             cell_sum = 0.0
             eta_sum = 0.0
             for w in range(n_weeks):
-                r = math.exp(eta[w]) * inverse_phi
+                phi_aw = phi[a, w]
+                r = math.exp(eta[w]) * inverse_phi[w]
                 log_term = math.log1p(r)
                 share = r / (1.0 + r)
                 if inflated[a, d, w] != 0:
                     # log(pi + (1 - pi) e^l), l = -phi log(1 + r); weight = d/dl of it.
-                    nb_zero = math.exp(-phi_a * log_term)
+                    nb_zero = math.exp(-phi_aw * log_term)
                     p_zero = pi_a + (1.0 - pi_a) * nb_zero
                     weight = (1.0 - pi_a) * nb_zero / p_zero
                     total += math.log(p_zero)
                     inflation_sum += (1.0 - nb_zero) / p_zero
-                    phi_sum += weight * (share - log_term)
-                    grad_eta[w] = -phi_a * share * weight
+                    grad_phi[a, w] += weight * (share - log_term)
+                    grad_eta[w] = -phi_aw * share * weight
                 else:
-                    cell_sum += log_term
-                    phi_sum += share - log_term
-                    grad_eta[w] = -phi_a * share
+                    cell_sum += phi_aw * log_term
+                    grad_phi[a, w] += share - log_term
+                    grad_eta[w] = -phi_aw * share
                 shared_grad[w] += grad_eta[w]
                 eta_sum += grad_eta[w]
-            total -= phi_a * cell_sum
+            total -= cell_sum
             for f in range(n_features):
                 if active[f, a, d] == 0:
                     continue
@@ -159,14 +160,13 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
             for w in range(n_weeks):
                 acc += shared_grad[w] * x_week[k, w]
             grad_beta_week[k] += acc
-        grad_phi[a] = phi_sum
         grad_inflation[a] = inflation_sum
     return (np.asarray(total), grad_alpha, grad_delta, grad_pair, grad_beta, grad_beta_artist,
             grad_beta_week, grad_phi, grad_inflation)
 
 
 DIMS = (("alpha", 1), ("delta", 1), ("pair", 2), ("beta", 1), ("beta_artist", 1),
-        ("beta_week", 1), ("phi", 1), ("inflation", 1), ("x", 4), ("active", 3),
+        ("beta_week", 1), ("phi", 2), ("inflation", 1), ("x", 4), ("active", 3),
         ("inflated", 3), ("x_artist", 3), ("x_week", 2))
 INTEGER_INPUTS = {"active": "int8", "inflated": "int8"}
 
@@ -190,7 +190,7 @@ class ZeroSalesLoglik(Op):
             if var.ndim != ndim:
                 raise TypeError(f"{name} must have {ndim} dimension(s), got {var.ndim}")
         outputs = [pt.dscalar(), pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector(),
-                   pt.dvector(), pt.dvector(), pt.dvector(), pt.dvector()]
+                   pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector()]
         return Apply(self, variables, outputs)
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]
@@ -234,7 +234,7 @@ def _register_jax() -> None:
                + jnp.tensordot(beta, x, axes=1)
                + jnp.tensordot(beta_artist, x_artist, axes=1)[:, None, :]
                + jnp.tensordot(beta_week, x_week, axes=1)[None, None, :])
-        phi_cell = phi[:, None, None]
+        phi_cell = phi[:, None, :]
         nb_zero = -phi_cell * jnp.log1p(jnp.exp(eta) / phi_cell)
         pi = inflation[:, None, None]
         zero_inflated = jnp.logaddexp(jnp.log(pi), jnp.log1p(-pi) + nb_zero)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.inference.ticket_prediction import TicketForecast
-from bayescope.models.ticket_demand import GATED
+from bayescope.models.ticket_demand import gated
 from bayescope.posterior_reports.diagnostics import (
     HDI_PROB,
     gate_callout,
@@ -48,7 +48,7 @@ def build_tickets_report(run: TicketsRunView, out_dir: Path, forecast: TicketFor
     tree = run.artifact.tree
     posterior = tree["posterior"].to_dataset()
     gate = json.loads(run.artifact.attrs["gate"])
-    parameters = labelled_summary(posterior, GATED)
+    parameters = labelled_summary(posterior, gated(posterior))
     metrics: dict[str, Any] = {"gate": gate, "parameters": parameters}
     frame = parameter_frame(parameters)
     summary = Section("Summary", [
@@ -58,10 +58,12 @@ def build_tickets_report(run: TicketsRunView, out_dir: Path, forecast: TicketFor
                   f"{run.artifact.attrs['horizon']} weeks, {len(run.artists)} artists x "
                   f"{len(run.dmas)} DMAs. Slopes are per unit of each lag-"
                   f"{run.artifact.attrs['horizon']} feature (data/README.md); phi is the "
-                  "negative-binomial size by popularity tier (smaller = heavier tails)."),
+                  "negative-binomial size by popularity tier (smaller = heavier tails), "
+                  "and dispersion_weeks_ahead[h] the log factor on it h weeks ahead "
+                  "(positive = narrower forecasts than the tier's average)."),
         Table(frame, f"Posterior of the population parameters (mean, sd, {HDI_PROB:.0%} HDI)"),
     ])
-    table = parameter_table(posterior, GATED)
+    table = parameter_table(posterior, gated(posterior))
     sampler = sampler_table(tree["sample_stats"].to_dataset())
     metrics["diagnostics"] = {"parameters": table, "sampler": sampler}
     worst = sorted(table, key=lambda r: -r["rhat"])[:8]

@@ -29,7 +29,7 @@ def _arguments(seed: int = 0) -> list[np.ndarray]:
     x[rng.random((F, A, D)) < 1 / 3] = 0.0
     return [rng.normal(-1.0, 1.0, A), rng.normal(0.0, 0.5, D), rng.normal(0.0, 0.3, (A, D)),
             rng.normal(0.0, 0.3, F), rng.normal(0.0, 0.3, G), rng.normal(0.0, 0.3, K),
-            np.exp(rng.normal(0.0, 0.5, A)), rng.uniform(0.05, 0.4, A), x, feature_activity(x),
+            np.exp(rng.normal(0.0, 0.5, (A, W))), rng.uniform(0.05, 0.4, A), x, feature_activity(x),
             (rng.random((A, D, W)) < 0.3).astype(np.int8), rng.normal(0.0, 1.0, (G, A, W)),
             rng.normal(0.0, 1.0, (K, W))]
 
@@ -45,7 +45,7 @@ def test_value_is_the_negative_binomial_log_probability_of_zero_sales() -> None:
     arguments = _arguments()
     phi, inflation, active, inflated = arguments[6], arguments[7], arguments[9], arguments[10]
     assert 0 < active.mean() < 1
-    mu, size = np.exp(_eta(arguments)), phi[:, None, None]
+    mu, size = np.exp(_eta(arguments)), phi[:, None, :]
     nb_zero = stats.nbinom.pmf(0, size, size / (size + mu))
     listed = inflated == 1
     assert 0 < listed.mean() < 1
@@ -85,7 +85,7 @@ def test_backends_agree_on_value_and_gradient(mode: str) -> None:
     arguments = _arguments(2)
     variables = [pt.dvector("alpha"), pt.dvector("delta"), pt.dmatrix("pair"),
                  pt.dvector("beta"), pt.dvector("beta_artist"), pt.dvector("beta_week"),
-                 pt.dvector("phi"), pt.dvector("inflation")]
+                 pt.dmatrix("phi"), pt.dvector("inflation")]
     total = zero_sales_loglik(*variables, *(pt.constant(v) for v in
                                             arguments[PARAMETERS:]))[0]
     # A graph on top of the op, so the gradient flows through the pullback.
@@ -122,8 +122,9 @@ def test_features_split_by_level_give_the_dense_value_and_gradient(tmp_path) -> 
     assert grids.x.shape[0] == n_features - 6
     rng = np.random.default_rng(0)
     alpha, delta = rng.normal(-2, 0.5, 5), rng.normal(0, 0.3, 6)
-    pair, beta, phi = rng.normal(0, 0.2, (5, 6)), rng.normal(0, 0.2, n_features), np.ones(5)
+    pair, beta = rng.normal(0, 0.2, (5, 6)), rng.normal(0, 0.2, n_features)
     centred = np.ascontiguousarray(np.moveaxis(inputs.x.reshape(5, 6, -1, n_features), 3, 0))
+    phi = np.exp(rng.normal(0, 0.3, (5, centred.shape[3])))
     empty = np.zeros(0)
     none, row = np.zeros(5), np.zeros(centred.shape[1:], np.int8)
     dense = zero_sales_loglik_kernel(alpha, delta, pair, beta, empty, empty, phi, none,

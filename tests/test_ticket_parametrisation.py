@@ -11,9 +11,11 @@ import numpy as np
 import nutpie
 import pymc as pm
 import pytensor.tensor as pt
+import pytest
 from scipy import stats
 
 from bayescope.models.ticket_demand import (
+    dma_centring,
     feature_whitening,
     forecast_log_mu,
     orthogonal_basis,
@@ -24,33 +26,57 @@ from bayescope.models.ticket_demand import (
 )
 
 
-def test_dma_effects_along_size_have_the_zero_sum_normal_prior():
-    # The map (size_slope, u) -> e = delta - beta_size s is linear onto the zero-sum plane
-    # with a constant Jacobian, so the model's log density minus the intended one,
-    # N(beta_size) HalfN(sigma) ZeroSumNormal(e; sigma), must be the same at every point.
-    # (Prior MCMC would not do: without data the centred form is a funnel.)
+@pytest.mark.parametrize("kappa", [np.ones(6), np.zeros(6),
+                                   np.random.default_rng(7).uniform(size=6)])
+def test_dma_effects_along_size_have_the_zero_sum_normal_prior(kappa):
+    # The map (w along size, u) -> e = delta - beta_size s is affine onto the zero-sum plane
+    # with Jacobian prod_j sigma^(1 - kappa_j), so the model's log density minus the intended
+    # one, N(beta_size) HalfN(sigma) ZeroSumNormal(e; sigma), must be sum_j (1 - kappa_j)
+    # log sigma at every point, whatever the centring. (Prior MCMC would not do: without
+    # data the centred form is a funnel.)
     size = np.log(np.array([9.0, 4.0, 2.5, 1.2, 0.8, 0.5, 0.3]))
     with pm.Model(coords={"dma": range(size.size)}) as model:
         beta_size = pm.Normal("beta_size", 0.0, 1.0)
         sigma = pm.HalfNormal("sigma", 1.0)
         delta = size_scaled_dma_effects(beta_size, sigma, pt.as_tensor(size),
-                                        pt.as_tensor(orthogonal_basis(size)))
+                                        pt.as_tensor(orthogonal_basis(size)), kappa)
     logp = model.compile_logp(jacobian=False)
     effects = model.compile_fn(model.replace_rvs_by_values([delta])[0],
                                inputs=model.value_vars, on_unused_input="ignore")
     rng = np.random.default_rng(4)
-    gaps = []
     for _ in range(6):
         point = {"beta_size": rng.normal(), "sigma_log__": rng.normal(0, 0.7),
-                 "size_slope": rng.normal(0, 2), "u_dma_orthogonal": rng.normal(0, 2, 5)}
+                 "size_slope_raw": rng.normal(0, 2), "u_dma_orthogonal": rng.normal(0, 2, 5)}
         b, s = point["beta_size"], np.exp(point["sigma_log__"])
         e = effects(point) - b * size
         assert abs(e.sum()) < 1e-10
         intended = (stats.norm.logpdf(b) + stats.halfnorm.logpdf(s)
                     - (e @ e) / (2 * s**2) - 6 * np.log(s) - 3 * np.log(2 * np.pi))
-        gaps.append(logp(point) - intended)
-    np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
-    np.testing.assert_allclose(gaps[0], np.log(np.linalg.norm(size - size.mean())), atol=1e-8)
+        np.testing.assert_allclose(logp(point) - intended, np.sum(1 - kappa) * np.log(s),
+                                   atol=1e-8)
+
+
+def test_dma_centring_follows_what_the_data_decide():
+    """Centred where DMA effects beyond size are large against their noise, non-centred
+    where there are none (Papaspiliopoulos et al.'s weight, estimated by moments)."""
+    rng = np.random.default_rng(8)
+    n_artists, n_dmas, n_weeks = 12, 40, 30
+    size = rng.normal(size=n_dmas)
+    basis = orthogonal_basis(size)
+
+    def centring(sigma_dma: float) -> np.ndarray:
+        effect = 0.5 * size + sigma_dma * rng.normal(size=n_dmas)
+        rate = np.exp(1.0 + rng.normal(0, 0.5, (n_artists, 1)) + effect[None, :]
+                      + rng.normal(0, 0.3, (n_artists, n_dmas)))
+        tickets = rng.poisson(np.repeat(rate[:, :, None], n_weeks, axis=2)).astype(float)
+        inputs = SimpleNamespace(tickets=tickets.ravel())
+        return dma_centring(inputs, n_artists, basis)  # type: ignore[arg-type]
+
+    strong, none = centring(0.8), centring(0.0)
+    assert strong.shape == (n_dmas - 1,)
+    assert np.median(strong[1:]) > 0.8
+    assert np.all(none[1:] == 0.0)
+    assert np.all((strong >= 0) & (strong <= 1))
 
 
 def test_whitening_carries_the_unit_prior_of_the_coefficients():
@@ -149,3 +175,43 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
         rows.tickets == 0, np.log(pi + (1 - pi) * np.exp(nb)), np.log1p(-pi) + nb))
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     assert 0 < listed.mean() < 1 and (rows.tickets[listed] == 0).any()
+
+
+def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(tmp_path):
+    """The fused PyMC likelihood (every-cell term plus the weeks with sales) equals the sum of
+    the NumPy ``pointwise_loglik`` over the training rows, with each week's dispersion
+    ``phi_k exp(psi_h)`` at its weeks ahead ``h``; static features have no ``psi``."""
+    from bayescope.data.generate_tickets import generate_ticket_tables
+    from bayescope.data.ticket_features import FEATURE_SETS
+    from bayescope.data.ticket_panel import build_panels, popularity_tiers
+    from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
+    from bayescope.models.ticket_demand import TicketModelInputs, build_ticket_model
+
+    generated = generate_ticket_tables(5, np.random.default_rng(4), n_dmas=6, n_weeks=70)
+    write_ticket_tables(generated.tables, tmp_path, "csv")
+    tables = load_ticket_tables(tmp_path)
+    origin = tables.weeks[-4]
+    artists = np.asarray(sorted(popularity_tiers(tables, origin).index), dtype=object)
+    for features, leads in (("dynamic", 4), ("static", 0)):
+        panels = build_panels(tables, artists, origin, 4, 40, FEATURE_SETS[features])
+        inputs = TicketModelInputs.from_panels(panels)
+        model = build_ticket_model(inputs, 5)
+        assert ("dispersion_weeks_ahead" in model.named_vars) == bool(leads)
+        names = ["alpha_artist", "delta_dma", "pair_effect", "beta", "phi",
+                 "listed_zero_share"] + (["dispersion_weeks_ahead"] if leads else [])
+        outputs = model.compile_fn([model[n] for n in names] + [model["tickets_loglik"]],
+                                   inputs=model.value_vars, on_unused_input="ignore")
+        rng = np.random.default_rng(9)
+        for _ in range(2):
+            point = {v.name: rng.normal(0, 0.3, model.initial_point()[v.name].shape)
+                     for v in model.value_vars}
+            *values, total = outputs(point)
+            params = {n: np.asarray(v)[None] for n, v in zip(names, values, strict=True)}
+            if leads:
+                assert params["dispersion_weeks_ahead"].shape == (1, leads)
+                assert abs(params["dispersion_weeks_ahead"].sum()) < 1e-10
+                assert np.ptp(params["dispersion_weeks_ahead"]) > 0
+            train = panels.train
+            expected = pointwise_loglik(params, train, inputs.feature_means, 6,
+                                        panels.tier).sum()
+            np.testing.assert_allclose(total, expected, rtol=1e-9)

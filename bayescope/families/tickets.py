@@ -46,10 +46,10 @@ from bayescope.inference.predictive import n_draws, thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.inference.ticket_prediction import TicketForecast, TicketSimulator, forecast
 from bayescope.models.ticket_demand import (
-    GATED,
     SAMPLER_COORDINATES,
     TicketModelInputs,
     build_ticket_model,
+    gated,
 )
 from bayescope.posterior_reports.diagnostics import labelled_summary
 from bayescope.posterior_reports.html import ReportContent
@@ -124,9 +124,9 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative binomial on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     model = build_ticket_model(inputs, panels.tier.size)
-    result = fit_model(model, GATED, "nuts", settings.draws, settings.tune, settings.chains,
-                       settings.seed, settings.progress, cache_key, settings.backend,
-                       settings.max_tree_depth, MASS_MATRIX)
+    result = fit_model(model, gated(model.named_vars), "nuts", settings.draws, settings.tune,
+                       settings.chains, settings.seed, settings.progress, cache_key,
+                       settings.backend, settings.max_tree_depth, MASS_MATRIX)
     return result, inputs
 
 
@@ -165,7 +165,8 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
                "training_rows_with_sales": int((inputs.tickets > 0).sum()),
                "forecast_rows": panels.forecast.n, "seconds": result.seconds,
                "gate": result.gate.to_dict(),
-               "parameters": labelled_summary(result.idata["posterior"], GATED)}
+               "parameters": labelled_summary(result.idata["posterior"],
+                                                             gated(result.idata["posterior"]))}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=float))
     return result, summary
 
@@ -257,7 +258,7 @@ class TicketsRun:
         return TicketPanel(self.artists, self.dmas, calendar, arrays["artist"].astype(int),
                            arrays["dma"].astype(int), week, x, np.nan_to_num(tickets),
                            np.nan_to_num(arrays["order_value"]), ~np.isnan(tickets),
-                           self.features)
+                           self.features, week - first + 1)
 
     @property
     def features(self) -> tuple[str, ...]:
