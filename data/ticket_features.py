@@ -58,6 +58,7 @@ forward).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,30 +145,38 @@ def season_terms(weeks: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     return np.sin(angle), np.cos(angle)
 
 
-def feature_cubes(cubes: SignalCubes, lag: int) -> dict[str, np.ndarray]:
-    """Every feature as an ``(artists, DMAs, weeks)`` array (see module docstring)."""
+def feature_cubes(cubes: SignalCubes, lag: int, names: Collection[str] | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Every feature (or those in ``names``) as an ``(artists, DMAs, weeks)`` array (see
+    module docstring)."""
     if lag < 1:
         raise ValueError("the lag (horizon) must be at least one week")
-    recent = np.log1p(trailing_mean(cubes.dma_streams, lag))
-    before = np.log1p(trailing_mean(cubes.dma_streams, lag + WINDOW))
-    share = np.asarray(cubes.households, float) / np.sum(cubes.households)
-    expected = trailing_mean(cubes.global_streams, lag)[:, None, :] * share[None, :, None]
-    engagement = cubes.engagement / 1000.0
-    buzz = np.log1p(lagged(engagement, lag)) - np.log1p(
-        trailing_mean(engagement, lag + 1, SOCIAL_WINDOW))
-    n_dmas = cubes.dma_streams.shape[1]
-    sin, cos = season_terms(cubes.weeks)
-    shape = cubes.dma_streams.shape
-    return {
-        "streams_index": recent - np.log1p(expected),
-        "streams_momentum": recent - before,
-        "social_momentum": np.repeat(buzz[:, None, :], n_dmas, axis=1),
-        "log_listings": np.log1p(lagged(cubes.listings, lag)),
-        "log_events_listed": np.log1p(lagged(cubes.events, lag)),
-        "season_sin": np.broadcast_to(sin, shape),
-        "season_cos": np.broadcast_to(cos, shape),
-        **dynamic_feature_cubes(cubes, lag),
-    }
+    wanted = set(names) if names is not None else None
+    out: dict[str, np.ndarray] = {}
+    streams = ("streams_index", "streams_momentum")
+    if wanted is None or wanted & set(streams):
+        recent = np.log1p(trailing_mean(cubes.dma_streams, lag))
+        before = np.log1p(trailing_mean(cubes.dma_streams, lag + WINDOW))
+        share = np.asarray(cubes.households, float) / np.sum(cubes.households)
+        expected = trailing_mean(cubes.global_streams, lag)[:, None, :] * share[None, :, None]
+        out["streams_index"] = recent - np.log1p(expected)
+        out["streams_momentum"] = recent - before
+    if wanted is None or "social_momentum" in wanted:
+        engagement = cubes.engagement / 1000.0
+        buzz = np.log1p(lagged(engagement, lag)) - np.log1p(
+            trailing_mean(engagement, lag + 1, SOCIAL_WINDOW))
+        out["social_momentum"] = np.repeat(buzz[:, None, :], cubes.dma_streams.shape[1], axis=1)
+    if wanted is None or "log_listings" in wanted:
+        out["log_listings"] = np.log1p(lagged(cubes.listings, lag))
+    if wanted is None or "log_events_listed" in wanted:
+        out["log_events_listed"] = np.log1p(lagged(cubes.events, lag))
+    if wanted is None or wanted & {"season_sin", "season_cos"}:
+        sin, cos = season_terms(cubes.weeks)
+        shape = cubes.dma_streams.shape
+        out["season_sin"] = np.broadcast_to(sin, shape)
+        out["season_cos"] = np.broadcast_to(cos, shape)
+    out.update(dynamic_feature_cubes(cubes, lag, wanted))
+    return out if wanted is None else {name: out[name] for name in wanted if name in out}
 
 
 def weeks_ahead_lags(n_weeks: int, origin: int, horizon: int) -> np.ndarray:
@@ -192,7 +201,7 @@ def latest_feature_cubes(cubes: SignalCubes, origin: int, horizon: int
     lags = weeks_ahead_lags(cubes.dma_streams.shape[-1], origin, horizon)
     out: dict[str, np.ndarray] = {}
     for lag in np.unique(lags):
-        at_lag = feature_cubes(cubes, int(lag))
+        at_lag = feature_cubes(cubes, int(lag), set(LATEST.values()))
         weeks = lags == lag
         for name, base in LATEST.items():
             if name not in out:
@@ -212,26 +221,38 @@ def weeks_listed(listings: np.ndarray) -> np.ndarray:
     return out
 
 
-def dynamic_feature_cubes(cubes: SignalCubes, lag: int) -> dict[str, np.ndarray]:
-    """Recent sales and listing dynamics at lag ``lag`` (module docstring); NaN where a
-    source is absent (a world drawn before its sales exist)."""
+def dynamic_feature_cubes(cubes: SignalCubes, lag: int, names: Collection[str] | None = None
+                          ) -> dict[str, np.ndarray]:
+    """Recent sales and listing dynamics at lag ``lag`` (module docstring; those in ``names``
+    when given); NaN where a source is absent (a world drawn before its sales exist)."""
     shape = cubes.dma_streams.shape
     missing = np.full(shape, np.nan)
+
+    def wanted(name: str) -> bool:
+        return names is None or name in names
+
     out: dict[str, np.ndarray] = {}
-    if cubes.tickets is None:
-        out["log_recent_sales"] = out["log_national_sales"] = missing
-    else:
-        out["log_recent_sales"] = np.log1p(trailing_mean(cubes.tickets, lag))
-        national = trailing_mean(cubes.tickets.sum(axis=1), lag)
-        out["log_national_sales"] = np.repeat(np.log1p(national)[:, None, :], shape[1], axis=1)
-    out["listings_growth"] = (np.log1p(lagged(cubes.listings, lag))
-                              - np.log1p(lagged(cubes.listings, lag + 1)))
-    out["log_weeks_listed"] = np.log1p(lagged(weeks_listed(cubes.listings), lag))
-    if cubes.tickets_listed is None:
-        out["log_tickets_per_event"] = missing
-    else:
-        per_event = cubes.tickets_listed / np.maximum(cubes.events, 1.0)
-        out["log_tickets_per_event"] = np.log1p(lagged(per_event, lag))
+    if wanted("log_recent_sales"):
+        out["log_recent_sales"] = missing if cubes.tickets is None else np.log1p(
+            trailing_mean(cubes.tickets, lag))
+    if wanted("log_national_sales"):
+        if cubes.tickets is None:
+            out["log_national_sales"] = missing
+        else:
+            national = trailing_mean(cubes.tickets.sum(axis=1), lag)
+            out["log_national_sales"] = np.repeat(np.log1p(national)[:, None, :], shape[1],
+                                                  axis=1)
+    if wanted("listings_growth"):
+        out["listings_growth"] = (np.log1p(lagged(cubes.listings, lag))
+                                  - np.log1p(lagged(cubes.listings, lag + 1)))
+    if wanted("log_weeks_listed"):
+        out["log_weeks_listed"] = np.log1p(lagged(weeks_listed(cubes.listings), lag))
+    if wanted("log_tickets_per_event"):
+        if cubes.tickets_listed is None:
+            out["log_tickets_per_event"] = missing
+        else:
+            per_event = cubes.tickets_listed / np.maximum(cubes.events, 1.0)
+            out["log_tickets_per_event"] = np.log1p(lagged(per_event, lag))
     return out
 
 
