@@ -73,7 +73,7 @@ def test_predictions_equal_the_cli_for_the_same_rows_and_seed(client, instances,
                                   "missing", "mistyped", "bool_as_number", "out_of_range",
                                   "bad_campaign", "bad_date", "too_many", "bad_seed",
                                   "negative_seed", "huge_integer", "huge_spend", "long_string",
-                                  "relative_date"])
+                                  "relative_date", "duplicate_id"])
 def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
     good = dict(instances[0])
     body: object = {"instances": [good]}
@@ -122,6 +122,10 @@ def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
     elif case == "relative_date":
         body, expected = {"instances": [{**good, "campaign_send_date": "now"}]}, (
             422, "campaign_send_date", 0)
+    elif case == "duplicate_id":
+        body, expected = {"instances": [good, {**instances[1],
+                                               "customer_id": good["customer_id"]}]}, (
+            422, "customer_id", 0)
     url = "/v1/models/run:predict" + {"bad_seed": "?seed=x", "negative_seed": "?seed=-1"}.get(
         case, "")
     if case in ("bad_seed", "negative_seed"):

@@ -430,7 +430,9 @@ class ServedPropensityModel:
 
     def schema(self) -> dict[str, Any]:
         """JSON schema of one instance: null allowed exactly where the brief allows it."""
-        properties: dict[str, Any] = {"customer_id": {"type": "string", "minLength": 1}}
+        properties: dict[str, Any] = {"customer_id": {
+            "type": "string", "minLength": 1,
+            "description": "unique within a request (a repeat is a 422)"}}
         for column in CATEGORICAL:
             properties[column] = {"type": ["string", "null"]}
         for column, rule in NUMERIC.items():

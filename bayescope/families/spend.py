@@ -350,7 +350,8 @@ class ServedSpendModel:
     def schema(self) -> dict[str, Any]:
         """JSON schema of one instance (also used in the OpenAPI description)."""
         properties: dict[str, Any] = {
-            "customer_id": {"type": "string", "minLength": 1},
+            "customer_id": {"type": "string", "minLength": 1,
+                            "description": "unique within a request (a repeat is a 422)"},
             "campaign_id": {"type": "string", "enum": list(CAMPAIGNS)},
             "campaign_send_date": {"type": "string", "format": "date"},
         }
