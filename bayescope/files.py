@@ -6,6 +6,7 @@ a reader never sees a half-written file and a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import tempfile
@@ -42,9 +43,12 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
 def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; swap it in for ``target`` on success.
 
-    The old ``target`` (if any) is renamed aside and removed only after the new one is in
-    place; a failure removes the temporary folder and leaves ``target`` as it was. A
-    ``target`` that is a file is refused (``NotADirectoryError``), never put aside.
+    On Linux an existing ``target`` and the new folder trade places in one atomic rename
+    (:func:`exchange_paths`), so a process killed at any moment leaves either the old run or
+    the new one under ``target``, never neither; elsewhere the old ``target`` is renamed aside
+    and removed only after the new one is in place. A failure removes the temporary folder
+    and leaves ``target`` as it was. A ``target`` that is a file is refused
+    (``NotADirectoryError``), never put aside.
     """
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(20, "is a file, not a folder: refusing to replace it",
@@ -55,6 +59,9 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         yield work
         os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
         old = None
+        if target.exists() and exchange_paths(work, target):
+            shutil.rmtree(work, ignore_errors=True)  # it holds the old run now
+            return
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -65,6 +72,18 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def exchange_paths(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``);
+    False, with nothing changed, where the system or the file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_current_directory, rename_exchange = -100, 2
+    return renameat2(at_current_directory, os.fsencode(first), at_current_directory,
+                     os.fsencode(second), rename_exchange) == 0
 
 
 @contextmanager

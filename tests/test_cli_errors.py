@@ -173,3 +173,39 @@ def test_files_of_two_runs_are_not_mixed(small_log_csv, tmp_path) -> None:
     shutil.copy(runs[1] / "metrics.json", runs[0] / "metrics.json")
     with pytest.raises(bs.ArtifactError, match=r"metrics\.json belongs to another run"):
         bs.load(runs[0])
+
+
+def test_a_refit_killed_at_any_moment_leaves_one_whole_run(small_log_csv, tmp_path) -> None:
+    """kill -9 at spread moments of a refit into an existing run: afterwards the run
+    directory is the old run or the new one, whole (``bayescope.load`` refuses files of two
+    runs or a missing one), nothing else is left beside it but the lock, and the next fit
+    writes it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import bayescope as bs
+
+    run = tmp_path / "run"
+    arguments = ["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
+                 "--calibration-end", "2024-12-31", "--out", str(run)]
+    assert main(arguments) == 0
+    command = [sys.executable, "-c", "import sys; from bayescope.cli import main; "
+               "sys.exit(main(sys.argv[1:]))", *arguments]
+    killed = 0
+    for delay in (2.0, 5.0, 8.0, 11.0):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        killed += process.wait() == -signal.SIGKILL
+        bs.load(run)
+        run_ids = {json.loads((run / name).read_text())["run_id"]
+                   for name in ("summary.json", "metrics.json")}
+        assert len(run_ids) == 1, (delay, run_ids)
+        leftovers = {p.name for p in tmp_path.iterdir()} - {"run", ".run.lock"}
+        assert all(name.startswith(".run.") for name in leftovers), leftovers
+    assert killed >= 2
+    assert main(arguments) == 0
+    bs.load(run)
