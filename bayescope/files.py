@@ -7,6 +7,7 @@ a reader never sees a half-written file and a failure leaves nothing behind.
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import shutil
 import tempfile
@@ -90,7 +91,9 @@ def exchange_paths(first: Path, second: Path) -> bool:
 def output_lock(target: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``target`` (a file ``.<name>.lock`` beside it) while a
     command writes it: a second writer of the same path fails at once with an ``OSError``
-    naming the path, instead of racing the first and silently winning."""
+    naming the path, instead of racing the first and silently winning. Once locked, the
+    temporary ``.<name>.*`` siblings of writers killed before they finished are removed
+    (no live writer can own them while the lock is held)."""
     import errno
     import fcntl
 
@@ -113,6 +116,12 @@ def output_lock(target: Path) -> Iterator[None]:
         if same:
             break
         handle.close()
+    for stale in target.parent.glob(glob.escape(f".{target.name}.") + "*"):
+        if stale != lock_path:
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
     try:
         yield
     finally:
