@@ -222,10 +222,13 @@ def _generate_spend(args: argparse.Namespace) -> None:
     console.print(f"wrote {len(table)} customers to {out} and the truth to {truth_path}")
 
 
-SERVER_LIMITS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10}
+SERVER_LIMITS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10,
+                 "channel_request_lookahead": 5}
 """waitress settings: its defaults (100 connections, 120 s before an idle one is dropped)
 let about 100 idle local clients lock everyone out; the request body limit is the app's
-(set below), so a larger body is refused before it is buffered, not after 1 GiB."""
+(set below), so a larger body is refused before it is buffered, not after 1 GiB; the
+lookahead keeps reading a connection while its request waits, so the app can tell that the
+client hung up and skip the work (``waitress.client_disconnected``)."""
 
 
 def _serve(args: argparse.Namespace) -> None:

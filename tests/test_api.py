@@ -311,3 +311,27 @@ def test_nan_literals_are_422_and_a_405_says_what_is_allowed(client, instances):
     assert answer.status_code == 422 and answer.json["field"] == "price_sensitivity"
     wrong = client.get("/v1/models/run:predict")
     assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
+
+
+def test_a_request_whose_client_hung_up_is_not_computed(client, instances, monkeypatch):
+    """Under waitress (``channel_request_lookahead``) the app asks whether the client is
+    still there before computing; one that hung up while its request waited gets no work."""
+    from bayescope.cli import SERVER_LIMITS
+
+    assert SERVER_LIMITS["channel_request_lookahead"] > 0
+    from bayescope.families.spend import ServedSpendModel
+
+    calls = []
+    predict = ServedSpendModel.predict
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(ServedSpendModel, "predict", counted)
+    gone = client.post("/v1/models/run:predict", json={"instances": instances[:2]},
+                       environ_base={"waitress.client_disconnected": lambda: True})
+    assert gone.status_code == 499 and not calls
+    here = client.post("/v1/models/run:predict", json={"instances": instances[:2]},
+                       environ_base={"waitress.client_disconnected": lambda: False})
+    assert here.status_code == 200 and len(here.json["predictions"]) == 2 and calls == [1]

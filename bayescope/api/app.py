@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from bayescope.api.served import ServedModel, load_served
@@ -48,6 +48,8 @@ class ApiError(Exception):
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+CLIENT_CLOSED_REQUEST = 499
+"""The status logged for a request whose client hung up before it was computed (nginx's)."""
 
 
 def _refuse_unencodable(value: Any, index: int, field: str | None = None) -> None:
@@ -163,8 +165,13 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
 
     def predict(model: ServedModel, allow_bare: bool) -> Any:
         options = {k: v for k, v in request.args.items() if k != "seed"}
-        predictions = model.predict(instances_from_body(allow_bare), seed=seed_from_query(),
-                                    options=options)
+        instances = instances_from_body(allow_bare)
+        # waitress (with channel_request_lookahead) says whether the client is still there: a
+        # request that waited in the queue for a client that has hung up is not computed.
+        hung_up = request.environ.get("waitress.client_disconnected")
+        if hung_up is not None and hung_up():
+            return Response(status=CLIENT_CLOSED_REQUEST)
+        predictions = model.predict(instances, seed=seed_from_query(), options=options)
         return jsonify({"model": model.info(), "predictions": predictions})
 
     @app.get("/healthz")
