@@ -192,7 +192,10 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
     tables = load_ticket_tables(tmp_path)
     origin = tables.weeks[-4]
     artists = np.asarray(sorted(popularity_tiers(tables, origin).index), dtype=object)
-    for features, leads in (("dynamic", 4), ("static", 0)):
+    static = build_panels(tables, artists, origin, 4, 40, FEATURE_SETS["static"])
+    model = build_ticket_model(TicketModelInputs.from_panels(static), 5)
+    assert "dispersion_weeks_ahead" not in model.named_vars
+    for features, leads in (("dynamic", 4),):
         panels = build_panels(tables, artists, origin, 4, 40, FEATURE_SETS[features])
         inputs = TicketModelInputs.from_panels(panels)
         model = build_ticket_model(inputs, 5)
