@@ -27,7 +27,7 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     A reader never sees a half-written file and a failure leaves nothing behind.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=work_prefix(path), suffix=suffix)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -55,7 +55,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         raise NotADirectoryError(20, "is a file, not a folder: refusing to replace it",
                                  str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    work = Path(tempfile.mkdtemp(prefix=work_prefix(target), dir=target.parent))
     try:
         yield work
         os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
@@ -64,7 +64,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
             shutil.rmtree(work, ignore_errors=True)  # it holds the old run now
             return
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
+            old = set_aside(target)
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
         work.rename(target)
@@ -91,9 +91,9 @@ def exchange_paths(first: Path, second: Path) -> bool:
 def output_lock(target: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``target`` (a file ``.<name>.lock`` beside it) while a
     command writes it: a second writer of the same path fails at once with an ``OSError``
-    naming the path, instead of racing the first and silently winning. Once locked, the
-    temporary ``.<name>.*`` siblings of writers killed before they finished are removed
-    (no live writer can own them while the lock is held)."""
+    naming the path, instead of racing the first and silently winning. Once locked, what
+    writers killed before they finished left beside it is cleared
+    (:func:`remove_stale_work`)."""
     import errno
     import fcntl
 
@@ -116,18 +116,41 @@ def output_lock(target: Path) -> Iterator[None]:
         if same:
             break
         handle.close()
-    for stale in target.parent.glob(glob.escape(f".{target.name}.") + "*"):
-        if stale != lock_path:
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
+    remove_stale_work(target)
     try:
         yield
     finally:
         lock_path.unlink(missing_ok=True)  # while still holding the lock
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+def work_prefix(target: Path) -> str:
+    """Name prefix of the temporaries a write of ``target`` builds beside it."""
+    return f".{target.name}.bayescope-"
+
+
+def set_aside(target: Path) -> Path:
+    """Where :func:`atomic_directory` puts the old ``target`` while the new one moves in
+    (systems without an atomic exchange only)."""
+    return target.with_name(f".{target.name}.bayescope-old")
+
+
+def remove_stale_work(target: Path) -> None:
+    """Remove what writers of ``target`` killed before they finished left beside it: their
+    temporaries (:func:`work_prefix`); a run set aside by a writer killed between its two
+    renames is put back first when ``target`` is missing. Call it holding
+    :func:`output_lock`: CLI writers of ``target`` take that lock, so none of them is live
+    (a Python-API writer of the same path at the same moment, without the lock, is not
+    protected)."""
+    old = set_aside(target)
+    if old.is_dir() and not target.exists():
+        old.rename(target)
+    for stale in target.parent.glob(glob.escape(work_prefix(target)) + "*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def umask() -> int:

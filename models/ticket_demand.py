@@ -229,12 +229,14 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
         pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
         leads = week_leads(inputs, n_artists, n_dmas)
-        log_phi_week = pt.zeros(leads.size)
+        # Data, so the number of training weeks may change when a compiled model is reused.
+        lead_of_week = pm.Data("weeks_ahead_of_week", leads - 1)
+        log_phi_week = pt.zeros(lead_of_week.shape[0])
         if leads.max() > 1:
             model.add_coord("weeks_ahead", np.arange(1, leads.max() + 1))
             dispersion_ahead = pm.ZeroSumNormal("dispersion_weeks_ahead", 0.5,
                                                 dims="weeks_ahead")
-            log_phi_week = dispersion_ahead[pm.Data("weeks_ahead_of_week", leads - 1)]
+            log_phi_week = dispersion_ahead[lead_of_week]
         phi_grid = pt.exp(log_phi[tier][:, None] + log_phi_week[None, :])
         logit_zero = pm.Normal("logit_listed_zero", -2.0, 1.5, dims="tier")
         zero_share = pm.Deterministic("listed_zero_share", pm.math.sigmoid(logit_zero),
@@ -349,14 +351,17 @@ def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -
     sigma^2)`` (Papaspiliopoulos, Roberts & Skold 2007, "A general framework for the
     parametrization of hierarchical models", section 3): centred where the data pin each
     effect, non-centred where the prior does. Both come from the training weeks before the
-    fit, by moments on the artist-DMA log rates ``l_ad = log((n_ad + 1/2) / weeks)`` with
+    fit, by moments on the artist-DMA log totals ``l_ad = log(n_ad + 1/2)`` with
     sampling variance ``1 / (n_ad + 1/2)``: the pair variance ``tau^2`` beyond that after the
     artist and DMA means are removed; the DMA means ``m_d`` with variance ``v_d = sum_a (tau^2
     + 1 / (n_ad + 1/2)) / A^2``; ``sigma^2`` the mean square of ``m`` off ``1`` and size less
     the mean ``v_d`` (0 if negative); ``I_j = sum_d Q_dj^2 / v_d``. A moment estimate only
-    picks coordinates: the prior and the posterior are the same for every ``kappa``.
+    picks coordinates: the prior and the posterior are the same for every ``kappa``. With one
+    artist or too few DMAs to estimate a spread, ``kappa`` is 0 (non-centred).
     """
     n_dmas = basis.shape[0]
+    if n_artists < 2 or basis.shape[1] < 2:
+        return np.zeros(basis.shape[1])
     counts = inputs.tickets.reshape(n_artists, n_dmas, -1).sum(axis=2) + 0.5
     log_rates = np.log(counts)
     noise = 1.0 / counts
@@ -369,7 +374,8 @@ def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -
     off_size = basis[:, 1:].T @ dma_means
     variance = max(float(np.mean(off_size**2) - np.mean(dma_variance)), 0.0)
     information = (basis**2).T @ (1.0 / dma_variance)
-    return information * variance / (1.0 + information * variance)
+    kappa = information * variance / (1.0 + information * variance)
+    return np.clip(np.nan_to_num(kappa), 0.0, 1.0)
 
 
 def partially_centred_pair_effects(sigma: pt.TensorVariable, feature_part: pt.TensorVariable,
@@ -470,8 +476,10 @@ def row_dispersion(params: Params, panel: TicketPanel, tier: np.ndarray) -> np.n
     the last)."""
     phi = params["phi"][:, tier[panel.artist]]
     psi = params.get("dispersion_weeks_ahead")
-    if psi is None or panel.weeks_ahead is None:
+    if psi is None:
         return phi
+    if panel.weeks_ahead is None:
+        raise ValueError("the run's dispersion varies by weeks ahead; the rows carry none")
     lead = np.clip(np.asarray(panel.weeks_ahead, int), 1, psi.shape[1]) - 1
     return phi * np.exp(psi[:, lead])
 

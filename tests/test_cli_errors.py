@@ -210,3 +210,25 @@ def test_a_refit_killed_at_any_moment_leaves_one_whole_run(small_log_csv, tmp_pa
     assert main(arguments) == 0  # and clears what the killed writers left
     bs.load(run)
     assert {p.name for p in tmp_path.iterdir()} == {"run"}
+
+
+def test_the_lock_clears_only_bayescope_temporaries_and_puts_a_set_aside_run_back(tmp_path
+                                                                                  ) -> None:
+    """A killed writer's temporaries go; a user's dot-files beside the target and another
+    target's lock and temporaries stay; a run a killed writer had set aside (no atomic
+    exchange on that system) comes back when the target is missing."""
+    from bayescope.files import output_lock, set_aside, work_prefix
+
+    target = tmp_path / "run"
+    set_aside(target).mkdir()
+    (set_aside(target) / "summary.json").write_text("{}")
+    dead = tmp_path / f"{work_prefix(target)}abc123"
+    dead.mkdir()
+    keep = [tmp_path / ".run.swp", tmp_path / ".run.v2.lock",
+            tmp_path / f"{work_prefix(tmp_path / 'run.v2')}xyz"]
+    for path in keep:
+        path.write_text("mine")
+    with output_lock(target):
+        assert (target / "summary.json").is_file()
+        assert not dead.exists() and not set_aside(target).exists()
+    assert all(path.read_text() == "mine" for path in keep)
