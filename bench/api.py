@@ -7,14 +7,18 @@ threads) in a subprocess and measures from this process:
 
 * p50 / p99 latency of one-instance and 1,000-instance requests (sequential, keep-alive);
 * requests per second of one-instance requests from 4 concurrent clients for ``--seconds``;
-* the time of one 10,000-instance request.
+* the time of one 10,000-instance request;
+* with ``--sustained SECONDS``: 16 keep-alive clients for that long while 50 slow
+  connections dribble a request a byte a second, with a health check every second:
+  requests/s, p50/p99, errors, the slowest health check and the server's memory.
 
 The anchor is the same prediction computed in-process (``predict_spend_run``, or the served
 BTYD model's own ``predict``; no HTTP, no JSON): the ratio served / in-process is what the
 server adds. Targets (issue 5): p50 <= 10 ms
 and p99 <= 50 ms for one instance, >= 300 requests/s, 10,000 instances in under 1 s.
 
-Usage: ``python bench/api.py [--family spend|btyd] [--run RUN_DIR] [--seconds 10]``
+Usage: ``python bench/api.py [--family spend|btyd] [--run RUN_DIR] [--seconds 10]
+[--sustained 60]``
 """
 
 from __future__ import annotations
@@ -84,11 +88,82 @@ def throughput(port: int, path: str, body: bytes, seconds: float, clients: int =
     return sum(counts) / (time.perf_counter() - start)
 
 
+def server_memory_mb(pid: int) -> float:
+    """Resident memory of the server process (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sustained(port: int, path: str, body: bytes, seconds: float, pid: int, clients: int = 16,
+              slow: int = 50) -> dict[str, float]:
+    """``clients`` keep-alive clients posting one-instance requests for ``seconds`` while
+    ``slow`` connections dribble a request one byte a second and never finish it, and a
+    health check every second; latencies, errors and the server's memory over the run."""
+    stop = time.perf_counter() + seconds
+    times: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    health: list[float] = []
+    memory = [server_memory_mb(pid)]
+
+    def worker(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < stop:
+            try:
+                times[i].append(post(conn, path, body))
+            except (OSError, RuntimeError, http.client.HTTPException):
+                errors[i] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.close()
+
+    def dribbler() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            request = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999\r\n\r\n"
+            for byte in request.encode():
+                if time.perf_counter() >= stop:
+                    return
+                try:
+                    sock.send(bytes([byte]))
+                except OSError:
+                    return  # the server dropped the slow client
+                time.sleep(1.0)
+
+    def checker() -> None:
+        while time.perf_counter() < stop:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            start = time.perf_counter()
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            health.append(time.perf_counter() - start)
+            conn.close()
+            memory.append(server_memory_mb(pid))
+            time.sleep(1.0)
+
+    threads = ([threading.Thread(target=dribbler) for _ in range(slow)]
+               + [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+               + [threading.Thread(target=checker)])
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    flat = np.concatenate([np.asarray(t) for t in times])
+    return {"requests_per_s": flat.size / elapsed, "p50_ms": 1e3 * np.median(flat),
+            "p99_ms": 1e3 * np.quantile(flat, 0.99), "errors": float(sum(errors)),
+            "health_max_ms": 1e3 * max(health), "memory_start_mb": memory[0],
+            "memory_mid_mb": memory[len(memory) // 2], "memory_end_mb": memory[-1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", choices=("spend", "btyd"), default="spend")
     parser.add_argument("--run", default=None, help="an existing run directory of the family")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--sustained", type=float, default=0.0,
+                        help="also run 16 clients plus 50 slow ones for this many seconds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run) if args.run else Path(tmp) / "run"
@@ -120,11 +195,16 @@ def main() -> None:
                              "served / in-process": np.median(big) / np.median(local)})
             rps = throughput(port, path, json.dumps({"instances": rows[:1]}).encode(),
                              args.seconds)
+            load = (sustained(port, path, json.dumps({"instances": rows[:1]}).encode(),
+                              args.sustained, server.pid) if args.sustained > 0 else None)
         finally:
             server.terminate()
             server.wait(timeout=10)
     print(pd.DataFrame(results).round(2).to_string(index=False))
     print(f"one-instance requests per second (4 clients, {args.seconds:.0f} s): {rps:.0f}")
+    if load is not None:
+        print(f"sustained {args.sustained:.0f} s, 16 clients + 50 slow connections: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in load.items()))
 
 
 def prepare_spend(run_dir: Path, fit: bool) -> tuple[list[dict], Callable[[list[dict]], object]]:
