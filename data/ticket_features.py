@@ -151,32 +151,35 @@ def feature_cubes(cubes: SignalCubes, lag: int, names: Collection[str] | None = 
     module docstring)."""
     if lag < 1:
         raise ValueError("the lag (horizon) must be at least one week")
-    wanted = set(names) if names is not None else None
     out: dict[str, np.ndarray] = {}
-    streams = ("streams_index", "streams_momentum")
-    if wanted is None or wanted & set(streams):
+    if _wanted(names, "streams_index", "streams_momentum"):
         recent = np.log1p(trailing_mean(cubes.dma_streams, lag))
         before = np.log1p(trailing_mean(cubes.dma_streams, lag + WINDOW))
         share = np.asarray(cubes.households, float) / np.sum(cubes.households)
         expected = trailing_mean(cubes.global_streams, lag)[:, None, :] * share[None, :, None]
         out["streams_index"] = recent - np.log1p(expected)
         out["streams_momentum"] = recent - before
-    if wanted is None or "social_momentum" in wanted:
+    if _wanted(names, "social_momentum"):
         engagement = cubes.engagement / 1000.0
         buzz = np.log1p(lagged(engagement, lag)) - np.log1p(
             trailing_mean(engagement, lag + 1, SOCIAL_WINDOW))
         out["social_momentum"] = np.repeat(buzz[:, None, :], cubes.dma_streams.shape[1], axis=1)
-    if wanted is None or "log_listings" in wanted:
+    if _wanted(names, "log_listings"):
         out["log_listings"] = np.log1p(lagged(cubes.listings, lag))
-    if wanted is None or "log_events_listed" in wanted:
+    if _wanted(names, "log_events_listed"):
         out["log_events_listed"] = np.log1p(lagged(cubes.events, lag))
-    if wanted is None or wanted & {"season_sin", "season_cos"}:
+    if _wanted(names, "season_sin", "season_cos"):
         sin, cos = season_terms(cubes.weeks)
         shape = cubes.dma_streams.shape
         out["season_sin"] = np.broadcast_to(sin, shape)
         out["season_cos"] = np.broadcast_to(cos, shape)
-    out.update(dynamic_feature_cubes(cubes, lag, wanted))
-    return out if wanted is None else {name: out[name] for name in wanted if name in out}
+    out.update(dynamic_feature_cubes(cubes, lag, names))
+    return out if names is None else {name: out[name] for name in names if name in out}
+
+
+def _wanted(names: Collection[str] | None, *features: str) -> bool:
+    """Whether any of ``features`` is asked for (all are when ``names`` is None)."""
+    return names is None or any(name in names for name in features)
 
 
 def weeks_ahead_lags(n_weeks: int, origin: int, horizon: int) -> np.ndarray:
@@ -227,27 +230,23 @@ def dynamic_feature_cubes(cubes: SignalCubes, lag: int, names: Collection[str] |
     when given); NaN where a source is absent (a world drawn before its sales exist)."""
     shape = cubes.dma_streams.shape
     missing = np.full(shape, np.nan)
-
-    def wanted(name: str) -> bool:
-        return names is None or name in names
-
     out: dict[str, np.ndarray] = {}
-    if wanted("log_recent_sales"):
+    if _wanted(names, "log_recent_sales"):
         out["log_recent_sales"] = missing if cubes.tickets is None else np.log1p(
             trailing_mean(cubes.tickets, lag))
-    if wanted("log_national_sales"):
+    if _wanted(names, "log_national_sales"):
         if cubes.tickets is None:
             out["log_national_sales"] = missing
         else:
             national = trailing_mean(cubes.tickets.sum(axis=1), lag)
             out["log_national_sales"] = np.repeat(np.log1p(national)[:, None, :], shape[1],
                                                   axis=1)
-    if wanted("listings_growth"):
+    if _wanted(names, "listings_growth"):
         out["listings_growth"] = (np.log1p(lagged(cubes.listings, lag))
                                   - np.log1p(lagged(cubes.listings, lag + 1)))
-    if wanted("log_weeks_listed"):
+    if _wanted(names, "log_weeks_listed"):
         out["log_weeks_listed"] = np.log1p(lagged(weeks_listed(cubes.listings), lag))
-    if wanted("log_tickets_per_event"):
+    if _wanted(names, "log_tickets_per_event"):
         if cubes.tickets_listed is None:
             out["log_tickets_per_event"] = missing
         else:

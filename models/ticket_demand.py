@@ -317,13 +317,12 @@ def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> Fea
 
 def size_scaled_dma_effects(beta_size: pt.TensorVariable, sigma_dma: pt.TensorVariable,
                             size: pt.TensorVariable, basis: pt.TensorVariable,
-                            centring: pt.TensorVariable | np.ndarray | None = None
-                            ) -> pt.TensorVariable:
+                            centring: pt.TensorVariable | np.ndarray) -> pt.TensorVariable:
     """DMA effects ``beta_size s + e``, ``e ~ ZeroSumNormal(sigma_dma)``, sampled along size.
 
     ``basis`` is :func:`orthogonal_basis` of ``size``: its first column the unit vector along
     the centred size, the rest orthogonal to it and to ``1``. ``centring`` (one weight
-    ``kappa`` per column, :func:`dma_centring`; default 1, centred) partially centres each
+    ``kappa`` per column, :func:`dma_centring`; 1 is centred) partially centres each
     coordinate ``z_j`` of ``e + beta_size (s - mean(s))`` on the basis, whose prior is
     ``Normal(mu_j, sigma)`` (``mu = beta_size |s - mean(s)|`` along size, 0 elsewhere): the
     sampler sees ``w_j ~ Normal(kappa_j mu_j, sigma^kappa_j)`` and ``z_j = mu_j + sigma^(1 -
@@ -331,7 +330,7 @@ def size_scaled_dma_effects(beta_size: pt.TensorVariable, sigma_dma: pt.TensorVa
     ``size_slope_raw``, the orthogonal ``w`` as ``u_dma_orthogonal`` and the effects as
     ``delta_dma`` (module docstring).
     """
-    kappa = pt.ones(basis.shape[1]) if centring is None else pt.as_tensor(centring)
+    kappa = pt.as_tensor(centring)
     centred_size = size - size.mean()
     size_norm = pt.linalg.norm(centred_size)
     along_mean = beta_size * size_norm

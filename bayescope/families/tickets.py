@@ -159,14 +159,14 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
     })
     save_artifact(run_dir, _thinned(result.idata), _row_arrays(panels.forecast), attrs,
                   unit="row")
+    posterior = result.idata["posterior"]
     summary = {"kind": "tickets", "origin": attrs["origin"], "horizon": settings.horizon,
                "artists": panels.tier.size, "dmas": panels.size.size,
                "training_rows": int(inputs.tickets.size),
                "training_rows_with_sales": int((inputs.tickets > 0).sum()),
                "forecast_rows": panels.forecast.n, "seconds": result.seconds,
                "gate": result.gate.to_dict(),
-               "parameters": labelled_summary(result.idata["posterior"],
-                                                             gated(result.idata["posterior"]))}
+               "parameters": labelled_summary(posterior, gated(posterior))}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=float))
     return result, summary
 
