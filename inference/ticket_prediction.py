@@ -3,6 +3,7 @@
 :class:`TicketSimulator` draws, for each posterior draw ``s`` and forecast row ``i``,
 
     tickets_si ~ NegBinomial(mu_si, phi_si)        (as Poisson(Gamma(phi, mu / phi)))
+                 phi_si = phi_k exp(psi_h + rho log mu_si)
     order_value_si = tickets_si * exp(pi_s,a(i) + gamma_s s_d(i) + sigma_s eps_si)
 
 (:mod:`bayescope.models.ticket_demand`), vectorised over the stored draws. :func:`forecast`
@@ -57,7 +58,7 @@ class TicketSimulator:
         rows = self.panel.take(index)
         log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
         mu = forecast_mu(log_mu)
-        phi = row_dispersion(params, rows, self.tier)
+        phi = row_dispersion(params, rows, self.tier, log_mu)
         tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
         tickets[rng.random(tickets.shape) < listed_zero_share(params, rows, self.tier)] = 0.0
         price = log_price(params, rows.artist, self.size[rows.dma],

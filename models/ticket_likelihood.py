@@ -10,16 +10,21 @@ for every cell of the grid (655,200 at the benchmark size), the bracket only for
 weeks with sales (6%), which :mod:`bayescope.models.ticket_demand` writes in PyMC. This module
 computes the every-cell term and its gradient in one pass:
 
-    L = - sum_adw phi_aw log(1 + exp(eta_adw) / phi_aw),
+    L = - sum_adw phi_adw log(1 + r_adw),      r = exp(eta) / phi,
+    phi_adw = phi_aw exp(rho eta_adw),
     eta_adw = alpha_a + delta_d + pair_ad + sum_f x_fadw beta_f + sum_g z_gaw b_g
               + sum_k s_kw c_k,
 
-    dL/deta_adw = -phi_aw r / (1 + r),      r = exp(eta_adw) / phi_aw,
-    dL/dphi_aw  = sum_d [r / (1 + r) - log(1 + r)],
+    g_adw = dL/dphi_adw = r / (1 + r) - log(1 + r),
+    dL/deta_adw = -phi_adw r / (1 + r) + rho phi_adw g_adw,
+    dL/dphi_aw  = sum_d g_adw phi_adw / phi_aw,
+    dL/drho     = sum_adw g_adw phi_adw eta_adw,
 
 with cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
 week features ``s`` (the season), the last two added once per artist-week; the dispersion
-``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead).
+``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead) and grows
+with the mean as ``mu^rho`` (``rho = 0``: the plain negative binomial; 1: variance
+proportional to the mean).
 
 Written by hand, not as a PyTensor graph, because it is measurably faster: the graph
 materialises several grid-sized intermediates (the linear predictor, ``exp``, ``log1p`` and
@@ -57,12 +62,12 @@ def feature_activity(x: np.ndarray) -> np.ndarray:
 @numba.njit(fastmath=True, cache=True)
 def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndarray,
                              beta: np.ndarray, beta_artist: np.ndarray, beta_week: np.ndarray,
-                             phi: np.ndarray, inflation: np.ndarray, x: np.ndarray,
-                             active: np.ndarray, inflated: np.ndarray, x_artist: np.ndarray,
-                             x_week: np.ndarray
+                             phi: np.ndarray, inflation: np.ndarray, slope: np.ndarray,
+                             x: np.ndarray, active: np.ndarray, inflated: np.ndarray,
+                             x_artist: np.ndarray, x_week: np.ndarray
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                         np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                        np.ndarray]:
+                                        np.ndarray, np.ndarray]:
     """Value and gradients of the every-cell term (module docstring).
 
     Features come at three levels: ``x`` per cell, laid out ``(feature, artist, DMA, week)``
@@ -72,10 +77,11 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     they are passed uncentred, the centring moved into ``alpha``); ``x_artist`` per artist
     and week ``(feature, artist, week)`` and ``x_week`` per week ``(feature, week)``, added
     once per artist-week and whose gradients are summed over the DMAs first. ``phi`` is
-    ``(artist, week)``. The cells where ``inflated`` ``(artist, DMA, week)`` is 1 (no sales
+    ``(artist, week)``, scaled in each cell by ``exp(rho eta)`` with ``rho = slope[0]``.
+    The cells where ``inflated`` ``(artist, DMA, week)`` is 1 (no sales
     in a week with a show listed) have the zero-inflated probability ``pi_a + (1 - pi_a)
     NB(0)`` with ``pi = inflation``. Returns ``(L, dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta,
-    dL/dbeta_artist, dL/dbeta_week, dL/dphi, dL/dinflation)``.
+    dL/dbeta_artist, dL/dbeta_week, dL/dphi, dL/dinflation, dL/dslope)``.
     """
     n_features, n_artists, n_dmas, n_weeks = x.shape
     total = 0.0
@@ -86,8 +92,10 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     grad_beta_artist = np.zeros(beta_artist.size)
     grad_beta_week = np.zeros(beta_week.size)
     grad_phi = np.zeros((n_artists, n_weeks))
-    inverse_phi = np.empty(n_weeks)
     grad_inflation = np.zeros(n_artists)
+    rho = slope[0]
+    grad_rho = 0.0
+    log_phi = np.empty(n_weeks)
     shared = np.empty(n_weeks)
     shared_grad = np.empty(n_weeks)
     eta = np.empty(n_weeks)
@@ -96,7 +104,7 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
         pi_a = inflation[a]
         inflation_sum = 0.0
         for w in range(n_weeks):
-            inverse_phi[w] = 1.0 / phi[a, w]
+            log_phi[w] = math.log(phi[a, w])
             shared[w] = 0.0
             shared_grad[w] = 0.0
         for g in range(beta_artist.size):
@@ -120,23 +128,28 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
             cell_sum = 0.0
             eta_sum = 0.0
             for w in range(n_weeks):
-                phi_aw = phi[a, w]
-                r = math.exp(eta[w]) * inverse_phi[w]
+                log_phi_cell = log_phi[w] + rho * eta[w]
+                phi_cell = math.exp(log_phi_cell)
+                r = math.exp(eta[w] - log_phi_cell)
                 log_term = math.log1p(r)
                 share = r / (1.0 + r)
+                # d/dphi_cell of -phi_cell log(1 + r), and d/deta through mu and phi.
+                slope_term = share - log_term
+                grad_cell = phi_cell * (rho * slope_term - share)
                 if inflated[a, d, w] != 0:
                     # log(pi + (1 - pi) e^l), l = -phi log(1 + r); weight = d/dl of it.
-                    nb_zero = math.exp(-phi_aw * log_term)
+                    nb_zero = math.exp(-phi_cell * log_term)
                     p_zero = pi_a + (1.0 - pi_a) * nb_zero
                     weight = (1.0 - pi_a) * nb_zero / p_zero
                     total += math.log(p_zero)
                     inflation_sum += (1.0 - nb_zero) / p_zero
-                    grad_phi[a, w] += weight * (share - log_term)
-                    grad_eta[w] = -phi_aw * share * weight
+                    slope_term *= weight
+                    grad_cell *= weight
                 else:
-                    cell_sum += phi_aw * log_term
-                    grad_phi[a, w] += share - log_term
-                    grad_eta[w] = -phi_aw * share
+                    cell_sum += phi_cell * log_term
+                grad_phi[a, w] += slope_term * phi_cell
+                grad_rho += slope_term * phi_cell * eta[w]
+                grad_eta[w] = grad_cell
                 shared_grad[w] += grad_eta[w]
                 eta_sum += grad_eta[w]
             total -= cell_sum
@@ -161,22 +174,24 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                 acc += shared_grad[w] * x_week[k, w]
             grad_beta_week[k] += acc
         grad_inflation[a] = inflation_sum
+        for w in range(n_weeks):
+            grad_phi[a, w] /= phi[a, w]
     return (np.asarray(total), grad_alpha, grad_delta, grad_pair, grad_beta, grad_beta_artist,
-            grad_beta_week, grad_phi, grad_inflation)
+            grad_beta_week, grad_phi, grad_inflation, np.full(1, grad_rho))
 
 
 DIMS = (("alpha", 1), ("delta", 1), ("pair", 2), ("beta", 1), ("beta_artist", 1),
-        ("beta_week", 1), ("phi", 2), ("inflation", 1), ("x", 4), ("active", 3),
+        ("beta_week", 1), ("phi", 2), ("inflation", 1), ("slope", 1), ("x", 4), ("active", 3),
         ("inflated", 3), ("x_artist", 3), ("x_week", 2))
 INTEGER_INPUTS = {"active": "int8", "inflated": "int8"}
 
 
 class ZeroSalesLoglik(Op):
-    """PyTensor op: ``(alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation, x,
-    active, inflated, x_artist, x_week) -> (L, gradients...)``.
+    """PyTensor op: ``(alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation,
+    slope, x, active, inflated, x_artist, x_week) -> (L, gradients...)``.
 
     Use the first output in a model; the others are its gradients with respect to the first
-    eight inputs and exist so that :meth:`pullback` reuses the same evaluation. The feature
+    nine inputs and exist so that :meth:`pullback` reuses the same evaluation. The feature
     arrays, ``active`` (:func:`feature_activity` of ``x``) and ``inflated`` are data (no
     gradient).
     """
@@ -190,7 +205,7 @@ class ZeroSalesLoglik(Op):
             if var.ndim != ndim:
                 raise TypeError(f"{name} must have {ndim} dimension(s), got {var.ndim}")
         outputs = [pt.dscalar(), pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector(),
-                   pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector()]
+                   pt.dvector(), pt.dvector(), pt.dmatrix(), pt.dvector(), pt.dvector()]
         return Apply(self, variables, outputs)
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]
@@ -227,28 +242,29 @@ def _register_jax() -> None:
         return
 
     def value(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any, beta_week: Any,
-              phi: Any, inflation: Any, x: Any, inflated: Any, x_artist: Any,
+              phi: Any, inflation: Any, slope: Any, x: Any, inflated: Any, x_artist: Any,
               x_week: Any) -> Any:
         # Dense: the zero rows that the Numba kernel skips add zeros here.
         eta = (alpha[:, None, None] + delta[None, :, None] + pair[:, :, None]
                + jnp.tensordot(beta, x, axes=1)
                + jnp.tensordot(beta_artist, x_artist, axes=1)[:, None, :]
                + jnp.tensordot(beta_week, x_week, axes=1)[None, None, :])
-        phi_cell = phi[:, None, :]
-        nb_zero = -phi_cell * jnp.log1p(jnp.exp(eta) / phi_cell)
+        log_phi_cell = jnp.log(phi)[:, None, :] + slope[0] * eta
+        nb_zero = -jnp.exp(log_phi_cell) * jnp.log1p(jnp.exp(eta - log_phi_cell))
         pi = inflation[:, None, None]
         zero_inflated = jnp.logaddexp(jnp.log(pi), jnp.log1p(-pi) + nb_zero)
         return jnp.sum(jnp.where(inflated != 0, zero_inflated, nb_zero))
 
-    value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4, 5, 6, 7))
+    value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4, 5, 6, 7, 8))
 
     @jax_funcify.register(ZeroSalesLoglik)
     def _jax_zero_sales_loglik(op: ZeroSalesLoglik, **kwargs: Any) -> Any:
         def run(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any,
-                beta_week: Any, phi: Any, inflation: Any, x: Any, active: Any,
+                beta_week: Any, phi: Any, inflation: Any, slope: Any, x: Any, active: Any,
                 inflated: Any, x_artist: Any, x_week: Any) -> Any:
             total, grads = value_and_grad(alpha, delta, pair, beta, beta_artist, beta_week,
-                                          phi, inflation, x, inflated, x_artist, x_week)
+                                          phi, inflation, slope, x, inflated, x_artist,
+                                          x_week)
             return (total, *grads)
 
         return run

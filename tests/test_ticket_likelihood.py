@@ -17,25 +17,29 @@ from bayescope.models.ticket_likelihood import (
 )
 
 A, D, W, F, G, K = 3, 5, 7, 4, 2, 2
-PARAMETERS = 8  # alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation; then data
+PARAMETERS = 9  # alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation, slope;
+# then data
 
 
 def _arguments(seed: int = 0) -> list[np.ndarray]:
     """Kernel inputs: cell features of which a third of the (feature, artist, DMA) rows are
     zero in every week (as listings are for artist-DMAs without a show), with their activity
-    mask; the zero-inflated cells; artist-week and week features."""
+    mask; the zero-inflated cells; artist-week and week features; a dispersion slope on the
+    mean that is not zero."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, (F, A, D, W))
     x[rng.random((F, A, D)) < 1 / 3] = 0.0
     return [rng.normal(-1.0, 1.0, A), rng.normal(0.0, 0.5, D), rng.normal(0.0, 0.3, (A, D)),
             rng.normal(0.0, 0.3, F), rng.normal(0.0, 0.3, G), rng.normal(0.0, 0.3, K),
-            np.exp(rng.normal(0.0, 0.5, (A, W))), rng.uniform(0.05, 0.4, A), x, feature_activity(x),
+            np.exp(rng.normal(0.0, 0.5, (A, W))), rng.uniform(0.05, 0.4, A), np.array([0.4]), x,
+            feature_activity(x),
             (rng.random((A, D, W)) < 0.3).astype(np.int8), rng.normal(0.0, 1.0, (G, A, W)),
             rng.normal(0.0, 1.0, (K, W))]
 
 
 def _eta(arguments: list[np.ndarray]) -> np.ndarray:
-    alpha, delta, pair, beta, beta_artist, beta_week, _, _, x, _, _, x_artist, x_week = arguments
+    alpha, delta, pair, beta, beta_artist, beta_week, _, _, _, x, _, _, x_artist, x_week = (
+        arguments)
     return (alpha[:, None, None] + delta[None, :, None] + pair[:, :, None]
             + np.tensordot(beta, x, axes=1) + np.tensordot(beta_artist, x_artist, axes=1)[
                 :, None, :] + np.tensordot(beta_week, x_week, axes=1)[None, None, :])
@@ -43,9 +47,11 @@ def _eta(arguments: list[np.ndarray]) -> np.ndarray:
 
 def test_value_is_the_negative_binomial_log_probability_of_zero_sales() -> None:
     arguments = _arguments()
-    phi, inflation, active, inflated = arguments[6], arguments[7], arguments[9], arguments[10]
+    phi, inflation, slope = arguments[6], arguments[7], arguments[8]
+    active, inflated = arguments[10], arguments[11]
     assert 0 < active.mean() < 1
-    mu, size = np.exp(_eta(arguments)), phi[:, None, :]
+    eta = _eta(arguments)
+    mu, size = np.exp(eta), phi[:, None, :] * np.exp(slope[0] * eta)
     nb_zero = stats.nbinom.pmf(0, size, size / (size + mu))
     listed = inflated == 1
     assert 0 < listed.mean() < 1
@@ -54,7 +60,7 @@ def test_value_is_the_negative_binomial_log_probability_of_zero_sales() -> None:
     value = zero_sales_loglik_kernel(*arguments)[0]
     assert float(value) == pytest.approx(expected, rel=1e-12)
     # Skipping the zero rows changes nothing: the same with every row marked active.
-    dense = zero_sales_loglik_kernel(*arguments[:9], np.ones_like(active), *arguments[10:])
+    dense = zero_sales_loglik_kernel(*arguments[:10], np.ones_like(active), *arguments[11:])
     for skipped, full in zip(zero_sales_loglik_kernel(*arguments), dense, strict=True):
         np.testing.assert_allclose(skipped, full, rtol=1e-12, atol=1e-14)
 
@@ -85,7 +91,7 @@ def test_backends_agree_on_value_and_gradient(mode: str) -> None:
     arguments = _arguments(2)
     variables = [pt.dvector("alpha"), pt.dvector("delta"), pt.dmatrix("pair"),
                  pt.dvector("beta"), pt.dvector("beta_artist"), pt.dvector("beta_week"),
-                 pt.dmatrix("phi"), pt.dvector("inflation")]
+                 pt.dmatrix("phi"), pt.dvector("inflation"), pt.dvector("slope")]
     total = zero_sales_loglik(*variables, *(pt.constant(v) for v in
                                             arguments[PARAMETERS:]))[0]
     # A graph on top of the op, so the gradient flows through the pullback.
@@ -125,18 +131,18 @@ def test_features_split_by_level_give_the_dense_value_and_gradient(tmp_path) -> 
     pair, beta = rng.normal(0, 0.2, (5, 6)), rng.normal(0, 0.2, n_features)
     centred = np.ascontiguousarray(np.moveaxis(inputs.x.reshape(5, 6, -1, n_features), 3, 0))
     phi = np.exp(rng.normal(0, 0.3, (5, centred.shape[3])))
-    empty = np.zeros(0)
+    empty, slope = np.zeros(0), np.array([0.3])
     none, row = np.zeros(5), np.zeros(centred.shape[1:], np.int8)
-    dense = zero_sales_loglik_kernel(alpha, delta, pair, beta, empty, empty, phi, none,
+    dense = zero_sales_loglik_kernel(alpha, delta, pair, beta, empty, empty, phi, none, slope,
                                      centred, feature_activity(centred), row,
                                      np.zeros((0, 5, centred.shape[3])),
                                      np.zeros((0, centred.shape[3])))
     split = zero_sales_loglik_kernel(
         alpha - beta @ inputs.feature_means, delta, pair, beta[grids.cell],
-        beta[grids.artist_week], beta[grids.week], phi, none, grids.x,
+        beta[grids.artist_week], beta[grids.week], phi, none, slope, grids.x,
         feature_activity(grids.x), row, grids.x_artist_week, grids.x_week)
     assert float(split[0]) == pytest.approx(float(dense[0]), rel=1e-10)
-    for k in (1, 2, 3, 7):
+    for k in (1, 2, 3, 7, 9):
         np.testing.assert_allclose(split[k], dense[k], rtol=1e-9, atol=1e-12)
     grad_beta = np.zeros(n_features)
     grad_beta[grids.cell], grad_beta[grids.artist_week] = split[4], split[5]

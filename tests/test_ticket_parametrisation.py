@@ -163,11 +163,12 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
              "delta_dma": rng.normal(size=(n_draws, 2)),
              "pair_effect": rng.normal(0, 0.3, size=(n_draws, 2, 2)),
              "beta": rng.normal(size=(n_draws, 2)), "phi": rng.gamma(2.0, size=(n_draws, 3)),
-             "listed_zero_share": rng.uniform(0.05, 0.5, size=(n_draws, 3))}
+             "listed_zero_share": rng.uniform(0.05, 0.5, size=(n_draws, 3)),
+             "dispersion_slope": rng.normal(0, 0.5, size=n_draws)}
     tier = np.array([2, 0])
     got = pointwise_loglik(draws, rows, np.zeros(2), 2, tier)  # type: ignore[arg-type]
     mu = np.exp(forecast_log_mu(draws, rows, np.zeros(2), n_dmas=2))  # type: ignore[arg-type]
-    phi = draws["phi"][:, tier[rows.artist]]
+    phi = draws["phi"][:, tier[rows.artist]] * mu ** draws["dispersion_slope"][:, None]
     nb = stats.nbinom.logpmf(rows.tickets, phi, phi / (phi + mu))
     pi = draws["listed_zero_share"][:, tier[rows.artist]]
     listed = rows.x[:, 1] > 0
@@ -180,7 +181,8 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
 def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(tmp_path):
     """The fused PyMC likelihood (every-cell term plus the weeks with sales) equals the sum of
     the NumPy ``pointwise_loglik`` over the training rows, with each week's dispersion
-    ``phi_k exp(psi_h)`` at its weeks ahead ``h``; static features have no ``psi``."""
+    ``phi_k exp(psi_h + rho log mu)`` at its weeks ahead ``h`` and mean ``mu``; static
+    features have no ``psi``."""
     from bayescope.data.generate_tickets import generate_ticket_tables
     from bayescope.data.ticket_features import FEATURE_SETS
     from bayescope.data.ticket_panel import build_panels, popularity_tiers
@@ -201,7 +203,8 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
         model = build_ticket_model(inputs, 5)
         assert ("dispersion_weeks_ahead" in model.named_vars) == bool(leads)
         names = ["alpha_artist", "delta_dma", "pair_effect", "beta", "phi",
-                 "listed_zero_share"] + (["dispersion_weeks_ahead"] if leads else [])
+                 "listed_zero_share", "dispersion_slope"] + (
+                     ["dispersion_weeks_ahead"] if leads else [])
         outputs = model.compile_fn([model[n] for n in names] + [model["tickets_loglik"]],
                                    inputs=model.value_vars, on_unused_input="ignore")
         rng = np.random.default_rng(9)
@@ -214,6 +217,7 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
                 assert params["dispersion_weeks_ahead"].shape == (1, leads)
                 assert abs(params["dispersion_weeks_ahead"].sum()) < 1e-10
                 assert np.ptp(params["dispersion_weeks_ahead"]) > 0
+            assert params["dispersion_slope"][0] != 0
             train = panels.train
             expected = pointwise_loglik(params, train, inputs.feature_means, 6,
                                         panels.tier).sum()
