@@ -7,13 +7,14 @@ Asserted on every process: ours' 90% intervals on the weeks with sales cover wha
 itself expects (within 0.05); ours beats the seasonal naive forecast; the backtest says in
 words where a baseline beats ours; no baseline beats ours overall beyond the paired interval
 of the CRPS difference (bootstrapped by artist, the unit that shares forecast errors); and
-ours' CRPS is at most 5% above the best baseline's. With 16 artists the interval alone is
-wide (about +-0.03 on a CRPS of 0.4), so the 5% bound is the sharper check: the model of the
+ours' CRPS is at most 1% above the best baseline's. With 16 artists the interval alone is
+wide (about +-0.03 on a CRPS of 0.4), so the 1% bound is the sharper check: the model of the
 first release fails it on ``tour_ramp`` (17% behind boosting) and ``regime_shift`` (7%
-behind the trailing mean). Today ours is lowest on ``tour_ramp`` (0.3917 against boosting's
-0.3957) and ``regime_shift`` (0.8009 against the trailing mean's 0.8144), and 4.2% behind
-boosting on ``seasonal_price`` (0.1951 against 0.1872; within the paired interval,
-[-0.0319, +0.0071]) (``bench/README.md``).
+behind the trailing mean), and the model before the dispersion grew with the mean on
+``seasonal_price`` (4.2% behind boosting). Today ours is lowest on all three: ``tour_ramp``
+0.3882 against boosting's 0.3958, ``seasonal_price`` 0.1899 against boosting's 0.1916 and
+``regime_shift`` 0.7667 against the trailing mean's 0.8150; the with-sales coverage is within
+0.04 of expectation (0.807 / 0.845, 0.777 / 0.793, 0.819 / 0.815; ``bench/README.md``).
 
 Another world (12 x 20 x 130, seed 3, in ``bench/README.md``) has a superstar's tour announced
 inside a forecast window. Nothing in the tables foretells it, and ours' intervals carry no
@@ -33,7 +34,7 @@ from bayescope.families.tickets import TicketFitSettings
 
 PROCESSES = ("tour_ramp", "seasonal_price", "regime_shift")
 COVERAGE_TOLERANCE = 0.05
-BEST_BASELINE_MARGIN = 1.05
+BEST_BASELINE_MARGIN = 1.01
 
 
 @pytest.fixture(scope="module", params=PROCESSES)
@@ -74,7 +75,7 @@ def test_ours_beats_last_years_week_and_says_where_it_loses(backtest) -> None:
             assert scores[sentence.split()[1]] < scores["ours"], (process, sentence)
 
 
-def test_no_baseline_beats_ours_beyond_the_paired_interval_or_by_5_percent(backtest) -> None:
+def test_no_baseline_beats_ours_beyond_the_paired_interval_or_by_1_percent(backtest) -> None:
     process, metrics = backtest
     crps_rows = [row for row in metrics["comparison"]
                  if row["metric"] == "crps" and row["model"] != "ours"]
