@@ -31,7 +31,8 @@ materialises several grid-sized intermediates (the linear predictor, ``exp``, ``
 their adjoints) and took 20 ms per gradient at 655,200 cells on this machine; this loop keeps
 one week-vector per artist-DMA in cache, skips feature rows that are zero in every week and
 adds the artist-week and week features once per artist-week (``bench/README.md``: the whole
-model's gradient 9.2 ms with twelve features). The PyTensor :class:`ZeroSalesLoglik` op
+model's gradient 9.2 ms with twelve features; 15.5 ms with eighteen and the dispersion slope,
+whose ``phi`` per cell is a second exponential). The PyTensor :class:`ZeroSalesLoglik` op
 returns the value and the gradients as outputs of one node, so a logp-and-gradient evaluation
 runs the loop once; it has a NumPy ``perform`` (the same kernel), a Numba implementation
 (nutpie's default backend) and a JAX
