@@ -23,6 +23,7 @@ import pandas as pd
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.inference.predictive import predictive_summary_and_totals, summarise_totals
 from bayescope.models.ticket_demand import (
+    MAX_LOG_MU,
     forecast_log_mu,
     forecast_mu,
     listed_zero_share,
@@ -58,7 +59,9 @@ class TicketSimulator:
         rows = self.panel.take(index)
         log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
         mu = forecast_mu(log_mu)
-        phi = row_dispersion(params, rows, self.tier, log_mu)
+        # The dispersion from the same capped mean: a runaway draw would make phi 0 or inf.
+        phi = row_dispersion(params, rows, self.tier,
+                             np.clip(log_mu, -MAX_LOG_MU * 5, MAX_LOG_MU))
         tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
         tickets[rng.random(tickets.shape) < listed_zero_share(params, rows, self.tier)] = 0.0
         price = log_price(params, rows.artist, self.size[rows.dma],

@@ -22,9 +22,9 @@ computes the every-cell term and its gradient in one pass:
 
 with cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
 week features ``s`` (the season), the last two added once per artist-week; the dispersion
-``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead) and grows
-with the mean as ``mu^rho`` (``rho = 0``: the plain negative binomial; 1: variance
-proportional to the mean).
+``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead), and each
+cell's ``phi_adw`` grows with its mean as ``mu^rho`` (``rho = 0``: the plain negative
+binomial; 1: variance proportional to the mean).
 
 Written by hand, not as a PyTensor graph, because it is measurably faster: the graph
 materialises several grid-sized intermediates (the linear predictor, ``exp``, ``log1p`` and

@@ -22,6 +22,7 @@ from bayescope.models.ticket_demand import (
     pair_interaction,
     partially_centred_pair_effects,
     pointwise_loglik,
+    row_dispersion,
     size_scaled_dma_effects,
 )
 
@@ -176,6 +177,24 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
         rows.tickets == 0, np.log(pi + (1 - pi) * np.exp(nb)), np.log1p(-pi) + nb))
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     assert 0 < listed.mean() < 1 and (rows.tickets[listed] == 0).any()
+
+
+def test_row_dispersion_grows_with_the_mean_and_runs_saved_before_the_slope_keep_theirs():
+    """``phi_k exp(psi_h) mu^rho`` per row; a run without ``dispersion_slope`` (saved before
+    it) keeps ``phi_k exp(psi_h)`` at every mean."""
+    rows = SimpleNamespace(artist=np.array([0, 1, 1]), weeks_ahead=np.array([1, 2, 9]))
+    tier = np.array([2, 0])
+    draws = {"phi": np.array([[0.5, 1.0, 2.0], [0.4, 0.8, 1.6]]),
+             "dispersion_weeks_ahead": np.array([[0.1, -0.1], [0.2, -0.2]])}
+    log_mu = np.array([[0.0, 1.0, -2.0], [3.0, 0.5, 0.0]])
+    old = row_dispersion(draws, rows, tier, log_mu)  # type: ignore[arg-type]
+    expected_old = np.array([[2.0 * np.exp(0.1), 0.5 * np.exp(-0.1), 0.5 * np.exp(-0.1)],
+                             [1.6 * np.exp(0.2), 0.4 * np.exp(-0.2), 0.4 * np.exp(-0.2)]])
+    np.testing.assert_allclose(old, expected_old, rtol=1e-12)
+    slope = np.array([0.3, 0.7])
+    new = row_dispersion({**draws, "dispersion_slope": slope}, rows, tier,  # type: ignore[arg-type]
+                         log_mu)
+    np.testing.assert_allclose(new, expected_old * np.exp(slope[:, None] * log_mu), rtol=1e-12)
 
 
 def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(tmp_path):
