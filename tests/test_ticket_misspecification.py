@@ -7,8 +7,8 @@ Asserted on every process: ours' 90% intervals on the weeks with sales cover wha
 itself expects (within 0.05); ours beats the seasonal naive forecast; the backtest says in
 words where a baseline beats ours; no baseline beats ours overall beyond the paired interval
 of the CRPS difference (bootstrapped by artist, the unit that shares forecast errors); and
-ours' CRPS is at most 1% above the best baseline's. With 16 artists the interval alone is
-wide (about +-0.03 on a CRPS of 0.4), so the 1% bound is the sharper check: the model of the
+ours' CRPS is at most 2% above the best baseline's. With 16 artists the interval alone is
+wide (about +-0.03 on a CRPS of 0.4), so the 2% bound is the sharper check: the model of the
 first release fails it on ``tour_ramp`` (17% behind boosting) and ``regime_shift`` (7%
 behind the trailing mean), and the model before the dispersion grew with the mean on
 ``seasonal_price`` (4.2% behind boosting). Today ours is lowest on all three: ``tour_ramp``
@@ -34,7 +34,7 @@ from bayescope.families.tickets import TicketFitSettings
 
 PROCESSES = ("tour_ramp", "seasonal_price", "regime_shift")
 COVERAGE_TOLERANCE = 0.05
-BEST_BASELINE_MARGIN = 1.01
+BEST_BASELINE_MARGIN = 1.02
 
 
 @pytest.fixture(scope="module", params=PROCESSES)
@@ -75,7 +75,7 @@ def test_ours_beats_last_years_week_and_says_where_it_loses(backtest) -> None:
             assert scores[sentence.split()[1]] < scores["ours"], (process, sentence)
 
 
-def test_no_baseline_beats_ours_beyond_the_paired_interval_or_by_1_percent(backtest) -> None:
+def test_no_baseline_beats_ours_beyond_the_paired_interval_or_by_2_percent(backtest) -> None:
     process, metrics = backtest
     crps_rows = [row for row in metrics["comparison"]
                  if row["metric"] == "crps" and row["model"] != "ours"]
