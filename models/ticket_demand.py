@@ -48,7 +48,8 @@ scales as ``mu^rho`` (``dispersion_slope``; the negative binomial "NB-P" of Gree
 between the plain negative binomial (0) and variance proportional to the mean (1): on
 the whole line the posterior had a second mode at ``rho = -0.31`` (chains at 0.21 and
 -0.31, R-hat 1.85) whose busiest weeks have the heaviest tails, and forecasts from it had a
-CRPS in the thousands.
+CRPS in the thousands. At the default size it lowered the backtest CRPS by 5-12% on the three
+misspecified processes; the offset of the with-sales coverage stayed.
 
 Artist effects are centred (each artist has hundreds of weeks of data) around a regression on
 popularity. The pair deviations are a ``ZeroSumNormal`` over both axes, so the artist and DMA
