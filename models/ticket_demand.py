@@ -254,7 +254,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
             dispersion_ahead = pm.ZeroSumNormal("dispersion_weeks_ahead", 0.5,
                                                 dims="weeks_ahead")
             log_phi_week = dispersion_ahead[lead_of_week]
-        phi_grid = pt.exp(log_phi[tier][:, None] + log_phi_week[None, :])
+        log_phi_grid = log_phi[tier][:, None] + log_phi_week[None, :]
         slope = pm.Uniform("dispersion_slope", 0.0, 1.0)
         logit_zero = pm.Normal("logit_listed_zero", -2.0, 1.5, dims="tier")
         zero_share = pm.Deterministic("listed_zero_share", pm.math.sigmoid(logit_zero),
@@ -266,7 +266,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         grids = feature_grids(inputs, n_artists, n_dmas)
         every_cell = zero_sales_loglik(
             alpha - offset, delta, pair, beta[grids.cell], beta[grids.artist_week],
-            beta[grids.week], phi_grid, zero_share[tier], slope[None],
+            beta[grids.week], pt.exp(log_phi_grid), zero_share[tier], slope[None],
             pm.Data("x_grid", grids.x),
             pm.Data("x_active", feature_activity(grids.x)),
             pm.Data("zero_inflated", zero_inflated_cells(inputs, n_artists, n_dmas)),
@@ -277,7 +277,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         w_s = pm.Data("week_sold", np.flatnonzero(sold) % leads.size)
         eta_sold = (alpha[a_s] + delta[d_s] + pair[a_s, d_s]
                     + pt.dot(pm.Data("x_sold", inputs.x[sold]), beta))
-        log_phi_sold = pt.log(phi_grid[a_s, w_s]) + slope * eta_sold
+        log_phi_sold = log_phi_grid[a_s, w_s] + slope * eta_sold
         phi_sold = pt.exp(log_phi_sold)
         listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
         with_sales = pt.sum(pt.gammaln(y + phi_sold) - pt.gammaln(phi_sold) - pt.gammaln(y + 1)

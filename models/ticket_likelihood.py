@@ -135,8 +135,8 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                 log_term = math.log1p(r)
                 share = r / (1.0 + r)
                 # d/dphi_cell of -phi_cell log(1 + r), and d/deta through mu and phi.
-                slope_term = share - log_term
-                grad_cell = phi_cell * (rho * slope_term - share)
+                grad_phi_cell = share - log_term
+                grad_cell = phi_cell * (rho * grad_phi_cell - share)
                 if inflated[a, d, w] != 0:
                     # log(pi + (1 - pi) e^l), l = -phi log(1 + r); weight = d/dl of it.
                     nb_zero = math.exp(-phi_cell * log_term)
@@ -144,12 +144,12 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                     weight = (1.0 - pi_a) * nb_zero / p_zero
                     total += math.log(p_zero)
                     inflation_sum += (1.0 - nb_zero) / p_zero
-                    slope_term *= weight
+                    grad_phi_cell *= weight
                     grad_cell *= weight
                 else:
                     cell_sum += phi_cell * log_term
-                grad_phi[a, w] += slope_term * phi_cell
-                grad_rho += slope_term * phi_cell * eta[w]
+                grad_phi[a, w] += grad_phi_cell * phi_cell
+                grad_rho += grad_phi_cell * phi_cell * eta[w]
                 grad_eta[w] = grad_cell
                 shared_grad[w] += grad_eta[w]
                 eta_sum += grad_eta[w]
