@@ -41,7 +41,8 @@ def _fit_btyd(args: argparse.Namespace) -> None:
                  draws=args.draws, chains=args.chains, seed=args.seed,
                  customer_col=args.customer_col, time_col=args.time_col,
                  value_col=args.value_col or None, progress=console.is_terminal)
-    model.fit(args.transactions, calibration_end=args.calibration_end).save(args.out)
+    model.fit(args.transactions, calibration_end=args.calibration_end, engine=args.engine,
+              scheduler=args.scheduler).save(args.out)
     _print_summary(model.summary_)
     console.print(f"wrote {Path(args.out) / 'posterior.nc'} and summary.json "
                   f"in {model.summary_['fit_seconds']:.1f} s")
@@ -290,6 +291,17 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.out))
 
 
+def add_engine_options(parser: argparse.ArgumentParser, work: str) -> None:
+    """``--engine pandas|dask`` and ``--scheduler ADDRESS``, the same on every data-heavy
+    command (:mod:`bayescope.inference.dask_engine`)."""
+    parser.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                        help=f"where to {work}: pandas in this process, or dask on a cluster "
+                             "(the 'scale' extra)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="a running dask.distributed scheduler, e.g. tcp://127.0.0.1:8786; "
+                             "without it --engine dask starts a local cluster of processes")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (its help text is the CLI reference)."""
     parser = Parser(prog="bayescope", description=__doc__.splitlines()[0])
@@ -300,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a model and write a run directory")
     fit_sub = fit.add_subparsers(dest="family", required=True)
     btyd = fit_sub.add_parser("btyd", help="BG/NBD or MBG/NBD (+ Gamma-Gamma) on transactions")
-    btyd.add_argument("--transactions", required=True, help="CSV or Parquet transaction log")
+    btyd.add_argument("--transactions", required=True,
+                      help="CSV or Parquet transaction log; with --engine dask also a glob or a "
+                           "folder of parts")
     btyd.add_argument("--customer-col", default="CustomerID")
     btyd.add_argument("--time-col", default="Timestamp")
     btyd.add_argument("--value-col", default="PurchaseValue",
@@ -314,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     btyd.add_argument("--chains", type=int, default=4)
     btyd.add_argument("--seed", type=int, default=0)
     btyd.add_argument("--out", type=output_folder, required=True, help="run directory to write")
+    add_engine_options(btyd, "read and summarise the log")
     btyd.set_defaults(handler=_fit_btyd)
 
     spend = fit_sub.add_parser("spend", help="hurdle log-normal on a post-campaign spend table")

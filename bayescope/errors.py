@@ -27,6 +27,10 @@ class BayescopeInputError(ValueError):
         self.rows = [int(r) for r in rows]
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | None, list[int]]]:
+        # Raised on a Dask worker, the error travels pickled: keep the field and the rows.
+        return type(self), (str(self), self.field, self.rows)
+
 
 class ArtifactError(BayescopeInputError):
     """A run directory or artifact that is missing, corrupt or from an incompatible version."""

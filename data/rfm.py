@@ -129,7 +129,7 @@ def check_summary(rows: np.ndarray, first_row: int = 1,
 
 def period_index(timestamps: np.ndarray, time_unit: str) -> np.ndarray:
     """Integer period of each timestamp: days since 1970-01-01, or Monday-start weeks."""
-    _check_time_unit(time_unit)
+    check_time_unit(time_unit)
     days = np.asarray(timestamps, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
     if time_unit == "D":
         return days
@@ -153,6 +153,40 @@ def parse_end(value: str | pd.Timestamp, field: str) -> pd.Timestamp:
     if isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
         stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
     return stamp
+
+
+@dataclass(frozen=True)
+class SummaryEnds:
+    """The calibration and observation ends of a summary, resolved against the whole log."""
+
+    calibration_end: pd.Timestamp
+    observation_end: pd.Timestamp
+    holdout: bool
+    """Whether a calibration end was given, so that later purchases form a holdout."""
+
+
+def summary_ends(
+    last_timestamp: pd.Timestamp,
+    calibration_end: str | pd.Timestamp | None = None,
+    observation_end: str | pd.Timestamp | None = None,
+) -> SummaryEnds:
+    """The ends :func:`rfm_summary` uses for a log whose last purchase is ``last_timestamp``.
+
+    Raises
+    ------
+    BayescopeInputError
+        For an unparseable end, or a calibration end after the observation end.
+    """
+    obs_end = parse_end(observation_end, "observation_end") if observation_end is not None \
+        else last_timestamp
+    cal_end = parse_end(calibration_end, "calibration_end") if calibration_end is not None \
+        else obs_end
+    if cal_end > obs_end:
+        raise BayescopeInputError(
+            f"calibration end {cal_end.date()} is after the observation end {obs_end.date()}",
+            field="calibration_end",
+        )
+    return SummaryEnds(cal_end, obs_end, holdout=calibration_end is not None)
 
 
 def rfm_summary(
@@ -181,18 +215,25 @@ def rfm_summary(
     BayescopeInputError
         For an unknown time unit, or a calibration end that leaves no customer.
     """
-    _check_time_unit(time_unit)
+    check_time_unit(time_unit)
+    last = pd.Timestamp(transactions["timestamp"].to_numpy(dtype="datetime64[ns]").max())
+    return summarise_between(transactions, time_unit,
+                             summary_ends(last, calibration_end, observation_end))
+
+
+def summarise_between(transactions: pd.DataFrame, time_unit: str, ends: SummaryEnds
+                      ) -> RFMSummary:
+    """:func:`rfm_summary` with its ends already resolved: the one summary computation, which
+    the Dask engine runs on each customer partition of a larger log.
+
+    Raises
+    ------
+    BayescopeInputError
+        If no purchase falls on or before the calibration end.
+    """
+    check_time_unit(time_unit)
+    cal_end, obs_end = ends.calibration_end, ends.observation_end
     times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
-    last = pd.Timestamp(times.max())
-    obs_end = parse_end(observation_end, "observation_end") if observation_end is not None \
-        else last
-    cal_end = parse_end(calibration_end, "calibration_end") if calibration_end is not None \
-        else obs_end
-    if cal_end > obs_end:
-        raise BayescopeInputError(
-            f"calibration end {cal_end.date()} is after the observation end {obs_end.date()}",
-            field="calibration_end",
-        )
     codes, uniques = pd.factorize(transactions["customer_id"], sort=False)
     values = transactions["value"].to_numpy(dtype=float)
     periods = period_index(times, time_unit)
@@ -217,7 +258,7 @@ def rfm_summary(
         observation_end=obs_end,
     )
     in_holdout = (times > cal_end.to_datetime64()) & (times <= obs_end.to_datetime64())
-    if calibration_end is not None and in_holdout.any():
+    if ends.holdout and in_holdout.any():
         freq_h, value_h = _holdout_stats(
             codes[in_holdout], periods[in_holdout], values[in_holdout], len(uniques)
         )
@@ -342,7 +383,8 @@ def _distinct_periods(codes: np.ndarray, periods: np.ndarray, n_customers: int) 
     return np.bincount(pd.unique(keys) // span, minlength=n_customers)
 
 
-def _check_time_unit(time_unit: str) -> None:
+def check_time_unit(time_unit: str) -> None:
+    """One clear error for a time unit other than ``D`` or ``W``."""
     if time_unit not in TIME_UNITS:
         raise BayescopeInputError(
             f"time unit must be one of {sorted(TIME_UNITS)}, got {time_unit!r}", field="time_unit"

@@ -59,13 +59,14 @@ def load_transactions(
 
 
 def validate_transactions(
-    raw: pd.DataFrame, columns: TransactionColumns | None = None
+    raw: pd.DataFrame, columns: TransactionColumns | None = None, first_row: int = 1
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Validate a raw transaction table: the single entry point for all transaction input.
 
     Missing columns, empty customer IDs, unparseable timestamps and negative or non-numeric
     values raise one :class:`BayescopeInputError` naming the column and the first offending
-    rows (1 = first data row). Exact duplicate rows are dropped and counted.
+    rows (``first_row`` = the first data row's number, 1 for a whole file; a later part of a
+    file starts further on). Exact duplicate rows are dropped and counted.
     """
     columns = columns or TransactionColumns()
     wanted = [columns.customer, columns.time] + ([columns.value] if columns.value else [])
@@ -78,7 +79,7 @@ def validate_transactions(
         )
     if raw.empty:
         raise BayescopeInputError("the transaction table has no rows", field=columns.customer)
-    row_numbers = np.arange(1, len(raw) + 1)
+    row_numbers = np.arange(first_row, first_row + len(raw))
 
     customer = raw[columns.customer].astype(str).str.strip()
     bad = customer.isin(["", "nan", "None", "<NA>"]).to_numpy()

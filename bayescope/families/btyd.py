@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescope.data.purchase_history import purchase_history
 from bayescope.data.rfm import (
     TIME_UNITS,
     RFMSummary,
     attach_holdout,
     check_summary,
-    rfm_summary,
 )
+from bayescope.data.rfm_dask import summarise_transactions_on_dask
 from bayescope.data.table_chunks import read_source
+from bayescope.data.transaction_summary import TransactionSummary, summarise_transactions
 from bayescope.data.transactions import (
     TransactionColumns,
     load_transactions,
@@ -52,6 +52,7 @@ from bayescope.inference.btyd_prediction import (
     thin_draws,
 )
 from bayescope.inference.btyd_run import LoadedRun, load_posterior, save_posterior
+from bayescope.inference.dask_engine import check_engine, dask_client
 from bayescope.inference.predictive import n_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
@@ -104,14 +105,14 @@ def model_spec_for(rfm: RFMSummary, model: str, with_spend: bool) -> BTYDModel:
 
 
 def fit_btyd(
-    transactions: pd.DataFrame, settings: BTYDFitSettings, run_dir: str | Path,
+    data: TransactionSummary, settings: BTYDFitSettings, run_dir: str | Path,
     with_spend: bool = True,
 ) -> tuple[FitResult, dict[str, Any]]:
-    """Fit a BTYD model to validated transactions and write the run directory.
+    """Fit a BTYD model to a summarised log and write the run directory.
 
     Returns the fit and the ``summary.json`` content.
     """
-    rfm = rfm_summary(transactions, settings.time_unit, settings.calibration_end)
+    rfm = data.rfm
     if float(rfm.T.sum()) == 0.0:
         raise BayescopeInputError(
             "every customer's first purchase falls in the last calibration period (T = 0 for "
@@ -141,7 +142,7 @@ def fit_btyd(
     attrs = run_attrs(kind="btyd", model=spec.name, method=settings.method,
                       gate=result.gate.to_dict(), seed=settings.seed,
                       settings=settings.stored())
-    history = purchase_history(transactions, rfm)
+    history = data.history
     save_posterior(run_dir, result.idata, rfm, attrs, history)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     if rfm.has_holdout:
@@ -274,16 +275,22 @@ class BTYD(Estimator):
         return TransactionColumns(self.customer_col, self.time_col, self.value_col or None)
 
     def fit(self, transactions: pd.DataFrame | str | Path,
-            calibration_end: str | None = None) -> BTYD:
+            calibration_end: str | None = None, *, engine: str = "pandas",
+            scheduler: str | None = None) -> BTYD:
         """Fit on a transaction log (Klaviyo schema; a DataFrame or a CSV/Parquet path).
 
         Purchases after ``calibration_end`` (inclusive end of calibration) form the holdout
-        that ``metrics.json`` scores; ``None`` calibrates on everything.
+        that ``metrics.json`` scores; ``None`` calibrates on everything. With ``engine="dask"``
+        the log (a file, a glob or a folder of parts) is read and summarised on a Dask cluster,
+        the one at ``scheduler`` or a local one (:mod:`bayescope.data.rfm_dask`); only the
+        per-customer statistics reach this process. Both engines give the same summary.
         """
         if self.model not in ("mbgnbd", "bgnbd"):
             raise BayescopeInputError(f"model must be mbgnbd or bgnbd, not {self.model!r}",
                                       field="model")
-        tidy, report = validate_transactions(read_source(transactions), self._columns())
+        check_engine(engine, scheduler)
+        data = self._summarise(transactions, calibration_end, engine, scheduler)
+        report = data.report
         if report.n_duplicates_dropped:
             log.warning("dropped %d exact duplicate rows of %d", report.n_duplicates_dropped,
                         report.n_rows_read)
@@ -291,7 +298,18 @@ class BTYD(Estimator):
                                    self.draws, self.chains, self.seed, self.progress)
         with_spend = bool(self.value_col)
         return self._fit_into_temporary(
-            lambda work: fit_btyd(tidy, settings, work, with_spend=with_spend))
+            lambda work: fit_btyd(data, settings, work, with_spend=with_spend))
+
+    def _summarise(self, transactions: pd.DataFrame | str | Path, calibration_end: str | None,
+                   engine: str, scheduler: str | None) -> TransactionSummary:
+        if engine == "dask":
+            source = transactions if isinstance(transactions, pd.DataFrame) \
+                else str(transactions)
+            with dask_client(scheduler):
+                return summarise_transactions_on_dask(source, self._columns(), self.time_unit,
+                                                      calibration_end)
+        tidy, report = validate_transactions(read_source(transactions), self._columns())
+        return summarise_transactions(tidy, report, self.time_unit, calibration_end)
 
     def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
         self.run_ = load_posterior(run_dir, artifact)
