@@ -30,11 +30,13 @@ from bayescope.version import __version__
 if TYPE_CHECKING:
     from bayescope.families import BTYD, Propensity, Spend, StreamingGrowth, TicketDemand, load
     from bayescope.families.cohorts import ArtistCohorts
+    from bayescope.families.mlflow_model import save_mlflow
 
 _LAZY = ("BTYD", "Spend", "Propensity", "TicketDemand", "StreamingGrowth", "load")
 
 __all__ = ["BTYD", "ArtifactError", "ArtistCohorts", "BayescopeInputError", "NotFittedError",
-           "Propensity", "Spend", "StreamingGrowth", "TicketDemand", "__version__", "load"]
+           "Propensity", "Spend", "StreamingGrowth", "TicketDemand", "__version__", "load",
+           "save_mlflow"]
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +44,10 @@ def __getattr__(name: str) -> Any:
         from bayescope.families.cohorts import ArtistCohorts
 
         return ArtistCohorts
+    if name == "save_mlflow":
+        from bayescope.families.mlflow_model import save_mlflow
+
+        return save_mlflow
     if name in _LAZY:
         from bayescope import families
 

@@ -178,6 +178,15 @@ def _report(args: argparse.Namespace) -> None:
     console.print(f"wrote {page} (open it in a browser), metrics.json and the PNGs beside it")
 
 
+def _export_mlflow(args: argparse.Namespace) -> None:
+    from bayescope.families.mlflow_model import save_mlflow
+
+    with console.status("writing the MLflow model"):
+        out = save_mlflow(args.run_dir, args.out)
+    console.print(f"wrote the MLflow model {out}: mlflow.pyfunc.load_model('{out}')"
+                  ".predict(frame) gives the run's predictions, one row per instance")
+
+
 def _compare(args: argparse.Namespace) -> None:
     from bayescope.families.btyd import compare_btyd_runs
 
@@ -391,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="simulate existing customers from their histories, not new ones")
     alive.add_argument("--out", type=output_file, required=True)
     alive.set_defaults(handler=_simulate_alive)
+
+    export = sub.add_parser("export-mlflow", help="save a run as an MLflow pyfunc model (the "
+                                                  "'mlflow' extra)")
+    export.add_argument("run_dir")
+    export.add_argument("out", type=output_folder, help="MLflow model folder to create")
+    export.set_defaults(handler=_export_mlflow)
 
     report = sub.add_parser("report", help="evaluation report of a run (HTML + PNG + JSON)")
     report.add_argument("run_dir")

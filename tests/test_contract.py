@@ -216,3 +216,27 @@ def test_load_refuses_other_kinds_and_altered_identity(fitted, tmp_path: Path) -
     tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
     with pytest.raises(bs.ArtifactError, match="model identity"):
         bs.load(run)
+
+
+def test_mlflow_model_predicts_what_the_api_serves(fitted, tmp_path: Path, capsys) -> None:
+    mlflow = pytest.importorskip("mlflow.pyfunc")
+    from bayescope.cli import main
+
+    kind, model, _ = fitted
+    instance = CASES[kind].instance(model)
+    frame = pd.DataFrame([instance])
+    params = {"seed": 4, **({"horizon": "90"} if kind == "btyd" else {})}
+    expected = pd.DataFrame(model.served("x").predict(
+        [instance], seed=4, options={k: v for k, v in params.items() if k != "seed"}))
+
+    exported = bs.save_mlflow(model, tmp_path / "mlflow")
+    pd.testing.assert_frame_equal(mlflow.load_model(str(exported)).predict(frame, params=params),
+                                  expected)
+    assert main(["export-mlflow", str(model.run_dir_), str(tmp_path / "cli")]) == 0
+    served = mlflow.load_model(str(tmp_path / "cli"))
+    pd.testing.assert_frame_equal(served.predict(frame, params=params), expected)
+    assert main(["export-mlflow", str(model.run_dir_), str(tmp_path / "cli")]) == 2
+    assert "exists" in capsys.readouterr().err
+    with pytest.raises(bs.BayescopeInputError) as caught:
+        served.predict(frame.drop(columns=frame.columns[0]), params=params)
+    assert caught.value.field is not None

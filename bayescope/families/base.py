@@ -58,6 +58,8 @@ class ServedModel(Protocol):
     name: str
     default_route: bool
     """Whether ``POST /predict`` (the spend brief's route) answers with this model."""
+    query_defaults: Mapping[str, str]
+    """The request options :meth:`predict` takes, with their defaults (empty: none)."""
 
     @property
     def kind(self) -> str:

@@ -433,6 +433,7 @@ class ServedBTYDModel:
     spec: BTYDModel
     max_draws: int = 1000
     default_route: bool = False
+    query_defaults: Mapping[str, str] = field(default_factory=lambda: {"horizon": "365"})
     _params: dict[str, np.ndarray] = field(init=False, repr=False)
     _index: dict[str, int] = field(init=False, repr=False)
 
@@ -482,7 +483,7 @@ class ServedBTYDModel:
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Predictions for the instances, in order (``seed`` unused: closed forms)."""
-        horizon_days = self._horizon(options or {})
+        horizon_days = self._horizon({**self.query_defaults, **(options or {})})
         rfm = self._instances_rfm(instances)
         horizon = horizon_days / TIME_UNITS[rfm.time_unit]
         draws = customer_draws(self.spec, self._params, rfm, horizon,
@@ -503,7 +504,7 @@ class ServedBTYDModel:
     @staticmethod
     def _horizon(options: Mapping[str, str]) -> float:
         reject_query(options, allowed=("horizon",))
-        raw = options.get("horizon", "365")
+        raw = options["horizon"]
         try:
             days = float(raw)
         except ValueError:

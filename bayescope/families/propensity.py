@@ -415,6 +415,7 @@ class ServedPropensityModel:
     run_dir: Path
     scorer: PropensityScorer = field(init=False)
     default_route: bool = False
+    query_defaults: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scorer = PropensityScorer.from_run(self.run)

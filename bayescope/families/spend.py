@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -335,6 +335,7 @@ class ServedSpendModel:
     run_dir: Path
     max_draws: int = 1000
     default_route: bool = True
+    query_defaults: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -335,6 +335,7 @@ class ServedStreamsModel:
     run: StreamsRun
     max_draws: int = 1000
     default_route: bool = False
+    query_defaults: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._params = thin_draws(self.run.artifact.posterior, self.max_draws,

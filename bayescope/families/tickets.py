@@ -432,6 +432,7 @@ class ServedTicketsModel:
     run_dir: Path
     max_draws: int = 1000
     default_route: bool = False
+    query_defaults: Mapping[str, str] = field(default_factory=dict)
     _rows: dict[tuple[str, str, str], int] = field(init=False, repr=False)
     _params: dict[str, np.ndarray] = field(init=False, repr=False)
 

@@ -1,0 +1,120 @@
+"""Every family as an MLflow pyfunc model, for teams that score on Spark and version in a
+model registry.
+
+:func:`save_mlflow` writes an MLflow model folder holding the run directory as an artifact
+and :class:`~bayescope.families.mlflow_pyfunc.BayescopeModel` as its Python model.
+Its ``predict(DataFrame)`` answers with the family's prediction table: each row is one
+instance of the API's ``POST /v1/models/NAME/predict`` (the same columns, the same checks), so
+``mlflow.pyfunc.load_model(path).predict(df)`` equals what the API and
+``model.served(...).predict`` give for those rows. A request's ``seed`` and the family's
+options (a BTYD horizon) are MLflow ``params``. The folder registers with
+``mlflow.register_model`` and scores on Spark with ``mlflow.pyfunc.spark_udf``; where it is
+loaded, ``bayescope`` must be installed (it is the model's pip requirement).
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayescope.errors import BayescopeInputError
+from bayescope.families.base import Estimator, ServedModel
+from bayescope.inference.artifacts import load_artifact
+from bayescope.version import __version__
+
+MLFLOW_MAX_DRAWS = 1000
+"""Posterior draws the exported model keeps (the API's default)."""
+
+
+def _mlflow() -> Any:
+    try:
+        import mlflow.pyfunc
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise BayescopeInputError("MLflow export needs mlflow: pip install 'bayescope[mlflow]'",
+                                  field="mlflow") from exc
+    return mlflow
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-like instances: native Python values, missing cells ``None``."""
+    cleaned = frame.astype(object).where(frame.notna(), None)
+    return [dict(zip(cleaned.columns.astype(str), row, strict=True))
+            for row in cleaned.itertuples(index=False, name=None)]
+
+
+def predict_frame(model: ServedModel, frame: pd.DataFrame,
+                  params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The prediction table of ``frame``'s rows (one instance each) from a served model.
+
+    ``params`` holds ``seed`` and the model's options (strings or numbers).
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise BayescopeInputError("the MLflow model predicts a pandas DataFrame, one instance "
+                                  "per row", field="model_input")
+    params = dict(params or {})
+    seed = int(params.pop("seed", 0))
+    options = {name: str(value) for name, value in params.items()
+               if str(value) != str(model.query_defaults.get(name))}
+    return pd.DataFrame(model.predict(_records(frame), seed=seed, options=options))
+
+
+def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
+    """Save a fitted estimator (or a run directory) as an MLflow pyfunc model at ``path``.
+
+    Parameters
+    ----------
+    model
+        A fitted estimator of any family, or the run directory it was saved to.
+    path
+        The MLflow model folder to create; it must not exist.
+
+    Returns
+    -------
+    Path
+        ``path``, which ``mlflow.pyfunc.load_model`` reads.
+
+    Raises
+    ------
+    BayescopeInputError
+        If MLflow is missing, the estimator is not fitted, the run is unreadable, or ``path``
+        exists.
+    """
+    mlflow = _mlflow()
+    from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
+
+    from bayescope.families.mlflow_pyfunc import BayescopeModel
+
+    if isinstance(model, Estimator):
+        model._require_fitted()
+        run_dir = model.run_dir_
+    else:
+        run_dir = Path(model)
+        load_artifact(run_dir)
+    target = Path(path)
+    if target.exists():
+        raise BayescopeInputError(f"{target} exists: MLflow writes a new folder",
+                                  field="out")
+    from bayescope.families import load
+
+    served = load(run_dir).served("mlflow", MLFLOW_MAX_DRAWS)
+    params = ParamSchema([ParamSpec("seed", "long", 0), *(
+        ParamSpec(name, "string", default) for name, default in served.query_defaults.items())])
+    try:
+        with warnings.catch_warnings():
+            # MLflow asks for an input example; the family checks every instance on predict.
+            warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
+            mlflow.pyfunc.save_model(
+                str(target), python_model=BayescopeModel(), artifacts={"run_dir": str(run_dir)},
+                signature=ModelSignature(inputs=None, params=params),
+                pip_requirements=[f"bayescope=={__version__}"],
+                metadata={"bayescope_kind": served.kind, "bayescope_version": __version__})
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
