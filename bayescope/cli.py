@@ -22,6 +22,7 @@ from bayescope.cli_checks import (
     host,
     output_file,
     output_folder,
+    output_path,
     port,
     positive_float,
     positive_int,
@@ -109,6 +110,7 @@ def _score(args: argparse.Namespace) -> None:
     with progress_bar() as bar:
         task = bar.add_task("scoring customers", total=None)
         report = score_file(run, args.data, args.out, engine=args.engine, rows=args.chunk_rows,
+                            scheduler=args.scheduler,
                             progress=lambda k: bar.update(task, advance=k))
     unseen = sum(report.unseen.values())
     console.print(f"wrote {report.rows} customers to {args.out} in {report.chunks} chunk(s)"
@@ -122,7 +124,10 @@ def _predict(args: argparse.Namespace) -> None:
 
     model = load(args.run_dir)
     options = PredictOptions(args.horizon, args.data, args.top, args.by, args.seed,
-                             args.discount_rate, args.pmf)
+                             args.discount_rate, args.pmf, args.engine, args.scheduler)
+    if args.engine == "pandas" and Path(args.out).is_dir():
+        raise BayescopeInputError(f"{args.out} is a folder; give a file name (a folder of "
+                                  "Parquet parts is --engine dask's output)", field="out")
     with progress_bar() as bar:
         task = bar.add_task("predicting", total=None)
         message = model.write_predictions(
@@ -364,12 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--data", required=True,
                        help="CSV or Parquet (target not needed); with --engine dask also a "
                             "glob or a Parquet folder")
-    score.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
-                       help="pandas/pyarrow streams one file; dask reads globs and datasets "
-                            "(the 'scale' extra)")
     score.add_argument("--chunk-rows", type=int, default=100_000,
                        help="rows per chunk: memory is one chunk, whatever the file size")
-    score.add_argument("--out", type=output_file, required=True, help="Parquet (or CSV) to write")
+    score.add_argument("--out", type=output_path, required=True,
+                       help="Parquet (or CSV) to write; with --engine dask a folder of Parquet "
+                            "parts")
+    add_engine_options(score, "read and score the customers")
     score.set_defaults(handler=_score)
 
     predict = sub.add_parser("predict", help="per-customer predictions from a run")
@@ -386,8 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--pmf", type=int, default=None, metavar="N",
                          help="repeat-purchase runs: add pmf_0 .. pmf_N, P(n purchases in "
                          "the horizon), posterior mean")
-    predict.add_argument("--out", type=output_file, required=True,
-                         help="CSV (or .parquet) to write")
+    predict.add_argument("--out", type=output_path, required=True,
+                         help="CSV (or .parquet) to write; with --engine dask a folder of "
+                              "Parquet parts")
+    add_engine_options(predict, "predict")
     predict.set_defaults(handler=_predict)
 
     alive = sub.add_parser("simulate-alive", help="simulate customers alive through time")

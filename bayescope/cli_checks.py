@@ -48,6 +48,13 @@ def output_file(value: str) -> str:
     return value
 
 
+def output_path(value: str) -> str:
+    """A file or a folder to write (which one depends on other options): its parent
+    writable."""
+    _writable_parent(Path(value))
+    return value
+
+
 def output_folder(value: str) -> str:
     """A folder to write (replaced whole): not an existing file, its parent writable."""
     path = Path(value)

@@ -1,19 +1,15 @@
 """Read a customer table in row chunks, so a file of any size fits in bounded memory.
 
-Two sources, one output: an iterator of ``(first_row_number, DataFrame)`` chunks whose cells
-are what :func:`read_table` would give (CSV cells as strings,
+:func:`iter_file_chunks` gives ``(first_row_number, DataFrame)`` chunks of one CSV/TSV
+(optionally compressed) or Parquet file, streamed with pandas' chunked CSV reader or pyarrow's
+record batches, whose cells are what :func:`read_table` would give (CSV cells as strings,
 Parquet values typed), so the same validation runs on each chunk and errors name file rows.
-
-* :func:`iter_file_chunks`: one CSV/TSV (optionally compressed) or Parquet file, streamed with
-  pandas' chunked CSV reader or pyarrow's record batches;
-* :func:`iter_dask_partitions`: Dask's readers for a file, a glob (``month=*/part-*.parquet``)
-  or a Parquet dataset folder, one partition computed at a time (larger-than-memory datasets
-  split over many files; Dask is the ``scale`` extra).
+Sources larger than one machine (globs, folders of parts) are read on a Dask cluster by
+:mod:`bayescope.data.dask_tables`.
 """
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,45 +108,3 @@ def iter_file_chunks(path: str | Path, rows: int = 100_000
         raise BayescopeInputError(f"cannot read {path}: {exc}", field="path") from exc
     if first == 1:
         raise BayescopeInputError(f"file has a header but no rows: {path}", field="path")
-
-
-def iter_dask_partitions(source: str | Path, rows: int = 100_000
-                         ) -> Iterator[tuple[int, pd.DataFrame]]:
-    """Partitions of a file, glob or Parquet folder read by Dask, computed one at a time.
-
-    CSV partitions are about ``rows`` rows (Dask splits by bytes; the block size is estimated
-    from the first file's bytes per row); Parquet partitions follow the files' row groups.
-    """
-    try:
-        import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BayescopeInputError("the Dask path needs dask: pip install 'bayescope[scale]'",
-                                  field="engine") from exc
-    text = str(source)
-    matches = [Path(m) for m in sorted(glob.glob(text))] if glob.has_magic(text) \
-        else [Path(text)]
-    if not matches or not matches[0].exists():
-        raise BayescopeInputError(f"no file or folder matches {text}", field="path")
-    kind = table_kind(matches[0])
-    try:
-        if kind == "parquet":
-            frame = dd.read_parquet(text)
-        else:
-            sample = matches[0]
-            with sample.open("rb") as handle:
-                head = handle.read(1 << 20)
-            bytes_per_row = max(len(head) / max(head.count(b"\n"), 1), 1.0)
-            frame = dd.read_csv(text, sep="\t" if kind == "tsv" else ",", dtype=str,
-                                keep_default_na=False,
-                                blocksize=max(int(bytes_per_row * rows), 1 << 16))
-    except (ValueError, OSError) as exc:
-        raise BayescopeInputError(f"cannot read {text}: {exc}", field="path") from exc
-    first = 1
-    for part in frame.to_delayed():
-        chunk = _clean_columns(part.compute())
-        if chunk.empty:
-            continue
-        yield first, chunk
-        first += len(chunk)
-    if first == 1:
-        raise BayescopeInputError(f"{text} has no rows", field="path")

@@ -27,10 +27,17 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.rfm import RFMSummary
-from bayescope.inference.predictive import predictive_summary, quantile_name, thin_draws
+from bayescope.inference.predictive import (
+    n_draws,
+    predictive_summary,
+    quantile_name,
+    thin_draws,
+)
 from bayescope.models.btyd import BTYDModel
 
 QUANTITIES = ("purchases", "spend", "value")
+PREDICTION_DRAWS = 500
+"""Posterior draws behind each customer's prediction (thinned at random, seeded)."""
 LOW_Q, HIGH_Q = 0.05, 0.95
 
 
@@ -127,7 +134,7 @@ def predict_customers(
     horizon: float,
     top: int | None = None,
     by: str = "purchases",
-    max_draws: int = 500,
+    max_draws: int = PREDICTION_DRAWS,
     seed: int = 0,
     chunk_size: int = 20_000,
     progress: Callable[[int, int], None] | None = None,
@@ -222,3 +229,19 @@ def p_in_top(
         threshold = -np.partition(-values, top - 1, axis=1)[:, top - 1:top]
         hits += (values >= threshold).sum(axis=0)
     return hits / n_draws
+
+
+def predict_partition(rfm: RFMSummary, spec: BTYDModel, horizon: float,
+                      discounting: Discounting | None, pmf: int | None,
+                      params: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """:func:`predict_customers` of one partition with draws already thinned (the Dask
+    engine's unit of work; rows equal the single-process ones)."""
+    return predict_customers(spec, params, rfm, horizon, max_draws=n_draws(params),
+                             discounting=discounting, pmf=pmf)
+
+
+def partitions_by_triple(rfm: RFMSummary, rows: int) -> list[RFMSummary]:
+    """The customers sorted by (frequency, recency, T) and cut into parts of ``rows``, so that
+    customers who share a triple share a part and its closed forms are evaluated once."""
+    order = np.lexsort((rfm.T, rfm.recency, rfm.frequency))
+    return [rfm.take(order[start:start + rows]) for start in range(0, rfm.n_customers, rows)]

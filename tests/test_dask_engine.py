@@ -136,3 +136,101 @@ def test_cli_engine_errors_exit_2(log_parts, tmp_path, capsys):
     assert main([*base, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_predictions_written_by_the_workers_equal_the_pandas_engine(cluster, log_parts,
+                                                                    tmp_path, capsys):
+    _, whole = log_parts
+    import bayescope as bs
+
+    model = bs.BTYD(method="map", customer_col="cust", time_col="ts", value_col="amount")
+    run = model.fit(whole, calibration_end="2024-09-01").save(tmp_path / "run")
+    common = ["predict", str(run), "--horizon", "180", "--pmf", "3", "--discount-rate", "0.1"]
+    assert main([*common, "--out", str(tmp_path / "one.csv")]) == 0
+    assert main([*common, "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                 "--out", str(tmp_path / "parts")]) == 0
+    from bayescope.families import btyd
+
+    assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == 1
+    expected = pd.read_csv(tmp_path / "one.csv", dtype={"customer_id": str})
+    ours = pd.read_parquet(tmp_path / "parts")
+    key = "customer_id"
+    pd.testing.assert_frame_equal(ours.sort_values(key, ignore_index=True),
+                                  expected.sort_values(key, ignore_index=True),
+                                  check_exact=False, rtol=1e-12)
+    assert btyd.PARTITION_CUSTOMERS > 300
+    assert main([*common, "--engine", "dask", "--top", "5", "--out",
+                 str(tmp_path / "top")]) == 2
+    assert "--top" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def propensity_run(tmp_path_factory):
+    from bayescope.data.generate_propensity import generate_propensity_table
+    from bayescope.data.propensity_table import TARGET, validate_propensity_columns
+    from bayescope.families.propensity import (
+        PropensityFitSettings,
+        fit_propensity,
+        load_propensity_run,
+    )
+    from bayescope.families.propensity_batch import SCORE_COLUMNS, score_run
+
+    folder = tmp_path_factory.mktemp("propensity")
+    table = generate_propensity_table(3_000, np.random.default_rng(7)).table
+    fit_propensity(validate_propensity_columns(table), PropensityFitSettings(0, 0.0),
+                   folder / "run")
+    new = generate_propensity_table(2_000, np.random.default_rng(8)).table.drop(columns=TARGET)
+    new["customer_id"] = [f"new{i}" for i in range(len(new))]
+    run = load_propensity_run(folder / "run")
+    expected, _ = score_run(run, validate_propensity_columns(new, require_target=False))
+    return folder / "run", run, new, expected[SCORE_COLUMNS]
+
+
+def test_scores_written_by_the_workers_equal_the_pandas_engine(cluster, propensity_run,
+                                                               tmp_path, capsys):
+    from bayescope.families.propensity_batch import score_file
+
+    run_dir, run, new, expected = propensity_run
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i in range(3):  # a glob of CSV parts, columns in another order
+        new.iloc[i::3][list(new.columns[::-1])].to_csv(parts / f"p{i}.csv", index=False)
+    order = np.concatenate([np.arange(i, len(new), 3) for i in range(3)])
+    report = score_file(run, str(parts / "p*.csv"), tmp_path / "a", engine="dask",
+                        scheduler=cluster.scheduler_address)
+    assert (report.rows, report.chunks) == (len(new), 3)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a"),
+                                  expected.iloc[order].reset_index(drop=True),
+                                  check_dtype=False, rtol=1e-12)
+    dataset = tmp_path / "dataset"  # a Parquet folder, row groups as partitions
+    dataset.mkdir()
+    new.to_parquet(dataset / "all.parquet", row_group_size=700, index=False)
+    assert main(["-q", "score", str(run_dir), "--data", str(dataset), "--engine", "dask",
+                 "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "b")]) == 0
+    assert len(list((tmp_path / "b").glob("part-*.parquet"))) == 3
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "b"), expected,
+                                  check_dtype=False, rtol=1e-12)
+
+
+def test_scoring_errors_on_workers_name_the_file_row_and_write_nothing(cluster, propensity_run,
+                                                                     tmp_path):
+    from bayescope.families.propensity_batch import score_file
+
+    _, run, new, _ = propensity_run
+    bad = new.copy()
+    bad.loc[1_500, "refund_rate"] = 1.7
+    bad.iloc[:1_000].to_csv(tmp_path / "p0.csv", index=False)
+    bad.iloc[1_000:].to_csv(tmp_path / "p1.csv", index=False)
+    out = tmp_path / "scores"
+    with pytest.raises(BayescopeInputError, match="refund_rate") as error:
+        score_file(run, str(tmp_path / "p*.csv"), out, engine="dask",
+                   scheduler=cluster.scheduler_address)
+    assert error.value.rows == [501] and str(error.value).startswith(str(tmp_path / "p1.csv"))
+    repeated = new.copy()
+    repeated.loc[1_900, "customer_id"] = repeated.loc[10, "customer_id"]
+    repeated.iloc[:1_000].to_csv(tmp_path / "p0.csv", index=False)
+    repeated.iloc[1_000:].to_csv(tmp_path / "p1.csv", index=False)
+    with pytest.raises(BayescopeInputError, match="duplicated in 2 rows: 11, 1901"):
+        score_file(run, str(tmp_path / "p*.csv"), out, engine="dask",
+                   scheduler=cluster.scheduler_address)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p0.csv", "p1.csv"]

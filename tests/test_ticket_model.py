@@ -142,7 +142,7 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
     assert main(["-q", "generate", "artists", "--artists", "5", "--dmas", "6", "--weeks", "70",
                  "--seed", "4", "--out", str(tables)]) == 0
     out = tmp_path / "backtest"
-    assert main(["-q", "backtest", "--tables", str(tables), "--origins", "8", "--horizon",
+    assert main(["-q", "backtest", "--tables", str(tables), "--origins", "4", "--horizon",
                  "2", "--artists", "4", "--train-weeks", "30", "--draws", "60", "--tune",
                  "100", "--chains", "1", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -151,7 +151,7 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
     for scores in metrics["models"].values():
         assert set(scores) == {"mae", "rmse", "crps", "coverage_80", "coverage_90"}
         assert 0 <= scores["coverage_80"] <= scores["coverage_90"] <= 1
-    assert len(metrics["origins"]) == 8 and metrics["n_rows"] == 8 * 2 * 4 * 6
+    assert len(metrics["origins"]) == 4 and metrics["n_rows"] == 4 * 2 * 4 * 6
     rows_sold = pd.read_parquet(out / "forecasts.parquet").query("tickets > 0")
     assert metrics["with_sales"]["n_rows"] == len(rows_sold)
     assert metrics["with_sales"]["models"]["ours"]["coverage_90"] == pytest.approx(

@@ -50,6 +50,8 @@ class PredictOptions:
     seed: int = 0
     discount_rate: float | None = None
     pmf: int | None = None
+    engine: str = "pandas"
+    scheduler: str | None = None
 
 
 class ServedModel(Protocol):

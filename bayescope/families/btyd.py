@@ -46,13 +46,17 @@ from bayescope.files import atomic_write_frame, atomic_write_text
 from bayescope.inference.alive_simulation import AliveSimulation, simulate_alive
 from bayescope.inference.artifacts import Artifact, run_attrs
 from bayescope.inference.btyd_prediction import (
+    PREDICTION_DRAWS,
     Discounting,
     customer_draws,
+    partitions_by_triple,
     predict_customers,
+    predict_partition,
     thin_draws,
 )
 from bayescope.inference.btyd_run import LoadedRun, load_posterior, save_posterior
 from bayescope.inference.dask_engine import check_engine, dask_client
+from bayescope.inference.partitioned_output import write_partitions_on_dask
 from bayescope.inference.predictive import n_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.models.baselines.btyd import lifetimes_mle, other_family_mle
@@ -162,16 +166,10 @@ MAX_PMF = 1000
 """The largest ``--pmf``: P(X = n) columns for n = 0..1000 at most."""
 
 
-def predict_run(
-    run: LoadedRun, spec: BTYDModel, horizon_days: float, top: int | None = None,
-    by: str = "purchases", seed: int = 0, progress: Any = None,
-    discount_rate: float | None = None, pmf: int | None = None,
-) -> pd.DataFrame:
-    """Per-customer predictions over ``horizon_days`` from a stored run.
-
-    With ``discount_rate`` (annual, e.g. 0.1), spend columns are discounted present values;
-    with ``pmf`` N, columns ``pmf_0`` .. ``pmf_N`` hold P(n purchases in the horizon).
-    """
+def check_predict_options(spec: BTYDModel, horizon_days: float, top: int | None = None,
+                          by: str = "purchases", discount_rate: float | None = None,
+                          pmf: int | None = None) -> None:
+    """One clear error for the first prediction option that cannot be used."""
     if pmf is not None and not (isinstance(pmf, int) and 0 <= pmf <= MAX_PMF):
         raise BayescopeInputError(f"--pmf must be an integer from 0 to {MAX_PMF}",
                                   field="pmf")
@@ -184,17 +182,64 @@ def predict_run(
         raise BayescopeInputError(f"--by must be purchases or spend, got {by!r}", field="by")
     if top is not None and top < 1:
         raise BayescopeInputError("--top must be a positive integer", field="top")
-    _warn_if_unconverged(run)
     if discount_rate is not None and not 0 <= discount_rate < 1:
         raise BayescopeInputError("--discount-rate must be in [0, 1), e.g. 0.1 for 10%/year",
                                   field="discount_rate")
+
+
+def _discounting(run: LoadedRun, discount_rate: float | None) -> Discounting | None:
     periods_per_day = 1.0 / TIME_UNITS[run.rfm.time_unit]
-    discounting = None
-    if discount_rate is not None:
-        discounting = Discounting(discount_rate, 365.25 * periods_per_day)
-    return predict_customers(spec, run.posterior, run.rfm, horizon_days * periods_per_day,
-                             top=top, by=by, seed=seed, progress=progress,
-                             discounting=discounting, pmf=pmf)
+    return None if discount_rate is None \
+        else Discounting(discount_rate, 365.25 * periods_per_day)
+
+
+def predict_run(
+    run: LoadedRun, spec: BTYDModel, horizon_days: float, top: int | None = None,
+    by: str = "purchases", seed: int = 0, progress: Any = None,
+    discount_rate: float | None = None, pmf: int | None = None,
+) -> pd.DataFrame:
+    """Per-customer predictions over ``horizon_days`` from a stored run.
+
+    With ``discount_rate`` (annual, e.g. 0.1), spend columns are discounted present values;
+    with ``pmf`` N, columns ``pmf_0`` .. ``pmf_N`` hold P(n purchases in the horizon).
+    """
+    check_predict_options(spec, horizon_days, top, by, discount_rate, pmf)
+    _warn_if_unconverged(run)
+    horizon = horizon_days / TIME_UNITS[run.rfm.time_unit]
+    return predict_customers(spec, run.posterior, run.rfm, horizon, top=top, by=by, seed=seed,
+                             progress=progress, discounting=_discounting(run, discount_rate),
+                             pmf=pmf, max_draws=PREDICTION_DRAWS)
+
+
+PARTITION_CUSTOMERS = 250_000
+"""Customers per partition of the Dask engine's predictions."""
+
+
+def _refuse_top_on_dask(top: int | None) -> None:
+    if top is not None:
+        raise BayescopeInputError("a top list ranks every customer in one process: drop "
+                                  "--engine dask for --top", field="top")
+
+
+def predict_run_on_dask(
+    run: LoadedRun, spec: BTYDModel, horizon_days: float, out: str | Path, seed: int = 0,
+    discount_rate: float | None = None, pmf: int | None = None, top: int | None = None,
+    partition_customers: int = PARTITION_CUSTOMERS,
+) -> tuple[int, int]:
+    """:func:`predict_run` on the current Dask cluster, written by the workers as Parquet
+    parts of ``partition_customers`` into the folder ``out``; returns (rows, parts).
+
+    The draws are thinned here, as :func:`predict_run` thins them, and sent to each worker
+    once, so every row equals the single-process one.
+    """
+    _refuse_top_on_dask(top)
+    check_predict_options(spec, horizon_days, None, "purchases", discount_rate, pmf)
+    _warn_if_unconverged(run)
+    params = thin_draws(run.posterior, PREDICTION_DRAWS, np.random.default_rng(seed))
+    horizon = horizon_days / TIME_UNITS[run.rfm.time_unit]
+    parts = [(part, spec, horizon, _discounting(run, discount_rate), pmf)
+             for part in partitions_by_triple(run.rfm, partition_customers)]
+    return write_partitions_on_dask(predict_partition, parts, out, shared=params)
 
 
 def simulate_run(
@@ -317,14 +362,37 @@ class BTYD(Estimator):
 
     def predict(self, horizon: float = 365, top: int | None = None, by: str = "purchases",
                 discount_rate: float | None = None, seed: int = 0,
-                progress: Progress | None = None, pmf: int | None = None) -> pd.DataFrame:
+                progress: Progress | None = None, pmf: int | None = None, *,
+                engine: str = "pandas", scheduler: str | None = None,
+                out: str | Path | None = None) -> Any:
         """Per customer over ``horizon`` days: ``purchases``, ``spend`` and ``value``
         (``_mean, _low, _high``, 90%), ``p_alive``; with ``top``, ``p_in_top``, sorted by
         ``by``. With ``discount_rate`` (annual), spend is a discounted present value. With
-        ``pmf`` N, ``pmf_0`` .. ``pmf_N``: P(n purchases in the horizon), posterior mean."""
+        ``pmf`` N, ``pmf_0`` .. ``pmf_N``: P(n purchases in the horizon), posterior mean.
+
+        With ``engine="dask"`` the customers are predicted on a Dask cluster (the one at
+        ``scheduler`` or a local one) and written by the workers to the folder ``out`` as
+        Parquet parts, customers sorted by (frequency, recency, T) so that each triple's
+        closed forms are evaluated once; the rows equal the pandas engine's. Returns a Dask
+        DataFrame reading ``out`` (a pandas DataFrame with the pandas engine).
+        """
         self._require_fitted()
-        return predict_run(self.run_, self.spec_, horizon, top=top, by=by, seed=seed,
-                           progress=progress, discount_rate=discount_rate, pmf=pmf)
+        check_engine(engine, scheduler)
+        if engine == "pandas":
+            return predict_run(self.run_, self.spec_, horizon, top=top, by=by, seed=seed,
+                               progress=progress, discount_rate=discount_rate, pmf=pmf)
+        if out is None:
+            raise BayescopeInputError("engine='dask' writes its predictions to a folder: "
+                                      "give out=", field="out")
+        _refuse_top_on_dask(top)
+        check_predict_options(self.spec_, horizon, None, by, discount_rate, pmf)
+        with dask_client(scheduler):
+            rows, parts = predict_run_on_dask(self.run_, self.spec_, horizon, out, seed=seed,
+                                              discount_rate=discount_rate, pmf=pmf)
+        log.info("wrote %d customers in %d Parquet parts to %s", rows, parts, out)
+        import dask.dataframe as dd
+
+        return dd.read_parquet(str(out))
 
     def simulate_alive(self, customers: int = 100, at: str | Sequence[str] = "10d,1y,10y,100y",
                        runs: int = 1000, seed: int = 7, existing: bool = False
@@ -344,6 +412,16 @@ class BTYD(Estimator):
                                       field="horizon")
         reject_options(options, "repeat-purchase",
                        data="predicts the customers it was fitted on")
+        if options.engine == "dask":
+            check_engine(options.engine, options.scheduler)
+            _refuse_top_on_dask(options.top)
+            check_predict_options(self.spec_, options.horizon, None, options.by,
+                                  options.discount_rate, options.pmf)
+            with dask_client(options.scheduler):
+                rows, parts = predict_run_on_dask(
+                    self.run_, self.spec_, options.horizon, out, seed=options.seed,
+                    discount_rate=options.discount_rate, pmf=options.pmf, top=options.top)
+            return f"wrote {rows} customers to {out} in {parts} Parquet part(s)"
         frame = self.predict(options.horizon, options.top, options.by, options.discount_rate,
                              options.seed, progress, options.pmf)
         atomic_write_frame(frame, out)

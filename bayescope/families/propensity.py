@@ -388,7 +388,8 @@ class Propensity(Estimator):
         reject_options(options, "propensity", horizon="scores a 30-day window",
                        top="scores every customer of --data", discount_rate="scores "
                        "probabilities", pmf="scores the probability of any purchase")
-        report = score_file(self.run_, options.data, out,
+        report = score_file(self.run_, options.data, out, engine=options.engine,
+                            scheduler=options.scheduler,
                             progress=None if progress is None else lambda k: progress(k, None))
         return f"wrote {report.rows} customers to {out} in {report.chunks} chunk(s)"
 

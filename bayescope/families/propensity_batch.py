@@ -1,12 +1,16 @@
 """Batch scoring of a customer file of any size with a propensity run.
 
-``score_file`` streams the input in row chunks (:mod:`bayescope.data.table_chunks`: pandas /
-pyarrow for one file, Dask for globs and Parquet folders), validates each chunk with the one
-propensity validation (errors name the file's rows), scores it exactly
-(:class:`~bayescope.families.propensity.PropensityScorer`), and appends it to a Parquet (or CSV)
-file written beside the target and renamed onto it only when every chunk succeeded. Memory is one
-chunk plus eight bytes per customer (the hashes that catch a ``customer_id`` repeated across
-chunks), whatever the file size.
+``score_file`` streams one file in row chunks (:mod:`bayescope.data.table_chunks`, pandas /
+pyarrow), validates each chunk with the one propensity validation (errors name the file's
+rows), scores it exactly (:class:`~bayescope.families.propensity.PropensityScorer`), and appends
+it to a Parquet (or CSV) file written beside the target and renamed onto it only when every
+chunk succeeded. Memory is one chunk plus eight bytes per customer (the hashes that catch a
+``customer_id`` repeated across chunks), whatever the file size.
+
+``score_on_dask`` (``--engine dask``) does the same on a Dask cluster for a file, a glob or a
+folder of parts: each worker reads, validates and scores its partitions and writes them into a
+folder of Parquet parts (:func:`~bayescope.inference.partitioned_output.score_table_on_dask`);
+the client receives row counts, unseen-level counts and the id hashes.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ import pandas as pd
 
 from bayescope.data.propensity_features import PropensityDesign
 from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_columns
-from bayescope.data.table_chunks import iter_dask_partitions, iter_file_chunks
+from bayescope.data.table_chunks import iter_file_chunks
 from bayescope.errors import BayescopeInputError
 from bayescope.files import atomic_path
+from bayescope.inference.dask_engine import check_engine, dask_client
+from bayescope.inference.partitioned_output import score_table_on_dask
 from bayescope.inference.propensity_scoring import score_exact
 from bayescope.models.segments import SegmentModel
 
 SCORE_COLUMNS = ["customer_id", "p_mean", "p_low", "p_high", "segment", "segment_name"]
-ENGINES = ("pandas", "dask")
 SCORE_CHUNK = 100_000
 
 log = logging.getLogger(__name__)
@@ -143,10 +148,46 @@ class _ChunkWriter:
             self._writer.close()
 
 
+def _score_partition(raw: pd.DataFrame, first_row: int, scorer: PropensityScorer
+                     ) -> tuple[pd.DataFrame, tuple[np.ndarray, dict[str, int]]]:
+    columns = validate_propensity_columns(raw, require_target=False, row_offset=first_row)
+    frame, unseen = scorer.score(columns)
+    return frame[SCORE_COLUMNS], (pd.util.hash_array(columns["customer_id"]), unseen)
+
+
+def score_on_dask(run: StoredPropensity, source: str | Path, out: str | Path,
+                  scheduler: str | None = None) -> BatchReport:
+    """Score ``source`` (a file, glob or folder of parts) on a Dask cluster, each worker
+    writing its partition's scores into the Parquet folder ``out``.
+
+    Raises
+    ------
+    BayescopeInputError
+        As :func:`score_file`: the first invalid partition (file, column and file rows named),
+        or a ``customer_id`` that appears twice anywhere (rows counted over all partitions in
+        order); ``out`` is then left untouched.
+    """
+    scorer = PropensityScorer.from_run(run)
+
+    def finish(extras: list[Any]) -> None:
+        _raise_for_repeated_ids(np.concatenate([hashes for hashes, _ in extras]))
+
+    with dask_client(scheduler):
+        scored = score_table_on_dask(source, _score_partition, out, shared=scorer,
+                                     finish=finish)
+    report = BatchReport(rows=scored.rows, chunks=scored.parts)
+    for _, unseen in scored.extras:
+        for column, count in unseen.items():
+            report.unseen[column] += count
+    return report
+
+
 def score_file(run: StoredPropensity, source: str | Path, out: str | Path,
                engine: str = "pandas", rows: int = 100_000,
-               progress: Callable[[int], None] | None = None) -> BatchReport:
+               progress: Callable[[int], None] | None = None,
+               scheduler: str | None = None) -> BatchReport:
     """Score ``source`` chunk by chunk into ``out`` (``SCORE_COLUMNS``); see module docstring.
+    With ``engine="dask"``, :func:`score_on_dask` (``out`` is then a folder of parts).
 
     Raises
     ------
@@ -154,12 +195,12 @@ def score_file(run: StoredPropensity, source: str | Path, out: str | Path,
         On the first invalid chunk (column and file rows named), or when a ``customer_id``
         appears twice anywhere in the input; ``out`` is then left untouched.
     """
-    if engine not in ENGINES:
-        raise BayescopeInputError(f"--engine must be one of {ENGINES}", field="engine")
+    check_engine(engine, scheduler)
+    if engine == "dask":
+        return score_on_dask(run, source, out, scheduler)
     if rows < 1:
         raise BayescopeInputError("--chunk-rows must be positive", field="chunk_rows")
-    chunks: Iterator[tuple[int, pd.DataFrame]] = (
-        iter_dask_partitions(source, rows) if engine == "dask" else iter_file_chunks(source, rows))
+    chunks: Iterator[tuple[int, pd.DataFrame]] = iter_file_chunks(source, rows)
     out = Path(out)
     scorer = PropensityScorer.from_run(run)
     report = BatchReport()

@@ -1,0 +1,194 @@
+"""Prediction tables written by Dask workers as a partitioned Parquet dataset.
+
+Each worker computes one partition and writes it as ``part-NNNNN.parquet`` into a folder
+beside the target; the folder is renamed onto the target only when every partition succeeded,
+so a failure leaves nothing half-written. Two sources of partitions:
+
+* :func:`write_partitions_on_dask`: inputs the client already holds (a run's customers),
+  cut into parts and sent out, with one shared object (the thinned posterior) sent once;
+* :func:`score_table_on_dask`: a file, glob or folder of parts that the workers read, validate
+  and score themselves, so memory per worker is one partition and the client receives only
+  row counts and small extras.
+
+Workers must see the output folder (a local cluster does; a multi-machine cluster needs a
+shared file system or a mounted bucket, as for any Dask ``to_parquet``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayescope.data.dask_tables import SOURCE_FILE, read_dask_table
+from bayescope.errors import BayescopeInputError
+
+PART_NAME = "part-{:05d}.parquet"
+
+
+def _write_part(compute: Callable[..., pd.DataFrame], args: tuple[Any, ...], folder: str,
+                number: int) -> int:
+    frame = compute(*args)
+    frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
+    return len(frame)
+
+
+@contextmanager
+def _partial_folder(out: str | Path) -> Iterator[Path]:
+    """A folder beside ``out`` that replaces it when the block succeeds, else is removed."""
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise BayescopeInputError(f"{target} is a file: the Dask engine writes a folder of "
+                                  "Parquet parts", field="out")
+    work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+    work.mkdir(parents=True)
+    try:
+        yield work
+        if target.exists():
+            shutil.rmtree(target)
+        work.rename(target)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _scatter(shared: Any) -> Any:
+    """``shared`` sent once to every worker of the current client (itself without one)."""
+    if shared is None:
+        return None
+    try:
+        from distributed import get_client
+
+        return get_client().scatter(shared, broadcast=True)
+    except (ImportError, ValueError):  # no distributed client: Dask's local scheduler
+        return shared
+
+
+def write_partitions_on_dask(
+    compute: Callable[..., pd.DataFrame], parts: Iterable[tuple[Any, ...]], out: str | Path,
+    shared: Any = None,
+) -> tuple[int, int]:
+    """Run ``compute(*part, shared)`` for each part on the cluster and write the frames.
+
+    Parameters
+    ----------
+    compute
+        Builds one partition's table from its inputs (a picklable, module-level function).
+    parts
+        The inputs of each partition, in output order.
+    out
+        The folder to write (replaced whole).
+    shared
+        One object every partition needs (a posterior, a model), sent to the workers once.
+
+    Returns
+    -------
+    rows, partitions
+        Rows and files written.
+    """
+    import dask
+
+    with _partial_folder(out) as work:
+        write = dask.delayed(_write_part, pure=False)
+        shared_future = _scatter(shared)
+        counts = dask.compute(*[write(compute, (*part, shared_future), str(work), number)
+                                for number, part in enumerate(parts)])
+    return int(sum(counts)), len(counts)
+
+
+Scorer = Callable[[pd.DataFrame, int, Any], tuple[pd.DataFrame, Any]]
+"""Validates and scores one part of a file whose first row has the given number, with the
+shared object; returns the table to write and a small extra for the client (counts, hashes).
+Bad input raises :class:`BayescopeInputError` naming the file's rows."""
+
+
+@dataclass(frozen=True)
+class _Scored:
+    file: str
+    n_rows: int
+    failed: bool
+    written: int
+    extra: Any
+
+
+def _score_part(part: pd.DataFrame, number: int, score: Scorer, shared: Any,
+                folder: str) -> _Scored:
+    file = str(part[SOURCE_FILE].iloc[0]) if len(part) else ""
+    raw = part.drop(columns=[SOURCE_FILE])
+    raw.columns = [str(c).strip() for c in raw.columns]
+    if raw.empty:
+        return _Scored(file, 0, False, 0, None)
+    try:
+        frame, extra = score(raw, 1, shared)
+    except BayescopeInputError:
+        return _Scored(file, len(raw), True, 0, None)
+    frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
+    return _Scored(file, len(raw), False, len(frame), extra)
+
+
+def _rescore(part: pd.DataFrame, score: Scorer, first_row: int, shared: Any) -> None:
+    raw = part.drop(columns=[SOURCE_FILE])
+    raw.columns = [str(c).strip() for c in raw.columns]
+    score(raw, first_row, shared)
+
+
+@dataclass(frozen=True)
+class ScoredTable:
+    """What :func:`score_table_on_dask` wrote: rows, Parquet parts, and each part's extra."""
+
+    rows: int
+    parts: int
+    extras: list[Any]
+
+
+def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shared: Any = None,
+                        finish: Callable[[list[Any]], None] | None = None) -> ScoredTable:
+    """Score a file, glob or folder of parts where its partitions lie, each worker writing its
+    part of the Parquet folder ``out``.
+
+    One pass: every partition is validated and scored on its worker with its rows numbered
+    from 1; a partition that fails is validated again with its rows numbered in its file, so
+    the error reads as the single-machine one, prefixed by the file. ``finish(extras)`` runs
+    on the client before ``out`` is put in place and may refuse the whole table (a
+    ``customer_id`` repeated across partitions).
+
+    Raises
+    ------
+    BayescopeInputError
+        The first failing partition's error, in file order; ``out`` is then untouched.
+    """
+    import dask
+
+    raw = read_dask_table(source)
+    parts = raw.to_delayed()
+    with _partial_folder(out) as work:
+        shared_future = _scatter(shared)
+        task = dask.delayed(_score_part, pure=False)
+        outcomes: tuple[_Scored, ...] = dask.compute(
+            *[task(part, number, score, shared_future, str(work))
+              for number, part in enumerate(parts)])
+        first_rows, seen = [], {}  # type: list[int], dict[str, int]
+        for outcome in outcomes:
+            first_rows.append(seen.get(outcome.file, 0) + 1)
+            seen[outcome.file] = seen.get(outcome.file, 0) + outcome.n_rows
+        for number, outcome in enumerate(outcomes):
+            if outcome.failed:
+                try:
+                    dask.compute(dask.delayed(_rescore)(parts[number], score,
+                                                        first_rows[number], shared_future))
+                except BayescopeInputError as exc:
+                    raise BayescopeInputError(f"{outcome.file}: {exc}", field=exc.field,
+                                              rows=exc.rows) from None
+        if not any(outcome.n_rows for outcome in outcomes):
+            raise BayescopeInputError(f"{source} has no rows", field="path")
+        extras = [outcome.extra for outcome in outcomes if outcome.n_rows]
+        if finish is not None:
+            finish(extras)
+    return ScoredTable(sum(o.written for o in outcomes),
+                       sum(1 for o in outcomes if o.n_rows), extras)
