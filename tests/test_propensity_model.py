@@ -37,7 +37,7 @@ def test_laplace_matches_nuts_on_a_subsample():
     _, _, design, x, y = design_of(10_000, 7)
     mean0, sd0 = prior_mean(y.mean(), x.shape[1]), prior_sd(design.n_standardised, x.shape[1])
     laplace = fit_laplace(x, y, mean0, sd0)
-    nuts = fit_model(build_pymc(x, y, mean0, sd0), ["beta"], draws=500, tune=500, chains=4,
+    nuts = fit_model(build_pymc(x, y, mean0, sd0), ["beta"], draws=1000, tune=500, chains=4,
                      seed=1, progress=False)
     assert nuts.gate.passed, nuts.gate.problems
     draws = np.asarray(nuts.idata["posterior"]["beta"].values).reshape(-1, mean0.size)
