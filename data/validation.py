@@ -88,3 +88,21 @@ def _to_float(value: object) -> float:
 
 def _short(text: str) -> str:
     return text if len(text) <= SHOWN_VALUE_CHARS else text[:SHOWN_VALUE_CHARS] + "..."
+
+
+def raise_for_repeated_ids(hashes: np.ndarray, shown: int = 10) -> None:
+    """Name the rows (1 = the first of all parts, in order) whose ``customer_id`` hash appears
+    more than once: the duplicate check of a table read in parts (64-bit hashes compared)."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    repeated = np.zeros(hashes.size, bool)
+    same = ordered[1:] == ordered[:-1]
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
+    if repeated.any():
+        rows = np.flatnonzero(repeated) + 1
+        listed = ", ".join(str(r) for r in rows[:shown])
+        more = f" and {rows.size - shown} more" if rows.size > shown else ""
+        raise BayescopeInputError(
+            f"column 'customer_id' is duplicated in {rows.size} rows: {listed}{more}",
+            field="customer_id", rows=rows[:shown].tolist())

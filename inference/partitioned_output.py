@@ -102,10 +102,11 @@ def write_partitions_on_dask(
     return int(sum(counts)), len(counts)
 
 
-Scorer = Callable[[pd.DataFrame, int, Any], tuple[pd.DataFrame, Any]]
-"""Validates and scores one part of a file whose first row has the given number, with the
-shared object; returns the table to write and a small extra for the client (counts, hashes).
-Bad input raises :class:`BayescopeInputError` naming the file's rows."""
+Scorer = Callable[[pd.DataFrame, int, int, Any], tuple[pd.DataFrame, Any]]
+"""``score(raw, first_row, part_number, shared)``: validates and scores one part of a file
+whose first row has number ``first_row`` (``part_number`` seeds any simulation); returns the
+table to write and a small extra for the client (counts, hashes). Bad input raises
+:class:`BayescopeInputError` naming the file's rows."""
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,18 @@ def _score_part(part: pd.DataFrame, number: int, score: Scorer, shared: Any,
     if raw.empty:
         return _Scored(file, 0, False, 0, None)
     try:
-        frame, extra = score(raw, 1, shared)
+        frame, extra = score(raw, 1, number, shared)
     except BayescopeInputError:
         return _Scored(file, len(raw), True, 0, None)
     frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
     return _Scored(file, len(raw), False, len(frame), extra)
 
 
-def _rescore(part: pd.DataFrame, score: Scorer, first_row: int, shared: Any) -> None:
+def _rescore(part: pd.DataFrame, score: Scorer, first_row: int, number: int,
+             shared: Any) -> None:
     raw = part.drop(columns=[SOURCE_FILE])
     raw.columns = [str(c).strip() for c in raw.columns]
-    score(raw, first_row, shared)
+    score(raw, first_row, number, shared)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shar
             if outcome.failed:
                 try:
                     dask.compute(dask.delayed(_rescore)(parts[number], score,
-                                                        first_rows[number], shared_future))
+                                                        first_rows[number], number,
+                                                        shared_future))
                 except BayescopeInputError as exc:
                     raise BayescopeInputError(f"{outcome.file}: {exc}", field=exc.field,
                                               rows=exc.rows) from None

@@ -80,9 +80,14 @@ class SpendSimulator:
         return self._shared
 
 
+PREDICTION_DRAWS = 1000
+"""Posterior draws behind each customer's prediction (thinned at random, seeded)."""
+
+
 def predict_spend(
     posterior: Mapping[str, np.ndarray], design: SpendDesign, customer_id: np.ndarray,
-    seed: int = 0, max_draws: int = 1000, progress: Callable[[int, int], None] | None = None,
+    seed: int = 0, max_draws: int = PREDICTION_DRAWS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """The prediction table (see module docstring), one row per customer in input order."""
     rng = np.random.default_rng(seed)

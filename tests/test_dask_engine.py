@@ -234,3 +234,36 @@ def test_scoring_errors_on_workers_name_the_file_row_and_write_nothing(cluster, 
         score_file(run, str(tmp_path / "p*.csv"), out, engine="dask",
                    scheduler=cluster.scheduler_address)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p0.csv", "p1.csv"]
+
+
+def test_spend_predictions_on_the_cluster_keep_the_exact_means(cluster, tmp_path):
+    import bayescope as bs
+    from bayescope.data.campaign_spend import TARGET
+    from bayescope.data.generate_spend import generate_spend_table
+
+    table = generate_spend_table(900, np.random.default_rng(5)).table
+    run = bs.Spend(draws=150, chains=2, holdout_share=0.0).fit(table.iloc[:600]).save(
+        tmp_path / "run")
+    new = table.iloc[600:].drop(columns=TARGET)
+    for part in range(3):
+        new.iloc[part * 100:(part + 1) * 100].to_csv(tmp_path / f"new-{part}.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    common = ["-q", "predict", str(run), "--seed", "3"]
+    assert main([*common, "--data", str(tmp_path / "new.csv"), "--out",
+                 str(tmp_path / "one.csv")]) == 0
+    assert main([*common, "--data", str(tmp_path / "new-*.csv"), "--engine", "dask",
+                 "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "parts")]) == 0
+    expected = pd.read_csv(tmp_path / "one.csv", dtype={"customer_id": str})
+    ours = pd.read_parquet(tmp_path / "parts")
+    assert list(ours.columns) == list(expected.columns)
+    assert (ours["customer_id"] == expected["customer_id"]).all()
+    exact = ["spend_mean", "p_positive", "uplift_mean"]
+    pd.testing.assert_frame_equal(ours[exact], expected[exact], check_exact=False, rtol=1e-12)
+    # The quantiles are simulated: the engines may differ by as much as two seeds do.
+    assert main([*common[:-1], "4", "--data", str(tmp_path / "new.csv"), "--out",
+                 str(tmp_path / "seed4.csv")]) == 0
+    other_seed = pd.read_csv(tmp_path / "seed4.csv", dtype={"customer_id": str})
+    for column in ("spend_median", "spend_low", "spend_high", "uplift_low", "uplift_high"):
+        engines = np.abs(ours[column] - expected[column]).mean()
+        seeds = np.abs(other_seed[column] - expected[column]).mean()
+        assert engines <= 1.5 * seeds + 1e-9, (column, engines, seeds)

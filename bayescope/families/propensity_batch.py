@@ -27,6 +27,7 @@ import pandas as pd
 from bayescope.data.propensity_features import PropensityDesign
 from bayescope.data.propensity_table import CATEGORICAL, validate_propensity_columns
 from bayescope.data.table_chunks import iter_file_chunks
+from bayescope.data.validation import raise_for_repeated_ids
 from bayescope.errors import BayescopeInputError
 from bayescope.files import atomic_path
 from bayescope.inference.dask_engine import check_engine, dask_client
@@ -148,7 +149,7 @@ class _ChunkWriter:
             self._writer.close()
 
 
-def _score_partition(raw: pd.DataFrame, first_row: int, scorer: PropensityScorer
+def _score_partition(raw: pd.DataFrame, first_row: int, number: int, scorer: PropensityScorer
                      ) -> tuple[pd.DataFrame, tuple[np.ndarray, dict[str, int]]]:
     columns = validate_propensity_columns(raw, require_target=False, row_offset=first_row)
     frame, unseen = scorer.score(columns)
@@ -170,7 +171,7 @@ def score_on_dask(run: StoredPropensity, source: str | Path, out: str | Path,
     scorer = PropensityScorer.from_run(run)
 
     def finish(extras: list[Any]) -> None:
-        _raise_for_repeated_ids(np.concatenate([hashes for hashes, _ in extras]))
+        raise_for_repeated_ids(np.concatenate([hashes for hashes, _ in extras]))
 
     with dask_client(scheduler):
         scored = score_table_on_dask(source, _score_partition, out, shared=scorer,
@@ -220,24 +221,7 @@ def score_file(run: StoredPropensity, source: str | Path, out: str | Path,
                 report.chunks += 1
                 if progress is not None:
                     progress(len(frame))
-            _raise_for_repeated_ids(np.concatenate(hashes))
+            raise_for_repeated_ids(np.concatenate(hashes))
         finally:
             writer.close()
     return report
-
-
-def _raise_for_repeated_ids(hashes: np.ndarray, shown: int = 10) -> None:
-    """Name the file rows whose ``customer_id`` appeared before (64-bit hashes compared)."""
-    order = np.argsort(hashes, kind="stable")
-    ordered = hashes[order]
-    repeated = np.zeros(hashes.size, bool)
-    same = ordered[1:] == ordered[:-1]
-    repeated[order[1:][same]] = True
-    repeated[order[:-1][same]] = True
-    if repeated.any():
-        rows = np.flatnonzero(repeated) + 1
-        listed = ", ".join(str(r) for r in rows[:shown])
-        more = f" and {rows.size - shown} more" if rows.size > shown else ""
-        raise BayescopeInputError(
-            f"column 'customer_id' is duplicated in {rows.size} rows: {listed}{more}",
-            field="customer_id", rows=rows[:shown].tolist())

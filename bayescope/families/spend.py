@@ -30,6 +30,7 @@ from bayescope.data.campaign_spend import (
 from bayescope.data.holdout import split_holdout
 from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 from bayescope.data.table_chunks import read_source
+from bayescope.data.validation import raise_for_repeated_ids
 from bayescope.errors import ArtifactError, BayescopeInputError, describe_rows
 from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
 from bayescope.families.serving import (
@@ -47,9 +48,11 @@ from bayescope.inference.artifacts import (
     run_attrs,
     save_artifact,
 )
-from bayescope.inference.predictive import n_draws
+from bayescope.inference.dask_engine import check_engine, dask_client
+from bayescope.inference.partitioned_output import ScoredTable, score_table_on_dask
+from bayescope.inference.predictive import n_draws, thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
-from bayescope.inference.spend_prediction import predict_spend
+from bayescope.inference.spend_prediction import PREDICTION_DRAWS, predict_spend
 from bayescope.models.spend_hurdle import HurdleSpendModel, SpendDesign
 from bayescope.posterior_reports.diagnostics import labelled_draws, parameter_summary
 from bayescope.posterior_reports.html import ReportContent
@@ -212,13 +215,16 @@ def load_spend_run(run_dir: str | Path, artifact: Artifact | None = None) -> Spe
 
 
 def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
-                      max_draws: int = 1000, progress: Any = None,
-                      warn: bool = True) -> pd.DataFrame:
+                      max_draws: int = PREDICTION_DRAWS, progress: Any = None,
+                      warn: bool = True, row_offset: int = 0,
+                      thinned: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Per-customer predictions for a validated table (the target column may be absent).
 
     Numeric inputs beyond :meth:`SpendRun.input_ranges` are refused naming the column, the
-    range and the rows, and so is any row whose prediction would not be finite: no output
-    ever carries a NaN or an infinity.
+    range and the rows (numbered from ``row_offset``: 0 for API instances, a file's first row
+    number for files), and so is any row whose prediction would not be finite: no output
+    ever carries a NaN or an infinity. ``thinned``: draws already thinned (the Dask engine
+    thins once for all its parts), used whole.
     """
     if seed < 0:
         raise BayescopeInputError("--seed must be a non-negative integer", field="seed")
@@ -226,17 +232,19 @@ def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
         log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
     for column, (low, high) in run.input_ranges().items():
         values = np.asarray(table[column], float)
-        outside = np.flatnonzero((values < low) | (values > high))
+        outside = np.flatnonzero((values < low) | (values > high)) + row_offset
         if outside.size:
             raise BayescopeInputError(
                 f"{column} is outside what this model can score, {low:.4g} to {high:.4g} (its "
                 f"training range widened by its width each side), in rows "
                 f"{describe_rows(outside.tolist())}", field=column, rows=outside.tolist())
     design = SpendDesign.from_table(table, run.scaling)
-    frame = predict_spend(run.posterior, design, np.asarray(table["customer_id"]), seed=seed,
-                          max_draws=max_draws, progress=progress)
+    posterior = run.posterior if thinned is None else thinned
+    frame = predict_spend(posterior, design, np.asarray(table["customer_id"]), seed=seed,
+                          max_draws=max_draws if thinned is None else n_draws(thinned),
+                          progress=progress)
     scored = frame[["spend_mean", "spend_median", "spend_low", "spend_high", "p_positive"]]
-    broken = np.flatnonzero(~np.isfinite(scored.to_numpy(float)).all(axis=1))
+    broken = np.flatnonzero(~np.isfinite(scored.to_numpy(float)).all(axis=1)) + row_offset
     if broken.size:
         raise BayescopeInputError(f"the prediction is not a finite number for rows "
                                   f"{describe_rows(broken.tolist())}: their inputs lie where "
@@ -246,6 +254,46 @@ def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
         # The treatment effect is prior-only: an uplift from it would be made up.
         frame[["uplift_mean", "uplift_low", "uplift_high"]] = np.nan
     return frame
+
+
+def _predict_partition(raw: pd.DataFrame, first_row: int, number: int,
+                       shared: tuple[SpendRun, Mapping[str, np.ndarray], int]
+                       ) -> tuple[pd.DataFrame, np.ndarray]:
+    run, thinned, seed = shared
+    table = validate_campaign_table(raw, require_target=False, row_offset=first_row)
+    part_seed = int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+    frame = predict_spend_run(run, table, seed=part_seed, warn=False, row_offset=first_row,
+                              thinned=thinned)
+    return frame, pd.util.hash_array(table["customer_id"].to_numpy())
+
+
+def predict_spend_on_dask(run: SpendRun, source: str | Path, out: str | Path,
+                          seed: int = 0) -> ScoredTable:
+    """:func:`predict_spend_run` of a file, glob or folder of parts on the current Dask
+    cluster, each worker writing its part of the Parquet folder ``out``.
+
+    The draws are thinned here with ``seed``, as the pandas engine thins them, so the exact
+    posterior means (``spend_mean``, ``p_positive``, ``uplift_mean``) equal its; part ``k``
+    simulates its quantiles with a seed drawn from ``(seed, k)``: draws of the same
+    distributions, not the same draws.
+
+    Raises
+    ------
+    BayescopeInputError
+        The first invalid part (file, column and file rows named), or a ``customer_id``
+        repeated across parts; ``out`` is then untouched.
+    """
+    if seed < 0:
+        raise BayescopeInputError("--seed must be a non-negative integer", field="seed")
+    if not run.artifact.converged:
+        log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
+
+    def finish(extras: list[np.ndarray]) -> None:
+        raise_for_repeated_ids(np.concatenate(extras))
+
+    thinned = thin_draws(run.posterior, PREDICTION_DRAWS, np.random.default_rng(seed))
+    return score_table_on_dask(source, _predict_partition, out, shared=(run, thinned, seed),
+                               finish=finish)
 
 
 class Spend(Estimator):
@@ -296,7 +344,8 @@ class Spend(Estimator):
         uplift_mean, uplift_low, uplift_high`` per customer (the target may be absent)."""
         self._require_fitted()
         validated = validate_campaign_table(read_source(table), require_target=False)
-        return predict_spend_run(self.run_, validated, seed=seed, progress=progress)
+        return predict_spend_run(self.run_, validated, seed=seed, progress=progress,
+                                 row_offset=1)
 
     def write_predictions(self, out: Path, options: PredictOptions,
                           progress: Progress | None = None) -> str:
@@ -308,6 +357,11 @@ class Spend(Estimator):
                        top="predicts every customer of --data",
                        discount_rate="predicts a 30-day window",
                        pmf="predicts spend, not purchase counts")
+        if options.engine == "dask":
+            check_engine(options.engine, options.scheduler)
+            with dask_client(options.scheduler):
+                scored = predict_spend_on_dask(self.run_, options.data, out, options.seed)
+            return f"wrote {scored.rows} customers to {out} in {scored.parts} Parquet part(s)"
         frame = self.predict(options.data, seed=options.seed, progress=progress)
         atomic_write_frame(frame, out)
         return f"wrote {len(frame)} customers to {out}"
