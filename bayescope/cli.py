@@ -121,7 +121,9 @@ def _score(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from bayescope.families import PredictOptions, load
+    from bayescope.inference.dask_engine import check_engine
 
+    check_engine(args.engine, args.scheduler)
     model = load(args.run_dir)
     options = PredictOptions(args.horizon, args.data, args.top, args.by, args.seed,
                              args.discount_rate, args.pmf, args.engine, args.scheduler)

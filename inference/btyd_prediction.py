@@ -233,11 +233,11 @@ def p_in_top(
 
 def predict_partition(rfm: RFMSummary, spec: BTYDModel, horizon: float,
                       discounting: Discounting | None, pmf: int | None,
-                      params: Mapping[str, np.ndarray]) -> pd.DataFrame:
+                      params: Mapping[str, np.ndarray]) -> tuple[pd.DataFrame, None]:
     """:func:`predict_customers` of one partition with draws already thinned (the Dask
     engine's unit of work; rows equal the single-process ones)."""
     return predict_customers(spec, params, rfm, horizon, max_draws=n_draws(params),
-                             discounting=discounting, pmf=pmf)
+                             discounting=discounting, pmf=pmf), None
 
 
 def partitions_by_triple(rfm: RFMSummary, rows: int) -> list[RFMSummary]:

@@ -32,11 +32,11 @@ from bayescope.errors import BayescopeInputError
 PART_NAME = "part-{:05d}.parquet"
 
 
-def _write_part(compute: Callable[..., pd.DataFrame], args: tuple[Any, ...], folder: str,
-                number: int) -> int:
-    frame = compute(*args)
+def _write_part(compute: Callable[..., tuple[pd.DataFrame, Any]], args: tuple[Any, ...],
+                folder: str, number: int) -> tuple[int, Any]:
+    frame, extra = compute(*args)
     frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
-    return len(frame)
+    return len(frame), extra
 
 
 @contextmanager
@@ -70,36 +70,42 @@ def _scatter(shared: Any) -> Any:
         return shared
 
 
+@dataclass(frozen=True)
+class ScoredTable:
+    """What was written: rows, Parquet parts, and each part's extra, in part order."""
+
+    rows: int
+    parts: int
+    extras: list[Any]
+
+
 def write_partitions_on_dask(
-    compute: Callable[..., pd.DataFrame], parts: Iterable[tuple[Any, ...]], out: str | Path,
-    shared: Any = None,
-) -> tuple[int, int]:
-    """Run ``compute(*part, shared)`` for each part on the cluster and write the frames.
+    compute: Callable[..., tuple[pd.DataFrame, Any]], parts: Iterable[tuple[Any, ...]],
+    out: str | Path, shared: Any = None,
+) -> ScoredTable:
+    """Run ``compute(*part, shared)`` for each part on the cluster and write its frames.
 
     Parameters
     ----------
     compute
-        Builds one partition's table from its inputs (a picklable, module-level function).
+        Builds one partition's table and a small extra for the client from its inputs (a
+        picklable, module-level function).
     parts
         The inputs of each partition, in output order.
     out
         The folder to write (replaced whole).
     shared
-        One object every partition needs (a posterior, a model), sent to the workers once.
-
-    Returns
-    -------
-    rows, partitions
-        Rows and files written.
+        One object every partition needs (a posterior, a simulator), sent to each worker once.
     """
     import dask
 
     with _partial_folder(out) as work:
         write = dask.delayed(_write_part, pure=False)
         shared_future = _scatter(shared)
-        counts = dask.compute(*[write(compute, (*part, shared_future), str(work), number)
-                                for number, part in enumerate(parts)])
-    return int(sum(counts)), len(counts)
+        written = dask.compute(*[write(compute, (*part, shared_future), str(work), number)
+                                 for number, part in enumerate(parts)])
+    return ScoredTable(sum(rows for rows, _ in written), len(written),
+                       [extra for _, extra in written])
 
 
 Scorer = Callable[[pd.DataFrame, int, int, Any], tuple[pd.DataFrame, Any]]
@@ -138,15 +144,6 @@ def _rescore(part: pd.DataFrame, score: Scorer, first_row: int, number: int,
     raw = part.drop(columns=[SOURCE_FILE])
     raw.columns = [str(c).strip() for c in raw.columns]
     score(raw, first_row, number, shared)
-
-
-@dataclass(frozen=True)
-class ScoredTable:
-    """What :func:`score_table_on_dask` wrote: rows, Parquet parts, and each part's extra."""
-
-    rows: int
-    parts: int
-    extras: list[Any]
 
 
 def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shared: Any = None,

@@ -14,8 +14,8 @@ quantiles.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -81,6 +81,18 @@ class TicketForecast:
 def forecast(simulator: TicketSimulator, params: Mapping[str, np.ndarray],
              rng: np.random.Generator) -> TicketForecast:
     """Summaries per row and totals per artist-week and week, from the same draws."""
+    return forecast_with_week_draws(simulator, params, rng)[0]
+
+
+WeekDraws = dict[str, dict[str, np.ndarray]]
+"""Per-draw national totals by week start and outcome."""
+
+
+def forecast_with_week_draws(
+    simulator: TicketSimulator, params: Mapping[str, np.ndarray], rng: np.random.Generator,
+) -> tuple[TicketForecast, WeekDraws]:
+    """:func:`forecast` and the per-draw national totals behind it: ``{week_start: {outcome:
+    (draws,)}}``, which add up across parts of the panel draw by draw."""
     panel = simulator.panel
     n_weeks = int(panel.week.max() - panel.week.min() + 1)
     week = panel.week - panel.week.min()
@@ -107,7 +119,38 @@ def forecast(simulator: TicketSimulator, params: Mapping[str, np.ndarray],
                           **_total_columns(totals["artist_week"], code)})
     national = [{"week_start": week_labels[w], **_total_columns(totals["week"], w)}
                 for w in range(n_weeks)]
-    return TicketForecast(rows, pd.DataFrame(by_artist), pd.DataFrame(national))
+    week_draws = {str(week_labels[w]): {outcome: totals["week"][outcome][:, w]
+                                        for outcome in ("tickets", "order_value")}
+                  for w in range(n_weeks)}
+    return TicketForecast(rows, pd.DataFrame(by_artist), pd.DataFrame(national)), week_draws
+
+
+def forecast_artists(artists: np.ndarray, number: int, seed: int,
+                     shared: tuple[TicketSimulator, Mapping[str, np.ndarray]]
+                     ) -> tuple[pd.DataFrame, tuple[pd.DataFrame, WeekDraws]]:
+    """One part of the Dask engine's forecast: the rows of the artists (codes) ``artists``,
+    their artist-week totals and their per-draw national-week totals, simulated with a seed
+    drawn from ``(seed, number)``."""
+    simulator, params = shared
+    part = replace(simulator, panel=simulator.panel.take(np.isin(simulator.panel.artist,
+                                                                 artists)))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, number]))
+    result, week_draws = forecast_with_week_draws(part, params, rng)
+    names = set(part.panel.artists[artists])
+    artist_week = result.artist_week[result.artist_week["artist_id"].isin(names)]
+    return result.rows, (artist_week.reset_index(drop=True), week_draws)
+
+
+def national_totals(parts: Sequence[WeekDraws]) -> pd.DataFrame:
+    """The national-week summary of per-draw week totals summed over parts."""
+    weeks = sorted({week for part in parts for week in part})
+    rows = []
+    for week in weeks:
+        summed = {outcome: sum(part[week][outcome] for part in parts if week in part)
+                  for outcome in ("tickets", "order_value")}
+        columns = {outcome: np.asarray(values)[:, None] for outcome, values in summed.items()}
+        rows.append({"week_start": week, **_total_columns(columns, 0)})
+    return pd.DataFrame(rows)
 
 
 def _total_columns(totals: dict[str, np.ndarray], code: int) -> dict[str, float]:

@@ -206,3 +206,44 @@ def test_static_features_and_runs_saved_before_feature_sets(tmp_path):
     pd.testing.assert_frame_equal(bs.load(run).predict(seed=3).rows, expected)
     with pytest.raises(bs.BayescopeInputError, match="--features"):
         bs.TicketDemand(features="everything").fit(tmp_path / "tables", origin="2020-10-19")
+
+
+def test_forecasts_written_by_dask_workers_match_the_pandas_engine(fitted, tmp_path,
+                                                                   monkeypatch):
+    """Parts of three artists on a two-process cluster: same rows and columns; means, quantiles
+    and totals as close to the pandas engine's as another seed's are."""
+    distributed = pytest.importorskip("distributed")
+    from bayescope.families import tickets
+
+    run_dir = fitted[3] / "run"
+    base = ["-q", "predict", str(run_dir)]
+    assert main([*base, "--seed", "1", "--out", str(tmp_path / "one.parquet")]) == 0
+    assert main([*base, "--seed", "2", "--out", str(tmp_path / "two.parquet")]) == 0
+    monkeypatch.setattr(tickets, "ARTISTS_PER_PART", 3)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert main([*base, "--seed", "1", "--engine", "dask", "--scheduler",
+                     cluster.scheduler_address, "--out", str(tmp_path / "parts")]) == 0
+    assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == 3
+    key = ["artist_id", "dma_id", "week_start"]
+    ours = pd.read_parquet(tmp_path / "parts").sort_values(key, ignore_index=True)
+    one, two = (pd.read_parquet(tmp_path / name).sort_values(key, ignore_index=True)
+                for name in ("one.parquet", "two.parquet"))
+    assert list(ours.columns) == PREDICT_COLUMNS
+    pd.testing.assert_frame_equal(ours[key], one[key])
+    for name, suffix in (("artist_week", ["artist_id", "week_start"]),
+                         ("national", ["week_start"])):
+        ours_totals = pd.read_parquet(tmp_path / f"parts_{name}.parquet").sort_values(
+            suffix, ignore_index=True)
+        one_totals, two_totals = (pd.read_parquet(tmp_path / f"{stem}_{name}.parquet")
+                                  .sort_values(suffix, ignore_index=True)
+                                  for stem in ("one", "two"))
+        pd.testing.assert_frame_equal(ours_totals[suffix], one_totals[suffix])
+        for column in ("tickets_mean", "tickets_low", "tickets_high"):
+            engines = np.abs(ours_totals[column] - one_totals[column]).mean()
+            seeds = np.abs(two_totals[column] - one_totals[column]).mean()
+            assert engines <= 2.0 * seeds + 1e-9, (name, column, engines, seeds)
+    for column in ("tickets_mean", "tickets_high", "order_value_mean"):
+        engines = np.abs(ours[column] - one[column]).mean()
+        seeds = np.abs(two[column] - one[column]).mean()
+        assert engines <= 1.5 * seeds + 1e-9, (column, engines, seeds)

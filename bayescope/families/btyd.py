@@ -239,7 +239,8 @@ def predict_run_on_dask(
     horizon = horizon_days / TIME_UNITS[run.rfm.time_unit]
     parts = [(part, spec, horizon, _discounting(run, discount_rate), pmf)
              for part in partitions_by_triple(run.rfm, partition_customers)]
-    return write_partitions_on_dask(predict_partition, parts, out, shared=params)
+    written = write_partitions_on_dask(predict_partition, parts, out, shared=params)
+    return written.rows, written.parts
 
 
 def simulate_run(

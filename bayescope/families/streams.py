@@ -305,7 +305,8 @@ class StreamingGrowth(Estimator):
         reject_options(options, "streaming-growth", data="forecasts the artists at its origin",
                        horizon="forecasts the horizon it was fitted for",
                        top="forecasts every artist", discount_rate="forecasts growth",
-                       pmf="forecasts growth")
+                       pmf="forecasts growth",
+                       engine="forecasts a few hundred artists in one process")
         frame = self.predict(options.seed)
         atomic_write_frame(frame, out)
         return f"wrote growth forecasts of {len(frame)} artists to {out}"

@@ -42,9 +42,17 @@ from bayescope.families.serving import (
 )
 from bayescope.files import atomic_write_frame, atomic_write_text
 from bayescope.inference.artifacts import Artifact, load_artifact, run_attrs, save_artifact
+from bayescope.inference.dask_engine import check_engine, dask_client
+from bayescope.inference.partitioned_output import ScoredTable, write_partitions_on_dask
 from bayescope.inference.predictive import n_draws, thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
-from bayescope.inference.ticket_prediction import TicketForecast, TicketSimulator, forecast
+from bayescope.inference.ticket_prediction import (
+    TicketForecast,
+    TicketSimulator,
+    forecast,
+    forecast_artists,
+    national_totals,
+)
 from bayescope.models.ticket_demand import (
     SAMPLER_COORDINATES,
     TicketModelInputs,
@@ -297,6 +305,35 @@ def predict_tickets_run(run: TicketsRun, seed: int = 0) -> TicketForecast:
     return forecast(run.simulator(), params, rng)
 
 
+ARTISTS_PER_PART = 8
+"""Artists per part of the Dask engine's forecasts (every DMA and week of each)."""
+
+
+def predict_tickets_on_dask(run: TicketsRun, out: str | Path, seed: int = 0,
+                            artists_per_part: int | None = None
+                            ) -> tuple[ScoredTable, pd.DataFrame, pd.DataFrame]:
+    """:func:`predict_tickets_run` on the current Dask cluster: the rows of each group of
+    artists simulated and written by a worker into the Parquet folder ``out``; returns what
+    was written, the artist-week totals and the national totals (summed draw by draw over
+    the parts, so their intervals are those of the sum).
+
+    The draws are thinned here, as the pandas engine thins them; part ``k`` simulates with a
+    seed drawn from ``(seed, k)``, so its numbers are draws of the same distributions as the
+    pandas engine's, not the same draws.
+    """
+    params = thinned_posterior(run, PREDICT_DRAWS, np.random.default_rng(seed))
+    simulator = run.simulator()
+    codes = np.unique(simulator.panel.artist)
+    size = artists_per_part or ARTISTS_PER_PART
+    parts = [(codes[start:start + size], number, seed) for number, start in
+             enumerate(range(0, codes.size, size))]
+    written = write_partitions_on_dask(forecast_artists, parts, out,
+                                       shared=(simulator, params))
+    artist_week = pd.concat([extra[0] for extra in written.extras], ignore_index=True)
+    national = national_totals([extra[1] for extra in written.extras])
+    return written, artist_week, national
+
+
 class TicketDemand(Estimator):
     """Live-event ticket demand: a hierarchical negative binomial over artist x DMA x week
     with lagged, leakage-free signals (:mod:`bayescope.models.ticket_demand`), NUTS.
@@ -390,17 +427,29 @@ class TicketDemand(Estimator):
         reject_options(options, "tickets", data="forecasts the weeks fixed at fit time "
                        "(origin and horizon)", horizon="forecasts the weeks fixed at fit time "
                        "(origin and horizon)", pmf="writes ticket quantiles, not a PMF")
-        result = self.predict(seed=options.seed)
-        atomic_write_frame(result.rows, out)
-        artist_path = out.with_name(f"{out.stem}_artist_week{out.suffix}")
-        national_path = out.with_name(f"{out.stem}_national{out.suffix}")
-        atomic_write_frame(result.artist_week, artist_path)
-        atomic_write_frame(result.national, national_path)
-        return (f"wrote {len(result.rows):,} artist x DMA x week forecasts to {out}, "
+        if options.engine == "dask":
+            check_engine(options.engine, options.scheduler)
+            with dask_client(options.scheduler):
+                written, artist_week, national = predict_tickets_on_dask(self.run_, out,
+                                                                         options.seed)
+            artist_path = out.with_name(f"{out.name}_artist_week.parquet")
+            national_path = out.with_name(f"{out.name}_national.parquet")
+            where = f"{out} ({written.parts} Parquet parts)"
+            n_rows = written.rows
+        else:
+            result = self.predict(seed=options.seed)
+            artist_week, national = result.artist_week, result.national
+            atomic_write_frame(result.rows, out)
+            artist_path = out.with_name(f"{out.stem}_artist_week{out.suffix}")
+            national_path = out.with_name(f"{out.stem}_national{out.suffix}")
+            where, n_rows = str(out), len(result.rows)
+        atomic_write_frame(artist_week, artist_path)
+        atomic_write_frame(national, national_path)
+        return (f"wrote {n_rows:,} artist x DMA x week forecasts to {where}, "
                 f"artist-week totals to {artist_path.name} and national totals to "
                 f"{national_path.name}; national tickets per week (mean, 90%): " + "; ".join(
                     f"{r.week_start} {r.tickets_mean:,.0f} [{r.tickets_low:,.0f}, "
-                    f"{r.tickets_high:,.0f}]" for r in result.national.itertuples()))
+                    f"{r.tickets_high:,.0f}]" for r in national.itertuples()))
 
     def _report_content(self, work: Path, holdout: str | Path | None, seed: int,
                         columns: dict[str, str | None]) -> ReportContent:
