@@ -140,11 +140,18 @@ def test_cli_engine_errors_exit_2(log_parts, tmp_path, capsys):
 
 def test_predictions_written_by_the_workers_equal_the_pandas_engine(cluster, log_parts,
                                                                     tmp_path, capsys):
-    _, whole = log_parts
+    folder, _ = log_parts
     import bayescope as bs
 
     model = bs.BTYD(method="map", customer_col="cust", time_col="ts", value_col="amount")
-    run = model.fit(whole, calibration_end="2024-09-01").save(tmp_path / "run")
+    address = cluster.scheduler_address
+    run = model.fit(folder, calibration_end="2024-09-01", engine="dask",
+                    scheduler=address).save(tmp_path / "run")
+    lazy = model.predict(90, engine="dask", scheduler=address, out=tmp_path / "py")
+    pd.testing.assert_frame_equal(lazy.compute().sort_values("customer_id", ignore_index=True),
+                                  model.predict(90).sort_values("customer_id",
+                                                                ignore_index=True),
+                                  check_dtype=False)
     common = ["predict", str(run), "--horizon", "180", "--pmf", "3", "--discount-rate", "0.1"]
     assert main([*common, "--out", str(tmp_path / "one.csv")]) == 0
     assert main([*common, "--engine", "dask", "--scheduler", cluster.scheduler_address,

@@ -278,6 +278,22 @@ def _stored_settings(artifact: Artifact) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
+def read_dask_output(out: str | Path | None, engine: str, scheduler: str | None) -> Any:
+    """Check the Python API's engine settings for a Dask prediction and return a reader of
+    its folder ``out`` (a Dask DataFrame factory), or ``None`` for the pandas engine."""
+    from bayescope.inference.dask_engine import check_engine
+
+    check_engine(engine, scheduler)
+    if engine == "pandas":
+        return None
+    if out is None:
+        raise BayescopeInputError("engine='dask' writes its predictions to a folder: give out=",
+                                  field="out")
+    import dask.dataframe as dd
+
+    return lambda: dd.read_parquet(str(out))
+
+
 def reject_options(options: PredictOptions, family: str, **unused: str) -> None:
     """One error for the first predict option that a family cannot use (``name=why``)."""
     for name, why in unused.items():

@@ -39,6 +39,7 @@ from bayescope.families.base import (
     Estimator,
     PredictOptions,
     Progress,
+    read_dask_output,
     reject_options,
 )
 from bayescope.families.serving import artifact_info, records, reject_query
@@ -378,22 +379,16 @@ class BTYD(Estimator):
         DataFrame reading ``out`` (a pandas DataFrame with the pandas engine).
         """
         self._require_fitted()
-        check_engine(engine, scheduler)
-        if engine == "pandas":
+        reader = read_dask_output(out, engine, scheduler)
+        if reader is None:
             return predict_run(self.run_, self.spec_, horizon, top=top, by=by, seed=seed,
                                progress=progress, discount_rate=discount_rate, pmf=pmf)
-        if out is None:
-            raise BayescopeInputError("engine='dask' writes its predictions to a folder: "
-                                      "give out=", field="out")
         _refuse_top_on_dask(top)
         check_predict_options(self.spec_, horizon, None, by, discount_rate, pmf)
         with dask_client(scheduler):
-            rows, parts = predict_run_on_dask(self.run_, self.spec_, horizon, out, seed=seed,
-                                              discount_rate=discount_rate, pmf=pmf)
-        log.info("wrote %d customers in %d Parquet parts to %s", rows, parts, out)
-        import dask.dataframe as dd
-
-        return dd.read_parquet(str(out))
+            predict_run_on_dask(self.run_, self.spec_, horizon, str(out), seed=seed,
+                                discount_rate=discount_rate, pmf=pmf)
+        return reader()
 
     def simulate_alive(self, customers: int = 100, at: str | Sequence[str] = "10d,1y,10y,100y",
                        runs: int = 1000, seed: int = 7, existing: bool = False

@@ -33,11 +33,18 @@ from bayescope.data.propensity_table import (
 )
 from bayescope.data.table_chunks import read_source
 from bayescope.errors import ArtifactError, BayescopeInputError
-from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
+from bayescope.families.base import (
+    Estimator,
+    PredictOptions,
+    Progress,
+    read_dask_output,
+    reject_options,
+)
 from bayescope.families.propensity_batch import (
     SCORE_COLUMNS,
     PropensityScorer,
     score_file,
+    score_on_dask,
     score_run,
 )
 from bayescope.families.propensity_drift import (
@@ -371,10 +378,20 @@ class Propensity(Estimator):
     def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
         self.run_ = load_propensity_run(run_dir, artifact)
 
-    def predict(self, table: pd.DataFrame | str | Path) -> pd.DataFrame:
+    def predict(self, table: pd.DataFrame | str | Path, *, engine: str = "pandas",
+                scheduler: str | None = None, out: str | Path | None = None) -> Any:
         """``customer_id, p_mean, p_low, p_high, segment, segment_name`` per customer
-        (90% interval; the target column may be absent)."""
+        (90% interval; the target column may be absent).
+
+        With ``engine="dask"``, ``table`` is a file, glob or folder of parts scored on a Dask
+        cluster (the one at ``scheduler`` or a local one) into the Parquet folder ``out``;
+        returns a Dask DataFrame reading it.
+        """
         self._require_fitted()
+        reader = read_dask_output(out, engine, scheduler)
+        if reader is not None:
+            score_on_dask(self.run_, str(table), str(out), scheduler)
+            return reader()
         columns = validate_propensity_columns(read_source(table), require_target=False)
         frame, _ = score_run(self.run_, columns)
         return frame[SCORE_COLUMNS]

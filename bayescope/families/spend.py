@@ -32,7 +32,13 @@ from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 from bayescope.data.table_chunks import read_source
 from bayescope.data.validation import raise_for_repeated_ids
 from bayescope.errors import ArtifactError, BayescopeInputError, describe_rows
-from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
+from bayescope.families.base import (
+    Estimator,
+    PredictOptions,
+    Progress,
+    read_dask_output,
+    reject_options,
+)
 from bayescope.families.serving import (
     artifact_info,
     instance_columns,
@@ -339,10 +345,21 @@ class Spend(Estimator):
         self.run_ = load_spend_run(run_dir, artifact)
 
     def predict(self, table: pd.DataFrame | str | Path, seed: int = 0,
-                progress: Progress | None = None) -> pd.DataFrame:
+                progress: Progress | None = None, *, engine: str = "pandas",
+                scheduler: str | None = None, out: str | Path | None = None) -> Any:
         """``customer_id, spend_mean, spend_median, spend_low, spend_high, p_positive,
-        uplift_mean, uplift_low, uplift_high`` per customer (the target may be absent)."""
+        uplift_mean, uplift_low, uplift_high`` per customer (the target may be absent).
+
+        With ``engine="dask"``, ``table`` is a file, glob or folder of parts predicted on a
+        Dask cluster (the one at ``scheduler`` or a local one) into the Parquet folder
+        ``out`` (:func:`predict_spend_on_dask`); returns a Dask DataFrame reading it.
+        """
         self._require_fitted()
+        reader = read_dask_output(out, engine, scheduler)
+        if reader is not None:
+            with dask_client(scheduler):
+                predict_spend_on_dask(self.run_, str(table), str(out), seed)
+            return reader()
         validated = validate_campaign_table(read_source(table), require_target=False)
         return predict_spend_run(self.run_, validated, seed=seed, progress=progress,
                                  row_offset=1)

@@ -32,7 +32,13 @@ from bayescope.data.ticket_panel import (
 )
 from bayescope.data.ticket_tables import TicketTables, load_ticket_tables
 from bayescope.errors import ArtifactError, BayescopeInputError
-from bayescope.families.base import Estimator, PredictOptions, Progress, reject_options
+from bayescope.families.base import (
+    Estimator,
+    PredictOptions,
+    Progress,
+    read_dask_output,
+    reject_options,
+)
 from bayescope.families.dma_ranking import rank_dmas
 from bayescope.families.serving import (
     artifact_info,
@@ -408,11 +414,22 @@ class TicketDemand(Estimator):
     def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
         self.run_ = load_tickets_run(run_dir, artifact)
 
-    def predict(self, seed: int = 0) -> TicketForecast:
+    def predict(self, seed: int = 0, *, engine: str = "pandas", scheduler: str | None = None,
+                out: str | Path | None = None) -> TicketForecast:
         """Forecasts of the weeks fixed at fit time: ``.rows`` (artist x DMA x week),
-        ``.artist_week`` and ``.national`` totals, each with mean, median and 90% interval."""
+        ``.artist_week`` and ``.national`` totals, each with mean, median and 90% interval.
+
+        With ``engine="dask"`` the rows are simulated on a Dask cluster (the one at
+        ``scheduler`` or a local one) and written to the Parquet folder ``out``
+        (:func:`predict_tickets_on_dask`); ``.rows`` is then a Dask DataFrame reading it.
+        """
         self._require_fitted()
-        return predict_tickets_run(self.run_, seed=seed)
+        reader = read_dask_output(out, engine, scheduler)
+        if reader is None:
+            return predict_tickets_run(self.run_, seed=seed)
+        with dask_client(scheduler):
+            _, artist_week, national = predict_tickets_on_dask(self.run_, str(out), seed)
+        return TicketForecast(reader(), artist_week, national)
 
     def rank_dmas(self, artist: str, top: int = 10, seed: int = 0,
                   include_played: bool = False) -> pd.DataFrame:
