@@ -27,7 +27,7 @@ class BayescopeInputError(ValueError):
         self.rows = [int(r) for r in rows]
         super().__init__(message)
 
-    def __reduce__(self) -> tuple[type, tuple[str, str | None, list[int]]]:
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         # Raised on a Dask worker, the error travels pickled: keep the field and the rows.
         return type(self), (str(self), self.field, self.rows)
 

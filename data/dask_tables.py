@@ -13,11 +13,12 @@ client (see :mod:`bayescope.inference.dask_engine`), or on Dask's local schedule
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bayescope.data.table_chunks import PARQUET, table_kind
@@ -109,93 +110,93 @@ Validator = Callable[[pd.DataFrame, int], pd.DataFrame]
 or raises :class:`BayescopeInputError` naming the file's rows."""
 
 
-@dataclass(frozen=True)
-class _Checked:
-    """One partition after validation, held on its worker."""
+class PartitionInputError(BayescopeInputError):
+    """Bad input found on a worker, its rows numbered within the partition ``part``;
+    :func:`with_file_rows` turns it into the error the single-machine loader would give."""
 
-    tidy: pd.DataFrame | None
-    file: str
-    n_rows: int
-    failed: bool
+    def __init__(self, message: str, field: str | None = None, rows: Sequence[int] = (),
+                 part: int = -1) -> None:
+        super().__init__(message, field, rows)
+        self.part = part
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (str(self), self.field, self.rows, self.part)
 
 
-def _check(part: pd.DataFrame, validate: Validator, index: int) -> _Checked:
+def _strip(part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     file = str(part[SOURCE_FILE].iloc[0]) if len(part) else ""
     raw = part.drop(columns=[SOURCE_FILE])
     raw.columns = [str(c).strip() for c in raw.columns]
+    return file, raw
+
+
+def _check(part: pd.DataFrame, validate: Validator, index: int, meta: pd.DataFrame
+           ) -> pd.DataFrame:
+    _, raw = _strip(part)
     if raw.empty:
-        return _Checked(None, file, 0, failed=False)
+        return meta
     try:
         tidy = validate(raw, 1)
-    except BayescopeInputError:
-        return _Checked(None, file, len(raw), failed=True)
+    except BayescopeInputError as exc:
+        raise PartitionInputError(str(exc), exc.field, exc.rows, index) from None
     tidy = tidy.copy()
-    tidy["__order"] = (index << 32) + pd.RangeIndex(len(tidy)).to_numpy()
-    return _Checked(tidy, file, len(raw), failed=False)
+    tidy["__order"] = (index << 32) + np.arange(len(tidy), dtype=np.int64)
+    raw_rows = np.zeros(len(tidy), dtype=np.int64)
+    raw_rows[0] = len(raw)
+    tidy["__raw_rows"] = raw_rows
+    return tidy
 
 
-def _outcome(checked: _Checked) -> tuple[str, int, bool]:
-    return checked.file, checked.n_rows, checked.failed
-
-
-def _tidy(checked: _Checked, empty: pd.DataFrame) -> pd.DataFrame:
-    return empty if checked.tidy is None else checked.tidy
+def _file_and_length(part: pd.DataFrame) -> tuple[str, int]:
+    file, raw = _strip(part)
+    return file, len(raw)
 
 
 def _revalidate(part: pd.DataFrame, validate: Validator, first_row: int) -> None:
-    raw = part.drop(columns=[SOURCE_FILE])
-    raw.columns = [str(c).strip() for c in raw.columns]
-    validate(raw, first_row)
+    validate(_strip(part)[1], first_row)
 
 
 @dataclass(frozen=True)
 class ValidatedTable:
-    """A validated Dask DataFrame (the validator's columns plus ``__order``, the global row
-    order as partition << 32 | row) and the number of raw rows read."""
+    """A lazily validated Dask DataFrame: the validator's columns, ``__order`` (the global row
+    order, partition << 32 | row) and ``__raw_rows`` (each partition's raw row count on its
+    first row, 0 elsewhere: their sum is the rows read); ``raw`` and ``validate`` to explain a
+    failure (:func:`with_file_rows`)."""
 
     frame: Any
-    n_rows: int
+    raw: Any
+    validate: Validator
 
 
 def validate_on_workers(raw: Any, validate: Validator, meta: pd.DataFrame) -> ValidatedTable:
-    """Run ``validate`` on every partition where it lies and keep the results there.
+    """``raw`` with ``validate`` run on every partition where it lies, lazily: nothing is
+    computed or held here, so the validation streams into whatever follows (a shuffle, a
+    reduction), one partition in memory per task.
 
-    Parameters
-    ----------
-    raw
-        From :func:`read_dask_table`.
-    validate
-        The single-machine validation of the table's schema, taking the first row's number.
-    meta
-        An empty frame with the validator's output columns and dtypes.
-
-    Raises
-    ------
-    BayescopeInputError
-        The first failing partition's error (in file order), with the file named and the rows
-        numbered in the file, as the single-machine loader would number them.
+    A partition that fails raises :class:`PartitionInputError` from its worker; pass it to
+    :func:`with_file_rows` for the error with the file named and the file's row numbers.
     """
     dask, dd = dask_modules()
-    parts = raw.to_delayed()
+    meta = meta.assign(__order=pd.Series(dtype="int64"), __raw_rows=pd.Series(dtype="int64"))
     check = dask.delayed(_check, pure=True)
-    checked = dask.persist(*[check(part, validate, i) for i, part in enumerate(parts)])
-    outcomes = dask.compute(*[dask.delayed(_outcome)(c) for c in checked])
-    first_rows, seen = [], {}  # type: list[int], dict[str, int]
-    for file, n_rows, _ in outcomes:
-        first_rows.append(seen.get(file, 0) + 1)
-        seen[file] = seen.get(file, 0) + n_rows
-    for index, (file, _, failed) in enumerate(outcomes):
-        if failed:
-            try:
-                dask.compute(dask.delayed(_revalidate)(parts[index], validate,
-                                                       first_rows[index]))
-            except BayescopeInputError as exc:
-                raise BayescopeInputError(f"{file}: {exc}", field=exc.field,
-                                          rows=exc.rows) from None
-    n_rows = sum(n for _, n, _ in outcomes)
-    if n_rows == 0:
-        raise BayescopeInputError("the table has no rows", field="path")
-    meta = meta.assign(__order=pd.Series(dtype="int64"))
-    frame = dd.from_delayed([dask.delayed(_tidy)(c, meta) for c in checked], meta=meta,
-                            verify_meta=False)
-    return ValidatedTable(frame, n_rows)
+    frame = dd.from_delayed([check(part, validate, i, meta)
+                             for i, part in enumerate(raw.to_delayed())],
+                            meta=meta, verify_meta=False)
+    return ValidatedTable(frame, raw, validate)
+
+
+def with_file_rows(table: ValidatedTable, error: PartitionInputError) -> BayescopeInputError:
+    """The error of partition ``error.part`` as the single-machine loader gives it: the file
+    named and the rows numbered in the file (the lengths of the file's earlier partitions are
+    computed: a cost paid on the error path only)."""
+    dask, _ = dask_modules()
+    parts = table.raw.to_delayed()
+    measured = dask.compute(*[dask.delayed(_file_and_length)(part)
+                              for part in parts[:error.part + 1]])
+    file = measured[-1][0]
+    first_row = 1 + sum(n for name, n in measured[:-1] if name == file)
+    try:
+        dask.compute(dask.delayed(_revalidate)(parts[error.part], table.validate, first_row))
+    except BayescopeInputError as exc:
+        return BayescopeInputError(f"{file}: {exc}", field=exc.field, rows=exc.rows)
+    return BayescopeInputError(f"{file}: {error}", field=error.field, rows=error.rows)

@@ -4,17 +4,17 @@ The same numbers as :func:`bayescope.data.rfm.rfm_summary` and
 :func:`bayescope.data.purchase_history.purchase_history` on the whole log in one frame (a test
 checks equality on a two-process ``LocalCluster``), computed where the data lie:
 
-1. each partition is validated on its worker
-   (:func:`~bayescope.data.dask_tables.validate_on_workers`);
-2. one reduction gives the log's last timestamp, which resolves the calibration and
-   observation ends as the single-machine path resolves them;
+1. each partition is validated on its worker as it is read
+   (:func:`~bayescope.data.dask_tables.validate_on_workers`), streaming into what follows;
+2. a reduction gives the log's last timestamp, which resolves the calibration and
+   observation ends as the single-machine path resolves them (in the same graph);
 3. the rows are shuffled by customer (a hash shuffle), so that each partition holds every
    purchase of its customers: exact duplicates, distinct purchase periods, first-period values
    and the last inter-purchase times are all per-customer and need the customer's rows
    together, which no partial sum can give;
 4. each customer partition is summarised by the single-machine code itself, and only the
    per-customer statistics and the per-period repeat counts (summed over partitions) come back
-   to the client; transactions never do.
+   to the client; transactions never do. All of it is one computation: the log is read once.
 
 Customers come back in order of first appearance in the log, as ``pd.factorize`` orders them
 on a single machine (each row carries its global position, ``__order``).
@@ -22,6 +22,7 @@ on a single machine (each row carries its global position, ``__order``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,11 @@ import pandas as pd
 
 from bayescope.data.dask_tables import (
     SOURCE_FILE,
+    PartitionInputError,
     dask_modules,
     read_dask_table,
     validate_on_workers,
+    with_file_rows,
 )
 from bayescope.data.purchase_history import PurchaseHistory, purchase_history
 from bayescope.data.rfm import (
@@ -140,14 +143,21 @@ def summarise_transactions_on_dask(
                          "timestamp": pd.Series(dtype="datetime64[ns]"),
                          "value": pd.Series(dtype=float)})
     table = validate_on_workers(raw, _validator(columns), meta)
-    last = pd.Timestamp(table.frame["timestamp"].max().compute())
-    ends = summary_ends(last, calibration_end, observation_end)
+    ends = dask.delayed(summary_ends, pure=True)(table.frame["timestamp"].max(),
+                                                 calibration_end, observation_end)
     by_customer = table.frame.shuffle(on="customer_id",
                                       npartitions=partitions or table.frame.npartitions)
     summarise = dask.delayed(_summarise_part, pure=True)
-    parts: tuple[_PartSummary, ...] = dask.compute(
-        *[summarise(part, time_unit, ends) for part in by_customer.to_delayed()])
-    return _combine(parts, time_unit, ends, table.n_rows)
+    try:
+        with warnings.catch_warnings():
+            # One computation of delayed and expression pieces: the log is read once.
+            warnings.filterwarnings("ignore", message="Computing mixed collections")
+            n_rows, resolved, *parts = dask.compute(
+                table.frame["__raw_rows"].sum(), ends,
+                *[summarise(part, time_unit, ends) for part in by_customer.to_delayed()])
+    except PartitionInputError as exc:
+        raise with_file_rows(table, exc) from None
+    return _combine(tuple(parts), time_unit, resolved, int(n_rows))
 
 
 def _combine(parts: tuple[_PartSummary, ...], time_unit: str, ends: SummaryEnds,
