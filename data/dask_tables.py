@@ -123,7 +123,8 @@ class PartitionInputError(BayescopeInputError):
         return type(self), (str(self), self.field, self.rows, self.part)
 
 
-def _strip(part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def split_source(part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """A partition of :func:`read_dask_table`: the file it came from and its raw rows."""
     file = str(part[SOURCE_FILE].iloc[0]) if len(part) else ""
     raw = part.drop(columns=[SOURCE_FILE])
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -132,7 +133,7 @@ def _strip(part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
 
 def _check(part: pd.DataFrame, validate: Validator, index: int, meta: pd.DataFrame
            ) -> pd.DataFrame:
-    _, raw = _strip(part)
+    _, raw = split_source(part)
     if raw.empty:
         return meta
     try:
@@ -148,12 +149,12 @@ def _check(part: pd.DataFrame, validate: Validator, index: int, meta: pd.DataFra
 
 
 def _file_and_length(part: pd.DataFrame) -> tuple[str, int]:
-    file, raw = _strip(part)
+    file, raw = split_source(part)
     return file, len(raw)
 
 
 def _revalidate(part: pd.DataFrame, validate: Validator, first_row: int) -> None:
-    validate(_strip(part)[1], first_row)
+    validate(split_source(part)[1], first_row)
 
 
 @dataclass(frozen=True)

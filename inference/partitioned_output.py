@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayescope.data.dask_tables import SOURCE_FILE, read_dask_table
+from bayescope.data.dask_tables import read_dask_table, split_source
 from bayescope.errors import BayescopeInputError
 
 PART_NAME = "part-{:05d}.parquet"
@@ -126,9 +126,7 @@ class _Scored:
 
 def _score_part(part: pd.DataFrame, number: int, score: Scorer, shared: Any,
                 folder: str) -> _Scored:
-    file = str(part[SOURCE_FILE].iloc[0]) if len(part) else ""
-    raw = part.drop(columns=[SOURCE_FILE])
-    raw.columns = [str(c).strip() for c in raw.columns]
+    file, raw = split_source(part)
     if raw.empty:
         return _Scored(file, 0, False, 0, None)
     try:
@@ -141,9 +139,7 @@ def _score_part(part: pd.DataFrame, number: int, score: Scorer, shared: Any,
 
 def _rescore(part: pd.DataFrame, score: Scorer, first_row: int, number: int,
              shared: Any) -> None:
-    raw = part.drop(columns=[SOURCE_FILE])
-    raw.columns = [str(c).strip() for c in raw.columns]
-    score(raw, first_row, number, shared)
+    score(split_source(part)[1], first_row, number, shared)
 
 
 def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shared: Any = None,
