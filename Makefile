@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/bayescope demo --out $(DEMO_OUT)
 
+# Test files run in parallel processes, each file whole on one (its module fixtures fit once).
 test: install
-	$(VPY) -m pytest -q -m "not slow"
+	$(VPY) -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile
 
 test-all: install
 	$(VPY) -m pytest -q

@@ -127,9 +127,6 @@ def _predict(args: argparse.Namespace) -> None:
     model = load(args.run_dir)
     options = PredictOptions(args.horizon, args.data, args.top, args.by, args.seed,
                              args.discount_rate, args.pmf, args.engine, args.scheduler)
-    if args.engine == "pandas" and Path(args.out).is_dir():
-        raise BayescopeInputError(f"{args.out} is a folder; give a file name (a folder of "
-                                  "Parquet parts is --engine dask's output)", field="out")
     with progress_bar() as bar:
         task = bar.add_task("predicting", total=None)
         message = model.write_predictions(
@@ -377,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Parquet (or CSV) to write; with --engine dask a folder of Parquet "
                             "parts")
     add_engine_options(score, "read and score the customers")
+    score.set_defaults(out_by_engine=True)
     score.set_defaults(handler=_score)
 
     predict = sub.add_parser("predict", help="per-customer predictions from a run")
@@ -397,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CSV (or .parquet) to write; with --engine dask a folder of "
                               "Parquet parts")
     add_engine_options(predict, "predict")
+    predict.set_defaults(out_by_engine=True)
     predict.set_defaults(handler=_predict)
 
     alive = sub.add_parser("simulate-alive", help="simulate customers alive through time")
@@ -506,7 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "out_by_engine", False):
+        # A file for the pandas engine, a folder of Parquet parts for Dask.
+        check = output_folder if args.engine == "dask" else output_file
+        try:
+            check(args.out)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"argument --out: {exc}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(message)s", handlers=[RichHandler(console=console,
                                                                     show_path=False)])

@@ -19,15 +19,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bayescope.errors import BayescopeInputError
-from bayescope.families.base import Estimator, ServedModel
+from bayescope.families.base import Estimator
 from bayescope.inference.artifacts import load_artifact
 from bayescope.version import __version__
-
-MLFLOW_MAX_DRAWS = 1000
-"""Posterior draws the exported model keeps (the API's default)."""
 
 
 def _mlflow() -> Any:
@@ -37,29 +32,6 @@ def _mlflow() -> Any:
         raise BayescopeInputError("MLflow export needs mlflow: pip install 'bayescope[mlflow]'",
                                   field="mlflow") from exc
     return mlflow
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-like instances: native Python values, missing cells ``None``."""
-    cleaned = frame.astype(object).where(frame.notna(), None)
-    return [dict(zip(cleaned.columns.astype(str), row, strict=True))
-            for row in cleaned.itertuples(index=False, name=None)]
-
-
-def predict_frame(model: ServedModel, frame: pd.DataFrame,
-                  params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The prediction table of ``frame``'s rows (one instance each) from a served model.
-
-    ``params`` holds ``seed`` and the model's options (strings or numbers).
-    """
-    if not isinstance(frame, pd.DataFrame):
-        raise BayescopeInputError("the MLflow model predicts a pandas DataFrame, one instance "
-                                  "per row", field="model_input")
-    params = dict(params or {})
-    seed = int(params.pop("seed", 0))
-    options = {name: str(value) for name, value in params.items()
-               if str(value) != str(model.query_defaults.get(name))}
-    return pd.DataFrame(model.predict(_records(frame), seed=seed, options=options))
 
 
 def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
@@ -87,7 +59,7 @@ def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
     from mlflow.models import ModelSignature
     from mlflow.types import ParamSchema, ParamSpec
 
-    from bayescope.families.mlflow_pyfunc import BayescopeModel
+    from bayescope.families.mlflow_pyfunc import MLFLOW_MAX_DRAWS, BayescopeModel
 
     if isinstance(model, Estimator):
         model._require_fitted()
