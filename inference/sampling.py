@@ -228,7 +228,9 @@ def _fit_map_laplace(
     zeros = np.zeros_like(raveled.data)
     # Start near the centre of the unconstrained space: the priors' own initial points
     # (e.g. exp(4.5) for LogNormal(0, 3)) sit on flat, badly scaled plateaus.
-    starts = [zeros] + [rng.normal(0, 1.0, zeros.size) for _ in range(3)]
+    # The model's own initial values (scaled to the data where the model says so) first:
+    # with them the mode does not depend on the data's units.
+    starts = [raveled.data, zeros] + [rng.normal(0, 1.0, zeros.size) for _ in range(3)]
     for x0 in starts:
         res = optimize.minimize(neg_logp, x0, jac=neg_grad, method="L-BFGS-B",
                                 options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})

@@ -19,7 +19,9 @@ core apart from its xarray layer:
   a PyTensor graph.
 
 Priors (weakly informative, scale-free, written down in :data:`DEFAULT_PURCHASE_PRIORS`):
-``r, alpha ~ LogNormal(0, 3)``; the Beta dropout distribution is parameterised by its mean
+``r ~ LogNormal(0, 3)`` and ``alpha ~ LogNormal(log(sum T / sum x), 3)``, centred on the data's
+time scale (alpha is in units of time: days and weeks give the same posterior, alpha
+rescaled); the Beta dropout distribution is parameterised by its mean
 ``phi = a / (a + b) ~ Uniform(0, 1)`` and concentration ``kappa = a + b ~ LogNormal(0, 3)``,
 as pymc-marketing does, which decorrelates ``a`` and ``b`` for NUTS.
 """
@@ -101,7 +103,11 @@ class PurchaseModel(ABC):
         # ridge (r, alpha -> infinity) where a chain can stall.
         rate = max(float(np.sum(rfm.frequency)) / max(float(np.sum(rfm.T)), 1e-9), 1e-6)
         r = pm.LogNormal("r", 0.0, self.priors["r_log_sigma"], initval=1.0)
-        alpha = pm.LogNormal("alpha", 0.0, self.priors["alpha_log_sigma"], initval=1.0 / rate)
+        # alpha has the unit of time: its prior is centred on the data's time scale, so that
+        # the same purchases measured in days rather than weeks rescale alpha and nothing else.
+        alpha_centre = pm.Data("alpha_prior_log_centre", np.log(1.0 / rate))
+        alpha = pm.LogNormal("alpha", alpha_centre, self.priors["alpha_log_sigma"],
+                             initval=1.0 / rate)
         phi = pm.Uniform("phi_dropout", 0.0, 1.0, initval=0.3)
         kappa = pm.LogNormal("kappa_dropout", 0.0, self.priors["kappa_log_sigma"], initval=3.0)
         a = pm.Deterministic("a", phi * kappa)
