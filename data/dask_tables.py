@@ -20,14 +20,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from bayescope.data.table_chunks import PARQUET, table_kind
 from bayescope.errors import BayescopeInputError
+
+READ_ERRORS: tuple[type[Exception], ...] = (pd.errors.ParserError, UnicodeDecodeError,
+                                          pa.ArrowException)
+"""What a worker's reader raises for a file it cannot parse (a bad CSV line, a corrupt Parquet
+row group): turned into one :class:`BayescopeInputError` by :func:`unreadable`."""
 
 SOURCE_FILE = "__source_file"
 """The column every partition carries: the file its rows came from."""
 
 CSV_BLOCK_BYTES = 64 << 20
+TEXT_PARTS = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv", ".tsv.gz", ".txt")
+
+
+def unreadable(source: str | Path, error: Exception) -> BayescopeInputError:
+    """The loaders' "cannot read" error for a source a worker could not parse."""
+    return BayescopeInputError(f"cannot read {source}: {type(error).__name__}: {error}",
+                               field="path")
 
 
 def dask_modules() -> tuple[Any, Any]:
@@ -48,11 +61,10 @@ def source_files(source: str | Path) -> list[Path]:
     if glob.has_magic(text):
         files = [Path(m) for m in sorted(glob.glob(text, recursive=True)) if Path(m).is_file()]
     elif Path(text).is_dir():
-        folder = Path(text)
-        files = sorted(p for p in folder.rglob("*") if p.is_file()
-                       and "".join(p.suffixes).lower().endswith(PARQUET))
-        files = files or sorted(p for p in folder.rglob("*") if p.is_file()
-                                and ".csv" in "".join(p.suffixes).lower())
+        parts = sorted(p for p in Path(text).rglob("*") if p.is_file()
+                       and not p.name.startswith((".", "_")))  # checksums, _SUCCESS markers
+        files = [p for p in parts if p.name.lower().endswith(PARQUET)]
+        files = files or [p for p in parts if p.name.lower().endswith(TEXT_PARTS)]
     else:
         files = [Path(text)] if Path(text).is_file() else []
     if not files:

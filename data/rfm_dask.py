@@ -31,10 +31,12 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.dask_tables import (
+    READ_ERRORS,
     SOURCE_FILE,
     PartitionInputError,
     dask_modules,
     read_dask_table,
+    unreadable,
     validate_on_workers,
     with_file_rows,
 )
@@ -43,6 +45,7 @@ from bayescope.data.rfm import (
     RFMSummary,
     SummaryEnds,
     check_time_unit,
+    parse_end,
     period_index,
     summarise_between,
     summary_ends,
@@ -133,10 +136,14 @@ def summarise_transactions_on_dask(
     """
     check_time_unit(time_unit)
     dask, dd = dask_modules()
+    source_name = "the data frame" if isinstance(source, pd.DataFrame) else str(source)
     columns = columns or TransactionColumns()
+    for end, name in ((calibration_end, "calibration_end"), (observation_end, "observation_end")):
+        if end is not None:
+            parse_end(end, name)  # a bad date is refused before the log is read
     if isinstance(source, pd.DataFrame):
-        raw = dd.from_pandas(source.assign(**{SOURCE_FILE: "the data frame"}),
-                             npartitions=max(partitions or 2, 1))
+        frame = source.reset_index(drop=True).assign(**{SOURCE_FILE: "the data frame"})
+        raw = dd.from_pandas(frame, npartitions=max(partitions or 2, 1), sort=False)
     else:
         raw = read_dask_table(source)
     meta = pd.DataFrame({"customer_id": pd.Series(dtype=object),
@@ -157,6 +164,10 @@ def summarise_transactions_on_dask(
                 *[summarise(part, time_unit, ends) for part in by_customer.to_delayed()])
     except PartitionInputError as exc:
         raise with_file_rows(table, exc) from None
+    except READ_ERRORS as exc:
+        raise unreadable(source_name, exc) from None
+    if int(n_rows) == 0:
+        raise BayescopeInputError(f"{source_name} has no rows", field="path")
     return _combine(tuple(parts), time_unit, resolved, int(n_rows))
 
 

@@ -17,7 +17,7 @@ shared file system or a mounted bucket, as for any Dask ``to_parquet``).
 from __future__ import annotations
 
 import shutil
-import uuid
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from bayescope.data.dask_tables import read_dask_table, split_source
+from bayescope.data.dask_tables import READ_ERRORS, read_dask_table, split_source, unreadable
 from bayescope.errors import BayescopeInputError
+from bayescope.files import atomic_directory
 
 PART_NAME = "part-{:05d}.parquet"
 
@@ -41,20 +42,43 @@ def _write_part(compute: Callable[..., tuple[pd.DataFrame, Any]], args: tuple[An
 
 @contextmanager
 def _partial_folder(out: str | Path) -> Iterator[Path]:
-    """A folder beside ``out`` that replaces it when the block succeeds, else is removed."""
-    target = Path(out)
+    """A folder beside ``out`` swapped in for it whole when the block succeeds
+    (:func:`bayescope.files.atomic_directory`), else removed with ``out`` untouched."""
+    target = Path(out).resolve()
     if target.exists() and not target.is_dir():
         raise BayescopeInputError(f"{target} is a file: the Dask engine writes a folder of "
                                   "Parquet parts", field="out")
-    work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
-    work.mkdir(parents=True)
-    try:
+    with atomic_directory(target) as work:
         yield work
-        if target.exists():
-            shutil.rmtree(target)
-        work.rename(target)
+
+
+def _client() -> Any:
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):  # no distributed client: Dask's local scheduler
+        return None
+
+
+def _compute_writes(tasks: list[Any], folder: Path) -> list[Any]:
+    """Compute tasks that write into ``folder``; on any failure, cancel the others and wait
+    for running ones to stop writing, so that removing ``folder`` leaves nothing behind."""
+    import dask
+
+    client = _client()
+    if client is None:
+        return list(dask.compute(*tasks))
+    futures = client.compute(tasks)
+    try:
+        return list(client.gather(futures))
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        client.cancel(futures)
+        for _ in range(50):  # a running task finishes its part; give it a few seconds
+            if not any(f.status == "pending" for f in futures):
+                break
+            time.sleep(0.1)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
@@ -62,12 +86,8 @@ def _scatter(shared: Any) -> Any:
     """``shared`` sent once to every worker of the current client (itself without one)."""
     if shared is None:
         return None
-    try:
-        from distributed import get_client
-
-        return get_client().scatter(shared, broadcast=True)
-    except (ImportError, ValueError):  # no distributed client: Dask's local scheduler
-        return shared
+    client = _client()
+    return shared if client is None else client.scatter(shared, broadcast=True)
 
 
 @dataclass(frozen=True)
@@ -102,8 +122,8 @@ def write_partitions_on_dask(
     with _partial_folder(out) as work:
         write = dask.delayed(_write_part, pure=False)
         shared_future = _scatter(shared)
-        written = dask.compute(*[write(compute, (*part, shared_future), str(work), number)
-                                 for number, part in enumerate(parts)])
+        written = _compute_writes([write(compute, (*part, shared_future), str(work), number)
+                                   for number, part in enumerate(parts)], work)
     return ScoredTable(sum(rows for rows, _ in written), len(written),
                        [extra for _, extra in written])
 
@@ -131,8 +151,8 @@ def _score_part(part: pd.DataFrame, number: int, score: Scorer, shared: Any,
         return _Scored(file, 0, False, 0, None)
     try:
         frame, extra = score(raw, 1, number, shared)
-    except BayescopeInputError:
-        return _Scored(file, len(raw), True, 0, None)
+    except BayescopeInputError as exc:
+        return _Scored(file, len(raw), True, 0, exc)
     frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
     return _Scored(file, len(raw), False, len(frame), extra)
 
@@ -160,14 +180,21 @@ def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shar
     """
     import dask
 
+    if not isinstance(source, str | Path):
+        raise BayescopeInputError("the Dask engine reads a file, a glob or a folder of parts; "
+                                  "score a table in memory with the pandas engine",
+                                  field="data")
     raw = read_dask_table(source)
     parts = raw.to_delayed()
     with _partial_folder(out) as work:
         shared_future = _scatter(shared)
         task = dask.delayed(_score_part, pure=False)
-        outcomes: tuple[_Scored, ...] = dask.compute(
-            *[task(part, number, score, shared_future, str(work))
-              for number, part in enumerate(parts)])
+        try:
+            outcomes: list[_Scored] = _compute_writes(
+                [task(part, number, score, shared_future, str(work))
+                 for number, part in enumerate(parts)], work)
+        except READ_ERRORS as exc:
+            raise unreadable(source, exc) from None
         first_rows, seen = [], {}  # type: list[int], dict[str, int]
         for outcome in outcomes:
             first_rows.append(seen.get(outcome.file, 0) + 1)
@@ -181,6 +208,9 @@ def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shar
                 except BayescopeInputError as exc:
                     raise BayescopeInputError(f"{outcome.file}: {exc}", field=exc.field,
                                               rows=exc.rows) from None
+                first = outcome.extra  # it passed the second time: the first error stands
+                raise BayescopeInputError(f"{outcome.file}: {first} (rows counted within "
+                                          "its part)", field=first.field, rows=first.rows)
         if not any(outcome.n_rows for outcome in outcomes):
             raise BayescopeInputError(f"{source} has no rows", field="path")
         extras = [outcome.extra for outcome in outcomes if outcome.n_rows]

@@ -274,3 +274,19 @@ def test_spend_predictions_on_the_cluster_keep_the_exact_means(cluster, tmp_path
         engines = np.abs(ours[column] - expected[column]).mean()
         seeds = np.abs(other_seed[column] - expected[column]).mean()
         assert engines <= 1.5 * seeds + 1e-9, (column, engines, seeds)
+
+
+def test_a_frame_in_any_row_order_and_unreadable_or_empty_sources(client, log_parts, tmp_path):
+    _, whole = log_parts
+    shuffled = whole.sample(frac=1.0, random_state=3)  # an index out of order
+    tidy, report = validate_transactions(shuffled, COLUMNS)
+    assert_same_summary(summarise_transactions_on_dask(shuffled, COLUMNS, "W", "2024-09-01"),
+                        summarise_transactions(tidy, report, "W", "2024-09-01"))
+    (tmp_path / "empty.csv").write_text("cust,ts,amount\n")
+    with pytest.raises(BayescopeInputError, match="has no rows"):
+        summarise_transactions_on_dask(tmp_path / "empty.csv", COLUMNS, "W")
+    (tmp_path / "broken.csv").write_text('cust,ts,amount\nA,2024-01-01,"3\nB,2024-01-02,4,9\n')
+    with pytest.raises(BayescopeInputError, match="cannot read"):
+        summarise_transactions_on_dask(tmp_path / "broken.csv", COLUMNS, "W")
+    with pytest.raises(BayescopeInputError, match="calibration_end"):
+        summarise_transactions_on_dask(tmp_path / "empty.csv", COLUMNS, "W", "not a date")

@@ -278,14 +278,20 @@ def _stored_settings(artifact: Artifact) -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
-def read_dask_output(out: str | Path | None, engine: str, scheduler: str | None) -> Any:
+def read_dask_output(out: str | Path | None, engine: str, scheduler: str | None,
+                     source: object = None) -> Any:
     """Check the Python API's engine settings for a Dask prediction and return a reader of
-    its folder ``out`` (a Dask DataFrame factory), or ``None`` for the pandas engine."""
+    its folder ``out`` (a Dask DataFrame factory), or ``None`` for the pandas engine. A
+    ``source`` in memory (a DataFrame) is refused for Dask, which reads files."""
     from bayescope.inference.dask_engine import check_engine
 
     check_engine(engine, scheduler)
     if engine == "pandas":
         return None
+    if source is not None and not isinstance(source, str | Path):
+        raise BayescopeInputError("engine='dask' reads a file, a glob or a folder of parts; "
+                                  "predict a table in memory with engine='pandas'",
+                                  field="data")
     if out is None:
         raise BayescopeInputError("engine='dask' writes its predictions to a folder: give out=",
                                   field="out")

@@ -388,7 +388,7 @@ class Propensity(Estimator):
         returns a Dask DataFrame reading it.
         """
         self._require_fitted()
-        reader = read_dask_output(out, engine, scheduler)
+        reader = read_dask_output(out, engine, scheduler, source=table)
         if reader is not None:
             score_on_dask(self.run_, str(table), str(out), scheduler)
             return reader()

@@ -355,7 +355,7 @@ class Spend(Estimator):
         ``out`` (:func:`predict_spend_on_dask`); returns a Dask DataFrame reading it.
         """
         self._require_fitted()
-        reader = read_dask_output(out, engine, scheduler)
+        reader = read_dask_output(out, engine, scheduler, source=table)
         if reader is not None:
             with dask_client(scheduler):
                 predict_spend_on_dask(self.run_, str(table), str(out), seed)
