@@ -112,7 +112,6 @@ def _read_row_group(piece: tuple[str, int]) -> pd.DataFrame:
 
     path, group = piece
     frame = pq.ParquetFile(path).read_row_group(group).to_pandas()
-    frame.columns = [str(c).strip() for c in frame.columns]
     frame[SOURCE_FILE] = path
     return frame
 
@@ -141,6 +140,21 @@ def split_source(part: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     raw = part.drop(columns=[SOURCE_FILE])
     raw.columns = [str(c).strip() for c in raw.columns]
     return file, raw
+
+
+def first_rows_in_files(parts: Sequence[tuple[str, int]]) -> list[int]:
+    """Each partition's first row number in its file, from every partition's (file, rows) in
+    order: a file's rows are numbered on across its partitions."""
+    first_rows, seen = [], {}  # type: list[int], dict[str, int]
+    for file, n_rows in parts:
+        first_rows.append(seen.get(file, 0) + 1)
+        seen[file] = seen.get(file, 0) + n_rows
+    return first_rows
+
+
+def in_file(file: str, error: BayescopeInputError) -> BayescopeInputError:
+    """``error`` (rows numbered in ``file``) with the file named, as the loaders report it."""
+    return BayescopeInputError(f"{file}: {error}", field=error.field, rows=error.rows)
 
 
 def _check(part: pd.DataFrame, validate: Validator, index: int, meta: pd.DataFrame
@@ -207,9 +221,9 @@ def with_file_rows(table: ValidatedTable, error: PartitionInputError) -> Bayesco
     measured = dask.compute(*[dask.delayed(_file_and_length)(part)
                               for part in parts[:error.part + 1]])
     file = measured[-1][0]
-    first_row = 1 + sum(n for name, n in measured[:-1] if name == file)
+    first_row = first_rows_in_files(measured)[-1]
     try:
         dask.compute(dask.delayed(_revalidate)(parts[error.part], table.validate, first_row))
     except BayescopeInputError as exc:
-        return BayescopeInputError(f"{file}: {exc}", field=exc.field, rows=exc.rows)
-    return BayescopeInputError(f"{file}: {error}", field=error.field, rows=error.rows)
+        return in_file(file, exc)
+    return in_file(file, error)

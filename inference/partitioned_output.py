@@ -16,7 +16,6 @@ shared file system or a mounted bucket, as for any Dask ``to_parquet``).
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,18 +25,29 @@ from typing import Any
 
 import pandas as pd
 
-from bayescope.data.dask_tables import READ_ERRORS, read_dask_table, split_source, unreadable
+from bayescope.data.dask_tables import (
+    READ_ERRORS,
+    first_rows_in_files,
+    in_file,
+    read_dask_table,
+    split_source,
+    unreadable,
+)
 from bayescope.errors import BayescopeInputError
 from bayescope.files import atomic_directory
 
 PART_NAME = "part-{:05d}.parquet"
 
 
+def _write_frame(frame: pd.DataFrame, folder: str, number: int) -> int:
+    frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
+    return len(frame)
+
+
 def _write_part(compute: Callable[..., tuple[pd.DataFrame, Any]], args: tuple[Any, ...],
                 folder: str, number: int) -> tuple[int, Any]:
     frame, extra = compute(*args)
-    frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
-    return len(frame), extra
+    return _write_frame(frame, folder, number), extra
 
 
 @contextmanager
@@ -61,9 +71,10 @@ def _client() -> Any:
         return None
 
 
-def _compute_writes(tasks: list[Any], folder: Path) -> list[Any]:
-    """Compute tasks that write into ``folder``; on any failure, cancel the others and wait
-    for running ones to stop writing, so that removing ``folder`` leaves nothing behind."""
+def _compute_writes(tasks: list[Any]) -> list[Any]:
+    """Compute tasks that write into a :func:`_partial_folder`; on any failure, cancel the
+    others and wait for running ones to stop writing, so that the folder's removal, which
+    follows, leaves nothing behind."""
     import dask
 
     client = _client()
@@ -78,7 +89,6 @@ def _compute_writes(tasks: list[Any], folder: Path) -> list[Any]:
             if not any(f.status == "pending" for f in futures):
                 break
             time.sleep(0.1)
-        shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
@@ -123,7 +133,7 @@ def write_partitions_on_dask(
         write = dask.delayed(_write_part, pure=False)
         shared_future = _scatter(shared)
         written = _compute_writes([write(compute, (*part, shared_future), str(work), number)
-                                   for number, part in enumerate(parts)], work)
+                                   for number, part in enumerate(parts)])
     return ScoredTable(sum(rows for rows, _ in written), len(written),
                        [extra for _, extra in written])
 
@@ -153,8 +163,7 @@ def _score_part(part: pd.DataFrame, number: int, score: Scorer, shared: Any,
         frame, extra = score(raw, 1, number, shared)
     except BayescopeInputError as exc:
         return _Scored(file, len(raw), True, 0, exc)
-    frame.to_parquet(Path(folder) / PART_NAME.format(number), index=False)
-    return _Scored(file, len(raw), False, len(frame), extra)
+    return _Scored(file, len(raw), False, _write_frame(frame, folder, number), extra)
 
 
 def _rescore(part: pd.DataFrame, score: Scorer, first_row: int, number: int,
@@ -192,13 +201,10 @@ def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shar
         try:
             outcomes: list[_Scored] = _compute_writes(
                 [task(part, number, score, shared_future, str(work))
-                 for number, part in enumerate(parts)], work)
+                 for number, part in enumerate(parts)])
         except READ_ERRORS as exc:
             raise unreadable(source, exc) from None
-        first_rows, seen = [], {}  # type: list[int], dict[str, int]
-        for outcome in outcomes:
-            first_rows.append(seen.get(outcome.file, 0) + 1)
-            seen[outcome.file] = seen.get(outcome.file, 0) + outcome.n_rows
+        first_rows = first_rows_in_files([(o.file, o.n_rows) for o in outcomes])
         for number, outcome in enumerate(outcomes):
             if outcome.failed:
                 try:
@@ -206,8 +212,7 @@ def score_table_on_dask(source: str | Path, score: Scorer, out: str | Path, shar
                                                         first_rows[number], number,
                                                         shared_future))
                 except BayescopeInputError as exc:
-                    raise BayescopeInputError(f"{outcome.file}: {exc}", field=exc.field,
-                                              rows=exc.rows) from None
+                    raise in_file(outcome.file, exc) from None
                 first = outcome.extra  # it passed the second time: the first error stands
                 raise BayescopeInputError(f"{outcome.file}: {first} (rows counted within "
                                           "its part)", field=first.field, rows=first.rows)
