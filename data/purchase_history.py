@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayescope.data.rfm import RFMSummary, period_index
+from bayescope.data.rfm import RFMSummary, period_index, period_of
 
 MIN_PURCHASE_DAYS_FOR_M = 3
 
@@ -68,10 +68,8 @@ def purchase_history(transactions: pd.DataFrame, rfm: RFMSummary) -> PurchaseHis
     first_of_customer = np.r_[True, customer[1:] != customer[:-1]]
     repeat = ~first_of_customer
 
-    cal_end_period = int(period_index(np.array([rfm.calibration_end.to_datetime64()]),
-                                      rfm.time_unit)[0])
-    obs_end_period = int(period_index(np.array([rfm.observation_end.to_datetime64()]),
-                                      rfm.time_unit)[0])
+    cal_end_period = period_of(rfm.calibration_end, rfm.time_unit)
+    obs_end_period = period_of(rfm.observation_end, rfm.time_unit)
     calibration_repeat = repeat & (period <= cal_end_period)
     value_cv = _coefficient_of_variation(customer[calibration_repeat],
                                          per_period["value"].to_numpy()[calibration_repeat], n)

@@ -136,6 +136,11 @@ def period_index(timestamps: np.ndarray, time_unit: str) -> np.ndarray:
     return np.floor_divide(days + _WEEK_OFFSET_DAYS, 7)
 
 
+def period_of(instant: pd.Timestamp, time_unit: str) -> int:
+    """The period (:func:`period_index`) an instant such as a calibration end falls in."""
+    return int(period_index(np.array([instant.to_datetime64()]), time_unit)[0])
+
+
 def parse_end(value: str | pd.Timestamp, field: str) -> pd.Timestamp:
     """A period end as a tz-naive UTC instant; a date alone means the end of that day.
 
@@ -237,8 +242,8 @@ def summarise_between(transactions: pd.DataFrame, time_unit: str, ends: SummaryE
     codes, uniques = pd.factorize(transactions["customer_id"], sort=False)
     values = transactions["value"].to_numpy(dtype=float)
     periods = period_index(times, time_unit)
-    cal_end_period = int(period_index(np.array([cal_end.to_datetime64()]), time_unit)[0])
-    obs_end_period = int(period_index(np.array([obs_end.to_datetime64()]), time_unit)[0])
+    cal_end_period = period_of(cal_end, time_unit)
+    obs_end_period = period_of(obs_end, time_unit)
 
     in_cal = times <= cal_end.to_datetime64()
     if not in_cal.any():
@@ -314,8 +319,8 @@ def attach_holdout(
     periods = period_index(times[use][known], rfm.time_unit)
     values = transactions["value"].to_numpy(dtype=float)[use][known]
     frequency, mean_value = _holdout_stats(position[known], periods, values, rfm.n_customers)
-    cal_end_period = int(period_index(np.array([cal_end.to_datetime64()]), rfm.time_unit)[0])
-    obs_end_period = int(period_index(np.array([obs_end.to_datetime64()]), rfm.time_unit)[0])
+    cal_end_period = period_of(cal_end, rfm.time_unit)
+    obs_end_period = period_of(obs_end, rfm.time_unit)
     summary = RFMSummary(
         customer_id=rfm.customer_id, frequency=rfm.frequency, recency=rfm.recency, T=rfm.T,
         monetary_value=rfm.monetary_value, time_unit=rfm.time_unit, calibration_end=cal_end,

@@ -46,7 +46,7 @@ from bayescope.data.rfm import (
     SummaryEnds,
     check_time_unit,
     parse_end,
-    period_index,
+    period_of,
     summarise_between,
     summary_ends,
 )
@@ -173,16 +173,16 @@ def summarise_transactions_on_dask(
 
 def _combine(parts: tuple[_PartSummary, ...], time_unit: str, ends: SummaryEnds,
              n_rows: int) -> TransactionSummary:
-    frames = [p.customers for p in parts if len(p.customers)]
-    if not frames:
+    summarised = [p for p in parts if len(p.customers)]
+    if not summarised:
         raise BayescopeInputError(
             f"no transaction on or before the calibration end {ends.calibration_end}",
             field="calibration_end")
-    customers = pd.concat(frames, ignore_index=True).sort_values("__order", kind="stable")
+    customers = pd.concat([p.customers for p in summarised], ignore_index=True).sort_values(
+        "__order", kind="stable")
     has_holdout = ends.holdout and any(p.has_holdout_rows for p in parts)
-    cal_end_period, obs_end_period = (
-        int(period_index(np.array([end.to_datetime64()]), time_unit)[0])
-        for end in (ends.calibration_end, ends.observation_end))
+    cal_end_period = period_of(ends.calibration_end, time_unit)
+    obs_end_period = period_of(ends.observation_end, time_unit)
 
     def column(name: str) -> np.ndarray:
         return customers[name].to_numpy(dtype=float)
@@ -196,7 +196,6 @@ def _combine(parts: tuple[_PartSummary, ...], time_unit: str, ends: SummaryEnds,
         rfm.frequency_holdout = column("frequency_holdout")
         rfm.monetary_value_holdout = column("monetary_value_holdout")
         rfm.duration_holdout = float(obs_end_period - cal_end_period)
-    summarised = [p for p in parts if len(p.customers)]
     first_period = min(p.first_period for p in summarised)
     counts = np.zeros(obs_end_period - first_period + 1)
     for part in summarised:
