@@ -383,12 +383,19 @@ class BTYD(Estimator):
         if reader is None:
             return predict_run(self.run_, self.spec_, horizon, top=top, by=by, seed=seed,
                                progress=progress, discount_rate=discount_rate, pmf=pmf)
+        self._predict_on_dask(str(out), horizon, by, seed, discount_rate, pmf, top, scheduler)
+        return reader()
+
+    def _predict_on_dask(self, out: str | Path, horizon: float, by: str, seed: int,
+                         discount_rate: float | None, pmf: int | None, top: int | None,
+                         scheduler: str | None) -> tuple[int, int]:
+        """:func:`predict_run_on_dask` on the cluster at ``scheduler`` (or a local one), its
+        options refused before a cluster starts; returns (rows, parts)."""
         _refuse_top_on_dask(top)
         check_predict_options(self.spec_, horizon, None, by, discount_rate, pmf)
         with dask_client(scheduler):
-            predict_run_on_dask(self.run_, self.spec_, horizon, str(out), seed=seed,
-                                discount_rate=discount_rate, pmf=pmf)
-        return reader()
+            return predict_run_on_dask(self.run_, self.spec_, horizon, out, seed=seed,
+                                       discount_rate=discount_rate, pmf=pmf)
 
     def simulate_alive(self, customers: int = 100, at: str | Sequence[str] = "10d,1y,10y,100y",
                        runs: int = 1000, seed: int = 7, existing: bool = False
@@ -410,13 +417,9 @@ class BTYD(Estimator):
                        data="predicts the customers it was fitted on")
         if options.engine == "dask":
             check_engine(options.engine, options.scheduler)
-            _refuse_top_on_dask(options.top)
-            check_predict_options(self.spec_, options.horizon, None, options.by,
-                                  options.discount_rate, options.pmf)
-            with dask_client(options.scheduler):
-                rows, parts = predict_run_on_dask(
-                    self.run_, self.spec_, options.horizon, out, seed=options.seed,
-                    discount_rate=options.discount_rate, pmf=options.pmf, top=options.top)
+            rows, parts = self._predict_on_dask(
+                out, options.horizon, options.by, options.seed, options.discount_rate,
+                options.pmf, options.top, options.scheduler)
             return f"wrote {rows} customers to {out} in {parts} Parquet part(s)"
         frame = self.predict(options.horizon, options.top, options.by, options.discount_rate,
                              options.seed, progress, options.pmf)
