@@ -46,7 +46,7 @@ def generate_artists(args: argparse.Namespace) -> None:
 def fit_tickets(args: argparse.Namespace) -> None:
     """``bayescope fit tickets``: sample artists, build panels at the origin, fit, save."""
     model = _estimator(args, progress=console.is_terminal)
-    model.fit(args.tables, origin=args.origin).save(args.out)
+    model.fit(args.tables, origin=args.origin, warm_start=args.warm_start).save(args.out)
     summary = model.summary_
     gate = summary["gate"]
     console.print(
@@ -67,8 +67,9 @@ def backtest(args: argparse.Namespace) -> None:
     from bayescope.posterior_reports.ticket_plots import plot_backtest
 
     # The fit settings' origin is replaced by each backtest origin.
-    settings = BacktestSettings(_estimator(args, progress=False).fit_settings(origin=""),
-                                args.origins)
+    estimator = _estimator(args, progress=False)
+    settings = BacktestSettings(estimator.fit_settings(origin=""), args.origins,
+                                warm_tune=estimator.warm_tune)
     tables = load_ticket_tables(args.tables)
     with progress_bar() as bar:
         task = bar.add_task("backtest origins", total=args.origins)
@@ -167,11 +168,12 @@ def _estimator(args: argparse.Namespace, progress: bool) -> TicketDemand:
     given; otherwise the estimator's default stands, so the parser need not import PyMC)."""
     from bayescope.families import TicketDemand
 
-    depth = {} if args.max_tree_depth is None else {"max_tree_depth": args.max_tree_depth}
+    given = {name: getattr(args, name) for name in ("max_tree_depth", "warm_tune")
+             if getattr(args, name) is not None}
     return TicketDemand(artists=args.artists, horizon=args.horizon,
                         train_weeks=args.train_weeks, draws=args.draws, tune=args.tune,
                         chains=args.chains, seed=args.seed, backend=args.backend,
-                        features=args.features, progress=progress, **depth)
+                        features=args.features, progress=progress, **given)
 
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
@@ -183,6 +185,10 @@ def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
     parser.add_argument("--train-weeks", type=int, default=104)
     parser.add_argument("--draws", type=int, default=draws)
     parser.add_argument("--tune", type=int, default=400)
+    parser.add_argument("--warm-tune", type=int, default=None,
+                        help="warmup of a fit that starts where an earlier one ended (each "
+                             "backtest origin after the first; fit tickets --warm-start); "
+                             "default 150 (bench/README.md, warm refits)")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--max-tree-depth", type=int, default=None,
                         help="at most 2**depth - 1 leapfrog steps per draw (default 6)")
@@ -221,6 +227,9 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     fit.add_argument("--origin", required=True,
                      help="first week to forecast (a week_start date); only earlier weeks used")
     _sample_and_sampler_arguments(fit, draws=500)
+    fit.add_argument("--warm-start", metavar="RUN_DIR", default=None,
+                     help="an earlier tickets run of the same sample size and features (last "
+                          "week's): start where its fit ended, tuning --warm-tune iterations")
     fit.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     fit.set_defaults(handler=fit_tickets)
 

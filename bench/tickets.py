@@ -47,7 +47,8 @@ from bayescope.data.ticket_panel import (
     sample_artists,
 )
 from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
-from bayescope.families.tickets import MASS_MATRIX, MAX_TREE_DEPTH
+from bayescope.families.tickets import MASS_MATRIX, MAX_TREE_DEPTH, WARM_TUNE
+from bayescope.inference.initial_points import WarmStart
 from bayescope.inference.sampling import fit_model
 from bayescope.models.ticket_demand import TicketModelInputs, build_ticket_model, gated
 
@@ -65,14 +66,21 @@ def min_ess(posterior: Any, names: dict[str, str]) -> float:
     return min(values)
 
 
-def panel(n_artists: int, n_dmas: int, n_weeks: int) -> tuple[PanelPair, TicketModelInputs]:
-    """Generated tables (20 weeks beyond the training window) and the training panel."""
+# The first release's full-size refit (30 x 210 x 104, 4 x (400 + 500), 2 cores): 605-647 s at
+# the eight backtest origins of 2026-11-24 (bench/README.md), their median.
+PREVIOUS_RELEASE_REFIT_S = 626.0
+
+
+def panel(n_artists: int, n_dmas: int, n_weeks: int, weeks_back: int = 4
+          ) -> tuple[PanelPair, TicketModelInputs]:
+    """Generated tables (20 weeks beyond the training window) and the training panel at the
+    origin ``weeks_back`` weeks before their end."""
     folder = Path(tempfile.mkdtemp(prefix="bayescope-bench-tickets-"))
     generated = generate_ticket_tables(max(n_artists, 10), np.random.default_rng(0),
                                        n_dmas=n_dmas, n_weeks=n_weeks + 20)
     write_ticket_tables(generated.tables, folder / "tables")
     tables = load_ticket_tables(folder / "tables")
-    origin = tables.weeks[-4]
+    origin = tables.weeks[-weeks_back]
     artists = sample_artists(popularity_tiers(tables, origin), n_artists,
                              np.random.default_rng(0))
     panels = build_panels(tables, artists, origin, 4, n_weeks)
@@ -84,21 +92,45 @@ def panel(n_artists: int, n_dmas: int, n_weeks: int) -> tuple[PanelPair, TicketM
 
 
 def fit_ours(panels: PanelPair, inputs: TicketModelInputs, args: argparse.Namespace,
-             backend: str) -> dict[str, Any]:
-    """Our model through nutpie with the package's settings."""
+             backend: str, tune: int | None = None, warm_start: WarmStart | None = None,
+             label: str = "") -> dict[str, Any]:
+    """Our model through nutpie with the package's settings (``tune`` and ``warm_start``
+    for a refit); the row also carries where the fit ended (``warm_start``)."""
     start = time.perf_counter()
     result = fit_model(model := build_ticket_model(inputs, panels.tier.size),
                        gated(model.named_vars), "nuts",
-                       args.draws, args.tune, args.chains, 0, False, None, backend,
-                       args.max_tree_depth, MASS_MATRIX)
+                       args.draws, args.tune if tune is None else tune, args.chains, 0, False,
+                       None, backend, args.max_tree_depth, MASS_MATRIX, warm_start)
     seconds = time.perf_counter() - start
     names = {"beta": "beta", "sigma_artist": "sigma_artist", "sigma_dma": "sigma_dma",
              "sigma_pair": "sigma_pair"}
     ess = min_ess(result.idata["posterior"], names)
     steps = float(result.idata["sample_stats"]["n_steps"].mean())
-    return {"model": f"bayescope, nutpie ({backend})", "seconds": seconds,
+    return {"model": f"bayescope, nutpie ({backend}){label}", "seconds": seconds,
             "steps_per_draw": steps, "min_bulk_ess": ess, "ess_per_s": ess / seconds,
-            "gate": "pass" if result.gate.passed else "; ".join(result.gate.problems)}
+            "gate": "pass" if result.gate.passed else "; ".join(result.gate.problems),
+            "warm_start": result.warm_start}
+
+
+def weekly_refit(args: argparse.Namespace) -> None:
+    """Last week's fit, then this week's cold and warm refits, side by side (``--refit``)."""
+    before, before_inputs = panel(args.artists, args.dmas, args.weeks, weeks_back=8)
+    last_week = fit_ours(before, before_inputs, args, "numba", label=", last week's fit")
+    panels, inputs = panel(args.artists, args.dmas, args.weeks)
+    rows = [last_week,
+            fit_ours(panels, inputs, args, "numba", label=", cold refit"),
+            fit_ours(panels, inputs, args, "numba", tune=args.warm_tune,
+                     warm_start=last_week["warm_start"],
+                     label=f", warm refit ({args.warm_tune} tune)")]
+    table = pd.DataFrame([{k: v for k, v in row.items() if k != "warm_start"} for row in rows])
+    print(table.round(2).to_string(index=False), flush=True)
+    cold, warm = rows[1]["seconds"], rows[2]["seconds"]
+    print(f"warm refit vs cold refit: time x{warm / cold:.3f}, ESS/s "
+          f"x{rows[2]['ess_per_s'] / rows[1]['ess_per_s']:.2f}")
+    anchor = PREVIOUS_RELEASE_REFIT_S
+    print(f"against the previous release's full-size refit ({anchor:.0f} s): cold "
+          f"x{cold / anchor:.3f}, warm x{warm / anchor:.3f}; the target is 180 s "
+          f"(x{180 / anchor:.3f})")
 
 
 def fit_bambi(panels: PanelPair, inputs: TicketModelInputs, args: argparse.Namespace
@@ -139,7 +171,7 @@ def bambi_design_gb(inputs: TicketModelInputs, n_artists: int) -> float:
 
 def side_by_side(rows: list[dict[str, Any]]) -> None:
     """The table and ours relative to the last row (bambi) when there is one."""
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([{k: v for k, v in row.items() if k != "warm_start"} for row in rows])
     print(table.round(2).to_string(index=False), flush=True)
     anchor = table.iloc[-1]
     if str(anchor["model"]).startswith("bambi"):
@@ -162,9 +194,15 @@ def main() -> None:
     parser.add_argument("--anchor-dmas", type=int, default=24)
     parser.add_argument("--anchor-weeks", type=int, default=52)
     parser.add_argument("--skip-bambi", action="store_true")
+    parser.add_argument("--refit", action="store_true",
+                        help="last week's fit, then a cold and a warm refit at the origin")
+    parser.add_argument("--warm-tune", type=int, default=WARM_TUNE)
     args = parser.parse_args()
     print(f"{args.chains} chains x ({args.tune} tune + {args.draws} draws), "
           f"{os.cpu_count()} cores")
+    if args.refit:
+        weekly_refit(args)
+        return
     panels, inputs = panel(args.artists, args.dmas, args.weeks)
     backends = args.backends.split(",")
     rows = [fit_ours(panels, inputs, args, backend) for backend in backends]

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,11 @@ from scipy import optimize
 
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.convergence import GateReport, announce, check_convergence
+from bayescope.inference.initial_points import (
+    WarmStart,
+    cold_initial_points,
+    warm_initial_points,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +63,8 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
         data = {var.name: var.get_value() for var in model.data_vars}
         # The starting points (support points plus jitter) depend on the data too, and the
         # cached model's would be those of the model it was compiled from.
-        return dataclasses.replace(cached.with_data(**data),
-                                   initial_point_func=initial_point_function(model,
-                                                                             cached.n_dim))
+        return dataclasses.replace(cached.with_data(**data), initial_point_func=(
+            cold_initial_points(model, cached.n_dim)))
     if backend == "jax":
         try:
             import jax  # noqa: F401
@@ -76,35 +79,6 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
     return compiled
 
 
-def initial_point_function(model: pm.Model, n_dim: int) -> Callable[[Any], np.ndarray]:
-    """nutpie's per-chain starting points for ``model``: PyMC's support points with U(-1, 1)
-    jitter on every free variable (nutpie's default), on the sampler's unconstrained scale,
-    flattened in the order of ``model.free_RVs`` (nutpie's); ``n_dim`` values.
-
-    Locked as nutpie's own: PyMC's seeded function reseeds shared generators and then
-    evaluates, and nutpie's chains call it from parallel threads.
-    """
-    from pymc.initial_point import make_initial_point_fn
-
-    point_fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
-                                     return_transformed=True)
-    names = [model.rvs_to_values[var].name for var in model.free_RVs]
-    lock = threading.Lock()
-
-    def flat(seed: Any = None) -> np.ndarray:
-        with lock:
-            point = point_fn(seed)
-        values = np.concatenate([np.asarray(point[name], dtype="float64").ravel()
-                                 for name in names])
-        if values.size != n_dim:
-            raise BayescopeInputError(
-                f"the model has {values.size} free values where the compiled model cached "
-                f"under this key has {n_dim}: use another cache_key", field="cache_key")
-        return values
-
-    return flat
-
-
 @dataclass
 class FitResult:
     """A fitted posterior with its convergence verdict and timing."""
@@ -115,6 +89,8 @@ class FitResult:
     seconds: float
     map_estimate: dict[str, float] | None = None
     compile_seconds: float = 0.0
+    warm_start: WarmStart | None = None
+    """Where this NUTS fit ended, for a refit of the same model structure (None for MAP)."""
 
 
 def seed_to_int(seed: int | np.random.Generator) -> int:
@@ -137,6 +113,7 @@ def fit_model(
     backend: str = "numba",
     max_tree_depth: int = 10,
     adaptation: str = "low_rank",
+    warm_start: WarmStart | None = None,
 ) -> FitResult:
     """Fit ``model`` and gate the result.
 
@@ -166,6 +143,10 @@ def fit_model(
     adaptation
         nutpie's mass matrix: ``"low_rank"`` (default; diagonal plus a low-rank correction
         from the draws' and gradients' leading directions) or ``"diag"``.
+    warm_start
+        NUTS only: start the chains at draws of an earlier fit of the same model structure,
+        with its step size (:mod:`bayescope.inference.initial_points`; exact, and a shorter
+        ``tune`` then suffices). The result's ``warm_start`` is this fit's, for the next.
     """
     if method not in METHODS:
         raise BayescopeInputError(f"method must be one of {METHODS}, got {method!r}",
@@ -178,6 +159,11 @@ def fit_model(
     if method == "nuts":
         compiled = compile_nuts(model, cache_key, backend)
         compile_seconds = time.perf_counter() - start
+        warm_settings: dict[str, float] = {}
+        if warm_start is not None:
+            compiled = dataclasses.replace(compiled, initial_point_func=warm_initial_points(
+                model, compiled.n_dim, warm_start))
+            warm_settings["initial_step"] = warm_start.step_size
         idata = nutpie.sample(
             compiled,
             draws=draws,
@@ -193,14 +179,18 @@ def fit_model(
             maxdepth=max_tree_depth,
             # Warmup draws are never read; at 655,200 ticket cells they held 150 MB per fit.
             save_warmup=False,
+            **warm_settings,
         )
         gate = check_convergence(idata, tuple(var_names))
         mode = None
+        ended = WarmStart.from_fit(idata, [var.name for var in model.free_RVs])
     else:
         idata, gate, mode = _fit_map_laplace(model, var_names, draws * chains, seed)
         compile_seconds = 0.0
+        ended = None
     announce(gate)
-    return FitResult(idata, gate, method, time.perf_counter() - start, mode, compile_seconds)
+    return FitResult(idata, gate, method, time.perf_counter() - start, mode, compile_seconds,
+                     ended)
 
 
 def _fit_map_laplace(

@@ -13,6 +13,10 @@ one artist share its forecast errors, and row-by-row resampling gave intervals 3
 too narrow on the misspecification backtests).
 
 The hierarchical model is compiled once and refitted per origin with the data swapped in.
+Consecutive origins share all but ``horizon`` of their training weeks, so each refit after the
+first starts where the previous one ended (its last draws and step size,
+:mod:`bayescope.inference.initial_points`) and tunes for ``warm_tune`` iterations instead of
+``tune`` (``bench/README.md`` measures what that buys).
 """
 
 from __future__ import annotations
@@ -29,8 +33,14 @@ import pandas as pd
 from bayescope.data.ticket_panel import TIERS, build_panels, popularity_tiers, sample_artists
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
-from bayescope.families.tickets import TicketFitSettings, feature_set, fit_ticket_model
+from bayescope.families.tickets import (
+    WARM_TUNE,
+    TicketFitSettings,
+    feature_set,
+    fit_ticket_model,
+)
 from bayescope.inference.artifacts import flat_posterior
+from bayescope.inference.initial_points import WarmStart
 from bayescope.inference.predictive import thin_draws
 from bayescope.inference.ticket_prediction import TicketSimulator
 from bayescope.models.baselines.tickets import FITTERS
@@ -48,11 +58,13 @@ SIZE_GROUPS = ((1, 10, "DMA rank 1-10"), (11, 50, "DMA rank 11-50"),
 @dataclass
 class BacktestSettings:
     """The fit settings (sample, horizon, sampler; their origin is replaced by each backtest
-    origin), the number of origins and the predictive draws scored per model."""
+    origin), the number of origins, the predictive draws scored per model, and the warmup of
+    each refit that starts where the previous origin's ended (None: the fit's ``tune``)."""
 
     fit: TicketFitSettings = field(default_factory=lambda: TicketFitSettings(origin=""))
     origins: int = 8
     predictive_draws: int = 400
+    warm_tune: int | None = WARM_TUNE
 
 
 def backtest_origins(tables: TicketTables, origins: int, horizon: int) -> pd.DatetimeIndex:
@@ -79,8 +91,10 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
     artists = sample_artists(tiers, fit_settings.artists, rng)
     frames, gates = [], []
     checks: dict[str, CountCheck] = {}
+    warm: WarmStart | None = None
     for k, origin in enumerate(origins):
-        frame, gate = _backtest_origin(tables, settings, artists, origin, checks, rng)
+        frame, gate, warm = _backtest_origin(tables, settings, artists, origin, checks, rng,
+                                             warm)
         frames.append(frame)
         gates.append(gate)
         # The fit's trace and every model's predictive draws (about 0.5 GB at the full size)
@@ -103,14 +117,21 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
 
 def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: np.ndarray,
                      origin: pd.Timestamp, checks: dict[str, CountCheck],
-                     rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Fit, forecast and score every model at one origin: ``(per-row scores, our gate)``."""
-    fit_settings = settings.fit
+                     rng: np.random.Generator, warm: WarmStart | None
+                     ) -> tuple[pd.DataFrame, dict[str, Any], WarmStart | None]:
+    """Fit, forecast and score every model at one origin: ``(per-row scores, our gate,
+    where our fit ended)``; ``warm`` is where the previous origin's fit ended."""
+    fit_settings = replace(settings.fit, origin=str(origin.date()))
+    if warm is not None and settings.warm_tune is not None:
+        fit_settings = replace(fit_settings, tune=settings.warm_tune)
     panels = build_panels(tables, artists, origin, fit_settings.horizon,
                           fit_settings.train_weeks, feature_set(fit_settings.features))
-    result, inputs = fit_ticket_model(panels, replace(fit_settings, origin=str(origin.date())),
-                                      cache_key=f"tickets-backtest-{id(tables)}")
-    gate = {"origin": str(origin.date()), **result.gate.to_dict()}
+    result, inputs = fit_ticket_model(panels, fit_settings,
+                                      cache_key=f"tickets-backtest-{id(tables)}",
+                                      warm_start=warm)
+    gate = {"origin": str(origin.date()), "tune": fit_settings.tune,
+            "fit_seconds": round(result.seconds, 1), **result.gate.to_dict()}
+    warm = result.warm_start
     posterior = flat_posterior(result.idata["posterior"].to_dataset())
     del result
     params = thin_draws(posterior, settings.predictive_draws, rng)
@@ -118,7 +139,7 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
     draws = {"ours": simulator.simulate(params, np.arange(panels.forecast.n), rng)["tickets"]}
     for name, fitter in FITTERS.items():
         draws[name] = fitter(panels, settings.predictive_draws, rng).draws
-    return _score_origin(panels, draws, origin, checks), gate
+    return _score_origin(panels, draws, origin, checks), gate, warm
 
 
 def _peak_memory_gb() -> float:

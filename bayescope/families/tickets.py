@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayescope.data.ticket_features import FEATURE_SETS, STATIC_FEATURES
 from bayescope.data.ticket_panel import (
@@ -49,6 +50,7 @@ from bayescope.families.serving import (
 from bayescope.files import atomic_write_frame, atomic_write_text
 from bayescope.inference.artifacts import Artifact, load_artifact, run_attrs, save_artifact
 from bayescope.inference.dask_engine import check_engine, dask_client
+from bayescope.inference.initial_points import WarmStart
 from bayescope.inference.partitioned_output import ScoredTable, write_partitions_on_dask
 from bayescope.inference.predictive import n_draws, thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
@@ -83,6 +85,12 @@ PREDICT_DRAWS = 1000
 # 10^5; 3 of 32 chains in a full-size backtest, R-hat 1.5). Its ESS per draw here was no
 # better than the diagonal's, on which the reparametrisations were tuned.
 MASS_MATRIX = "diag"
+# Warmup of a refit that starts where an earlier fit of the same sample ended (a backtest's
+# next origin, a weekly refit): bench/README.md, "Warm refits".
+WARM_TUNE = 150
+# Starting points stored with a run for a later warm refit (a few per chain; 0.2 MB each at
+# 30 artists x 210 DMAs).
+STORED_WARM_POINTS = 8
 
 
 @dataclass
@@ -128,8 +136,11 @@ def prepare_panels(tables: TicketTables, settings: TicketFitSettings) -> PanelPa
 
 
 def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
-                     cache_key: str | None = None) -> tuple[FitResult, TicketModelInputs]:
-    """NUTS fit of the hierarchical model on the training panel."""
+                     cache_key: str | None = None, warm_start: WarmStart | None = None
+                     ) -> tuple[FitResult, TicketModelInputs]:
+    """NUTS fit of the hierarchical model on the training panel; ``warm_start`` (the
+    ``warm_start`` of an earlier fit with the same artists and DMAs) starts the chains where
+    that fit ended."""
     inputs = TicketModelInputs.from_panels(panels)
     if (inputs.tickets > 0).sum() < 20:
         raise BayescopeInputError(
@@ -138,17 +149,21 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative binomial on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     model = build_ticket_model(inputs, panels.tier.size)
+    if warm_start is not None:
+        warm_start.check_shapes(model, "(an earlier fit)")
     result = fit_model(model, gated(model.named_vars), "nuts", settings.draws, settings.tune,
                        settings.chains, settings.seed, settings.progress, cache_key,
-                       settings.backend, settings.max_tree_depth, MASS_MATRIX)
+                       settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start)
     return result, inputs
 
 
-def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str | Path
-                ) -> tuple[FitResult, dict[str, Any]]:
-    """Fit at the origin and write the run directory (see module docstring)."""
+def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str | Path,
+                warm_start: WarmStart | None = None) -> tuple[FitResult, dict[str, Any]]:
+    """Fit at the origin and write the run directory (see module docstring); with
+    ``warm_start`` (an earlier run's :meth:`TicketsRun.warm_start`) the chains start where
+    that fit ended."""
     panels = prepare_panels(tables, settings)
-    result, inputs = fit_ticket_model(panels, settings)
+    result, inputs = fit_ticket_model(panels, settings, warm_start=warm_start)
     run_dir = Path(run_dir)
     profile = _tour_profile(panels)
     attrs = run_attrs(
@@ -171,8 +186,7 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
             panels.forecast.weeks[np.unique(panels.forecast.week)].strftime("%Y-%m-%d")
             .tolist()),
     })
-    save_artifact(run_dir, _thinned(result.idata), _row_arrays(panels.forecast), attrs,
-                  unit="row")
+    save_artifact(run_dir, _thinned(result), _row_arrays(panels.forecast), attrs, unit="row")
     posterior = result.idata["posterior"]
     summary = {"kind": "tickets", "origin": attrs["origin"], "horizon": settings.horizon,
                "artists": panels.tier.size, "dmas": panels.size.size,
@@ -212,10 +226,14 @@ def _tour_profile(panels: PanelPair) -> dict[str, list[float]]:
     return profile
 
 
-def _thinned(idata: Any) -> Any:
+def _thinned(result: FitResult) -> Any:
     """The fit with at most ``STORED_DRAWS`` posterior draws (chains kept, draws thinned),
-    without the sampler's own coordinates (the model's effects are stored as well)."""
-    tree = idata.copy()
+    without the sampler's own coordinates (the model's effects are stored as well), and
+    ``STORED_WARM_POINTS`` of where it ended (group ``warm_start``, for a warm refit)."""
+    tree = result.idata.copy()
+    if result.warm_start is not None:
+        tree["warm_start"] = xr.DataTree(
+            result.warm_start.thinned(STORED_WARM_POINTS).to_dataset())
     posterior = tree["posterior"].to_dataset()
     posterior = posterior.drop_vars([name for name in SAMPLER_COORDINATES if name in posterior])
     used = {dim for var in posterior.data_vars.values() for dim in var.dims}
@@ -273,6 +291,14 @@ class TicketsRun:
                            arrays["dma"].astype(int), week, x, np.nan_to_num(tickets),
                            np.nan_to_num(arrays["order_value"]), ~np.isnan(tickets),
                            self.features, week - first + 1)
+
+    def warm_start(self) -> WarmStart:
+        """Where this run's fit ended, to start a refit of the same sample from (one error
+        for runs saved before it was stored)."""
+        if "warm_start" not in self.artifact.tree.children:
+            raise BayescopeInputError(f"{self.run_dir} stores no warm start (saved by an "
+                                      "earlier bayescope): fit without it", field="warm_start")
+        return WarmStart.from_dataset(self.artifact.tree["warm_start"].to_dataset())
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -355,6 +381,8 @@ class TicketDemand(Estimator):
         Training weeks before the origin.
     draws, tune, chains, seed, max_tree_depth
         NUTS settings.
+    warm_tune
+        Warmup iterations of a fit given a ``warm_start`` (:meth:`fit`), in place of ``tune``.
     backend
         ``"numba"`` (CPU) or ``"jax"`` (the ``jax`` extra; a GPU when there is one).
     features
@@ -376,14 +404,16 @@ class TicketDemand(Estimator):
     kind = "tickets"
 
     def __init__(self, *, artists: int = 30, horizon: int = 4, train_weeks: int = 104,
-                 draws: int = 500, tune: int = 400, chains: int = 4, seed: int = 0,
-                 backend: str = "numba", max_tree_depth: int = MAX_TREE_DEPTH,
-                 features: str = "dynamic", progress: bool = False) -> None:
+                 draws: int = 500, tune: int = 400, warm_tune: int = WARM_TUNE,
+                 chains: int = 4, seed: int = 0, backend: str = "numba",
+                 max_tree_depth: int = MAX_TREE_DEPTH, features: str = "dynamic",
+                 progress: bool = False) -> None:
         self.artists = artists
         self.horizon = horizon
         self.train_weeks = train_weeks
         self.draws = draws
         self.tune = tune
+        self.warm_tune = warm_tune
         self.chains = chains
         self.seed = seed
         self.backend = backend
@@ -394,8 +424,8 @@ class TicketDemand(Estimator):
     def fit_settings(self, origin: str) -> TicketFitSettings:
         """These settings at ``origin``, as the workflow takes them; a non-positive sample or
         sampler option is one error naming it."""
-        for name in ("artists", "horizon", "train_weeks", "draws", "tune", "chains",
-                     "max_tree_depth"):
+        for name in ("artists", "horizon", "train_weeks", "draws", "tune", "warm_tune",
+                     "chains", "max_tree_depth"):
             if getattr(self, name) < 1:
                 raise BayescopeInputError(f"--{name.replace('_', '-')} must be positive, not "
                                           f"{getattr(self, name)}", field=name)
@@ -404,12 +434,25 @@ class TicketDemand(Estimator):
                                  self.draws, self.tune, self.chains, self.seed, self.progress,
                                  self.backend, self.max_tree_depth, self.features)
 
-    def fit(self, tables: TicketTables | str | Path, origin: str) -> TicketDemand:
+    def fit(self, tables: TicketTables | str | Path, origin: str, *,
+            warm_start: TicketDemand | str | Path | None = None) -> TicketDemand:
         """Fit at ``origin`` (a date; the forecast weeks start there) on the artist tables
-        (a folder written by ``generate artists`` or the user's, or tables already loaded)."""
+        (a folder written by ``generate artists`` or the user's, or tables already loaded).
+
+        ``warm_start``, an earlier fit of the same sample size and features (a fitted
+        ``TicketDemand`` or its run directory; last week's, say), starts the chains where it
+        ended and tunes for ``warm_tune`` iterations instead of ``tune``
+        (:mod:`bayescope.inference.initial_points`; the posterior is the same).
+        """
         settings = self.fit_settings(origin)
+        start = None
+        if warm_start is not None:
+            run = (warm_start.run_ if isinstance(warm_start, TicketDemand)
+                   else load_tickets_run(warm_start))
+            start = run.warm_start()
+            settings = replace(settings, tune=self.warm_tune)
         loaded = tables if isinstance(tables, TicketTables) else load_ticket_tables(tables)
-        return self._fit_into_temporary(lambda work: fit_tickets(loaded, settings, work))
+        return self._fit_into_temporary(lambda work: fit_tickets(loaded, settings, work, start))
 
     def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
         self.run_ = load_tickets_run(run_dir, artifact)

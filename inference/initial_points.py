@@ -1,0 +1,138 @@
+"""Where nutpie's NUTS chains start: PyMC's support points (a cold fit), or where an earlier
+fit of the same model structure ended (a warm refit).
+
+Rolling refits (the ticket backtest's origins, a weekly refit) fit one model structure to data
+that differ in a few weeks. Where the earlier fit ended is then a good place to start: its
+last draws lie in the typical set of a nearby posterior, and its adapted step size is close
+to the one the refit will adapt to. Neither changes what NUTS samples (its stationary
+distribution does not depend on the starting point or on the first step size), so both are
+exact; they shorten the warmup a refit needs. nutpie takes no initial mass matrix: its
+gradient-based diagonal estimate starts afresh, from draws that now start in the typical set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayescope.errors import BayescopeInputError
+
+# Starting points kept per chain of the earlier fit: its last draws. Each new chain picks one
+# by its own seed, so a pool much larger than the chains rarely hands two chains one point.
+POINTS_PER_CHAIN = 25
+POINT = "point"
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Starting points (each the constrained value of every free variable, a draw of the
+    earlier fit) and the earlier fit's adapted step size."""
+
+    points: tuple[Mapping[str, np.ndarray], ...]
+    step_size: float
+
+    @classmethod
+    def from_fit(cls, idata: Any, free_names: list[str],
+                 per_chain: int = POINTS_PER_CHAIN) -> WarmStart:
+        """The last ``per_chain`` posterior draws of every chain and the median final step
+        size over the chains of a nutpie fit ``idata``."""
+        posterior = idata["posterior"]
+        missing = [name for name in free_names if name not in posterior]
+        if missing:
+            raise ValueError(f"the fit's posterior lacks the free variables {missing}")
+        values = {name: np.asarray(posterior[name].values) for name in free_names}
+        chains, draws = values[free_names[0]].shape[:2]
+        points = tuple({name: values[name][c, d].copy() for name in free_names}
+                       for c in range(chains) for d in range(max(draws - per_chain, 0), draws))
+        step = np.asarray(idata["sample_stats"]["step_size"].values)[:, -1]
+        return cls(points, float(np.median(step)))
+
+    def thinned(self, keep: int) -> WarmStart:
+        """At most ``keep`` of the points, evenly spaced over the pool (every chain's)."""
+        step = max(1, -(-len(self.points) // keep))
+        return WarmStart(self.points[::step], self.step_size)
+
+    def to_dataset(self) -> xr.Dataset:
+        """A labelled copy (dimension ``point`` first; the step size an attribute), for
+        storing beside a fit."""
+        data = {name: ((POINT, *(f"{name}_dim_{k}" for k in range(np.ndim(value)))),
+                       np.stack([point[name] for point in self.points]))
+                for name, value in self.points[0].items()}
+        return xr.Dataset(data, attrs={"step_size": self.step_size})
+
+    @classmethod
+    def from_dataset(cls, dataset: xr.Dataset) -> WarmStart:
+        """The inverse of :meth:`to_dataset`."""
+        values = {str(name): np.asarray(dataset[name].values) for name in dataset.data_vars}
+        count = dataset.sizes[POINT]
+        return cls(tuple({name: v[k] for name, v in values.items()} for k in range(count)),
+                   float(dataset.attrs["step_size"]))
+
+    def check_shapes(self, model: pm.Model, source: str) -> None:
+        """One error naming ``source`` when the points do not fit ``model``'s free variables
+        (another number of artists or DMAs, or another feature set)."""
+        have = {name: np.shape(value) for name, value in self.points[0].items()}
+        wrong = sorted(var.name for var in model.free_RVs
+                       if have.get(var.name) != tuple(int(n) for n in var.shape.eval()))
+        if wrong:
+            raise BayescopeInputError(
+                f"the warm start {source} does not fit this model: {', '.join(wrong)} differ "
+                "in shape or are missing (another number of artists or DMAs, or another "
+                "feature set); fit without it", field="warm_start")
+
+
+def cold_initial_points(model: pm.Model, n_dim: int) -> Callable[[Any], np.ndarray]:
+    """nutpie's per-chain starting points for ``model``: PyMC's support points with U(-1, 1)
+    jitter on every free variable (nutpie's default); see :func:`_flat_points`."""
+    from pymc.initial_point import make_initial_point_fn
+
+    point_fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
+                                     return_transformed=True)
+    return _flat_points(model, n_dim, lambda seed: point_fn(seed))
+
+
+def warm_initial_points(model: pm.Model, n_dim: int, warm: WarmStart
+                        ) -> Callable[[Any], np.ndarray]:
+    """nutpie's per-chain starting points for ``model`` from ``warm``: the point the chain's
+    seed picks. The pick depends on the seed alone (nutpie's chains call this in any order),
+    so the same sampler seed gives the same starts; see :func:`_flat_points`."""
+    from pymc.initial_point import make_initial_point_fn
+
+    def point(seed: Any) -> dict[str, np.ndarray]:
+        index = int(np.random.default_rng(seed).integers(len(warm.points)))
+        return make_initial_point_fn(model=model, overrides=dict(warm.points[index]),
+                                     jitter_rvs=set(), return_transformed=True)(seed)
+
+    return _flat_points(model, n_dim, point)
+
+
+def _flat_points(model: pm.Model, n_dim: int, point: Callable[[Any], Mapping[str, Any]]
+                 ) -> Callable[[Any], np.ndarray]:
+    """``point(seed)`` on the sampler's unconstrained scale, flattened in the order of
+    ``model.free_RVs`` (nutpie's); ``n_dim`` values or one error.
+
+    Locked as nutpie's own: PyMC's seeded functions reseed shared generators and then
+    evaluate, and nutpie's chains call this from parallel threads.
+    """
+    names = [model.rvs_to_values[var].name for var in model.free_RVs]
+    lock = threading.Lock()
+
+    def flat(seed: Any = None) -> np.ndarray:
+        with lock:
+            values = point(seed)
+        out = np.concatenate([np.asarray(values[name], dtype="float64").ravel()
+                              for name in names])
+        if out.size != n_dim:
+            raise BayescopeInputError(
+                f"the model has {out.size} free values where the compiled model or the warm "
+                f"start has {n_dim}: they come from another model structure (use another "
+                "cache_key)", field="cache_key")
+        return out
+
+    return flat
