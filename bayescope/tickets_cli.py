@@ -45,6 +45,9 @@ def generate_artists(args: argparse.Namespace) -> None:
 
 def fit_tickets(args: argparse.Namespace) -> None:
     """``bayescope fit tickets``: sample artists, build panels at the origin, fit, save."""
+    if args.warm_tune is not None and args.warm_start is None:
+        raise BayescopeInputError("--warm-tune sets the warmup of a fit from --warm-start; "
+                                  "give both, or --tune alone", field="warm_tune")
     model = _estimator(args, progress=console.is_terminal)
     model.fit(args.tables, origin=args.origin, warm_start=args.warm_start).save(args.out)
     summary = model.summary_
@@ -67,9 +70,8 @@ def backtest(args: argparse.Namespace) -> None:
     from bayescope.posterior_reports.ticket_plots import plot_backtest
 
     # The fit settings' origin is replaced by each backtest origin.
-    estimator = _estimator(args, progress=False)
-    settings = BacktestSettings(estimator.fit_settings(origin=""), args.origins,
-                                warm_tune=estimator.warm_tune)
+    settings = BacktestSettings(_estimator(args, progress=False).fit_settings(origin=""),
+                                args.origins)
     tables = load_ticket_tables(args.tables)
     with progress_bar() as bar:
         task = bar.add_task("backtest origins", total=args.origins)

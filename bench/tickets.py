@@ -20,8 +20,15 @@ Prints wall time (compile + sampling), mean leapfrog steps per draw, the minimum
 the slopes and the random-effect scales, ESS per second, whether our convergence gate passes,
 and ours relative to bambi.
 
+``--refit``: a refit instead, as a backtest's next origin or a weekly refit makes it. A fit at
+the origin 4 weeks earlier (the previous origin), then at the origin a cold refit (``--tune``)
+and a warm one (started where the previous fit ended, ``--warm-tune``;
+:mod:`bayescope.inference.initial_points`), the same artists in all three, side by side, each
+against the previous release's full-size refit (:data:`PREVIOUS_RELEASE_REFIT_S`).
+
 Usage: ``python bench/tickets.py [--artists 30 --dmas 210 --weeks 104 --draws 500 --tune 400
---chains 4 --backends numba --anchor-artists 5 --anchor-dmas 24 --anchor-weeks 52]``
+--chains 4 --backends numba --anchor-artists 5 --anchor-dmas 24 --anchor-weeks 52]
+[--refit --warm-tune 150]``
 """
 
 from __future__ import annotations
@@ -68,21 +75,22 @@ def min_ess(posterior: Any, names: dict[str, str]) -> float:
 
 # The first release's full-size refit (30 x 210 x 104, 4 x (400 + 500), 2 cores): 605-647 s at
 # the eight backtest origins of 2026-11-24 (bench/README.md), their median.
-PREVIOUS_RELEASE_REFIT_S = 626.0
+PREVIOUS_RELEASE_REFIT_S = 625.0
 
 
 def panel(n_artists: int, n_dmas: int, n_weeks: int, weeks_back: int = 4
           ) -> tuple[PanelPair, TicketModelInputs]:
     """Generated tables (20 weeks beyond the training window) and the training panel at the
-    origin ``weeks_back`` weeks before their end."""
+    origin ``weeks_back`` weeks before their end (the artists sampled at 4 weeks before, so
+    panels at other origins hold the same artists)."""
     folder = Path(tempfile.mkdtemp(prefix="bayescope-bench-tickets-"))
     generated = generate_ticket_tables(max(n_artists, 10), np.random.default_rng(0),
                                        n_dmas=n_dmas, n_weeks=n_weeks + 20)
     write_ticket_tables(generated.tables, folder / "tables")
     tables = load_ticket_tables(folder / "tables")
-    origin = tables.weeks[-weeks_back]
-    artists = sample_artists(popularity_tiers(tables, origin), n_artists,
+    artists = sample_artists(popularity_tiers(tables, tables.weeks[-4]), n_artists,
                              np.random.default_rng(0))
+    origin = tables.weeks[-weeks_back]
     panels = build_panels(tables, artists, origin, 4, n_weeks)
     inputs = TicketModelInputs.from_panels(panels)
     print(f"{inputs.tickets.size:,} artist-DMA-weeks ({artists.size} artists x {n_dmas} DMAs "
@@ -113,9 +121,9 @@ def fit_ours(panels: PanelPair, inputs: TicketModelInputs, args: argparse.Namesp
 
 
 def weekly_refit(args: argparse.Namespace) -> None:
-    """Last week's fit, then this week's cold and warm refits, side by side (``--refit``)."""
+    """The previous origin's fit, then cold and warm refits, side by side (``--refit``)."""
     before, before_inputs = panel(args.artists, args.dmas, args.weeks, weeks_back=8)
-    last_week = fit_ours(before, before_inputs, args, "numba", label=", last week's fit")
+    last_week = fit_ours(before, before_inputs, args, "numba", label=", previous origin")
     panels, inputs = panel(args.artists, args.dmas, args.weeks)
     rows = [last_week,
             fit_ours(panels, inputs, args, "numba", label=", cold refit"),
@@ -195,7 +203,7 @@ def main() -> None:
     parser.add_argument("--anchor-weeks", type=int, default=52)
     parser.add_argument("--skip-bambi", action="store_true")
     parser.add_argument("--refit", action="store_true",
-                        help="last week's fit, then a cold and a warm refit at the origin")
+                        help="the previous origin's fit, then a cold and a warm refit")
     parser.add_argument("--warm-tune", type=int, default=WARM_TUNE)
     args = parser.parse_args()
     print(f"{args.chains} chains x ({args.tune} tune + {args.draws} draws), "

@@ -21,12 +21,18 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayescope.errors import BayescopeInputError
+from bayescope.errors import ArtifactError, BayescopeInputError
 
 # Starting points kept per chain of the earlier fit: its last draws. Each new chain picks one
-# by its own seed, so a pool much larger than the chains rarely hands two chains one point.
+# by its own seed alone (nutpie's chains start in any order), so two of four chains share a
+# point with probability 1 - prod(1 - k / n), k < 4: 6% from a pool of 100, 18% from 32
+# (the same start for two chains is still exact; it only weakens what R-hat can see).
 POINTS_PER_CHAIN = 25
 POINT = "point"
+# A chain whose adapted step size is below this share of the chains' median, or that
+# diverged in most of its draws, was stuck (bench/README.md: one chain in ten of nutpie's
+# low-rank adaptation did so); its draws are not handed on.
+STUCK_STEP_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,18 +46,21 @@ class WarmStart:
     @classmethod
     def from_fit(cls, idata: Any, free_names: list[str],
                  per_chain: int = POINTS_PER_CHAIN) -> WarmStart:
-        """The last ``per_chain`` posterior draws of every chain and the median final step
-        size over the chains of a nutpie fit ``idata``."""
-        posterior = idata["posterior"]
+        """The last ``per_chain`` posterior draws of every chain of a nutpie fit ``idata``
+        that was not stuck (:data:`STUCK_STEP_SHARE`), and their median final step size."""
+        posterior, stats = idata["posterior"], idata["sample_stats"]
         missing = [name for name in free_names if name not in posterior]
         if missing:
             raise ValueError(f"the fit's posterior lacks the free variables {missing}")
         values = {name: np.asarray(posterior[name].values) for name in free_names}
-        chains, draws = values[free_names[0]].shape[:2]
+        draws = values[free_names[0]].shape[1]
+        step = np.asarray(stats["step_size"].values)[:, -1]
+        diverged = np.asarray(stats["diverging"].values).mean(axis=1)
+        moving = (step >= STUCK_STEP_SHARE * np.median(step)) & (diverged <= 0.5)
+        kept = np.flatnonzero(moving) if moving.any() else np.arange(step.size)
         points = tuple({name: values[name][c, d].copy() for name in free_names}
-                       for c in range(chains) for d in range(max(draws - per_chain, 0), draws))
-        step = np.asarray(idata["sample_stats"]["step_size"].values)[:, -1]
-        return cls(points, float(np.median(step)))
+                       for c in kept for d in range(max(draws - per_chain, 0), draws))
+        return cls(points, float(np.median(step[kept])))
 
     def thinned(self, keep: int) -> WarmStart:
         """At most ``keep`` of the points, evenly spaced over the pool (every chain's)."""
@@ -67,24 +76,35 @@ class WarmStart:
         return xr.Dataset(data, attrs={"step_size": self.step_size})
 
     @classmethod
-    def from_dataset(cls, dataset: xr.Dataset) -> WarmStart:
-        """The inverse of :meth:`to_dataset`."""
-        values = {str(name): np.asarray(dataset[name].values) for name in dataset.data_vars}
-        count = dataset.sizes[POINT]
+    def from_dataset(cls, dataset: xr.Dataset, source: str = "") -> WarmStart:
+        """The inverse of :meth:`to_dataset`; one :class:`ArtifactError` naming ``source``
+        when the stored points are malformed (no points, non-finite values or step size)."""
+        try:
+            step_size = float(dataset.attrs["step_size"])
+            count = int(dataset.sizes[POINT])
+            values = {str(name): np.asarray(dataset[name].values, dtype=float)
+                      for name in dataset.data_vars}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{source}: the stored warm start is malformed ({exc!r})",
+                                field="warm_start") from exc
+        if (count < 1 or not values or not np.isfinite(step_size) or step_size <= 0
+                or not all(np.isfinite(v).all() for v in values.values())):
+            raise ArtifactError(f"{source}: the stored warm start has no points, or values or "
+                                "a step size that are not finite", field="warm_start")
         return cls(tuple({name: v[k] for name, v in values.items()} for k in range(count)),
-                   float(dataset.attrs["step_size"]))
+                   step_size)
 
     def check_shapes(self, model: pm.Model, source: str) -> None:
         """One error naming ``source`` when the points do not fit ``model``'s free variables
         (another number of artists or DMAs, or another feature set)."""
         have = {name: np.shape(value) for name, value in self.points[0].items()}
-        wrong = sorted(var.name for var in model.free_RVs
-                       if have.get(var.name) != tuple(int(n) for n in var.shape.eval()))
+        wrong = sorted(var.name for var in model.free_RVs if var.name in have
+                       and have[var.name] != tuple(int(n) for n in var.shape.eval()))
         if wrong:
             raise BayescopeInputError(
                 f"the warm start {source} does not fit this model: {', '.join(wrong)} differ "
-                "in shape or are missing (another number of artists or DMAs, or another "
-                "feature set); fit without it", field="warm_start")
+                "in shape (another number of artists or DMAs, or another feature set); fit "
+                "without it", field="warm_start")
 
 
 def cold_initial_points(model: pm.Model, n_dim: int) -> Callable[[Any], np.ndarray]:
@@ -101,13 +121,18 @@ def warm_initial_points(model: pm.Model, n_dim: int, warm: WarmStart
                         ) -> Callable[[Any], np.ndarray]:
     """nutpie's per-chain starting points for ``model`` from ``warm``: the point the chain's
     seed picks. The pick depends on the seed alone (nutpie's chains call this in any order),
-    so the same sampler seed gives the same starts; see :func:`_flat_points`."""
+    so the same sampler seed gives the same starts. Free variables the points lack (a model
+    that gained one) start at PyMC's support point, as in a cold fit; values of variables the
+    model lacks are left out. See :func:`_flat_points`."""
     from pymc.initial_point import make_initial_point_fn
+
+    names = {var.name for var in model.free_RVs}
 
     def point(seed: Any) -> dict[str, np.ndarray]:
         index = int(np.random.default_rng(seed).integers(len(warm.points)))
-        return make_initial_point_fn(model=model, overrides=dict(warm.points[index]),
-                                     jitter_rvs=set(), return_transformed=True)(seed)
+        overrides = {k: v for k, v in warm.points[index].items() if k in names}
+        return make_initial_point_fn(model=model, overrides=overrides, jitter_rvs=set(),
+                                     return_transformed=True)(seed)
 
     return _flat_points(model, n_dim, point)
 

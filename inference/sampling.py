@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +63,8 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
         data = {var.name: var.get_value() for var in model.data_vars}
         # The starting points (support points plus jitter) depend on the data too, and the
         # cached model's would be those of the model it was compiled from.
-        return dataclasses.replace(cached.with_data(**data), initial_point_func=(
-            cold_initial_points(model, cached.n_dim)))
+        return with_initial_points(cached.with_data(**data),
+                                   cold_initial_points(model, cached.n_dim))
     if backend == "jax":
         try:
             import jax  # noqa: F401
@@ -77,6 +77,14 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
     if key is not None:
         _COMPILED[key] = compiled
     return compiled
+
+
+def with_initial_points(compiled: Any, points: Callable[[Any], np.ndarray]) -> Any:
+    """A nutpie-compiled model whose chains start at ``points(seed)``: nutpie's Numba
+    models call it ``initial_point_func``, its JAX (pyfunc) models ``_make_initial_points``."""
+    field = ("initial_point_func" if hasattr(compiled, "initial_point_func")
+             else "_make_initial_points")
+    return dataclasses.replace(compiled, **{field: points})
 
 
 @dataclass
@@ -161,7 +169,7 @@ def fit_model(
         compile_seconds = time.perf_counter() - start
         warm_settings: dict[str, float] = {}
         if warm_start is not None:
-            compiled = dataclasses.replace(compiled, initial_point_func=warm_initial_points(
+            compiled = with_initial_points(compiled, warm_initial_points(
                 model, compiled.n_dim, warm_start))
             warm_settings["initial_step"] = warm_start.step_size
         idata = nutpie.sample(

@@ -257,8 +257,9 @@ zero_sales_loglik = ZeroSalesLoglik()
 
 # PyTensor caches compiled Numba graphs on disk under the op's class and props; the hash of
 # the kernel's source joins that key, or a changed kernel would run the cached old one.
-KERNEL_VERSION = int(hashlib.sha256(inspect.getsource(
-    zero_sales_loglik_kernel.py_func).encode()).hexdigest()[:12], 16)
+KERNEL_VERSION = int(hashlib.sha256((inspect.getsource(zero_sales_loglik_kernel.py_func)
+                                     + f"{LISTED} {ZERO_INFLATED}").encode()).hexdigest()[:12],
+                     16)
 
 
 @register_funcify_default_op_cache_key(ZeroSalesLoglik)

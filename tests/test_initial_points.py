@@ -7,8 +7,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import pytest
+import xarray as xr
 
-from bayescope.errors import BayescopeInputError
+from bayescope.errors import ArtifactError, BayescopeInputError
 from bayescope.inference.initial_points import WarmStart, warm_initial_points
 from bayescope.inference.sampling import fit_model
 
@@ -68,3 +69,47 @@ def test_a_warm_refit_with_short_warmup_samples_the_cold_posterior_reproducibly(
     again = refit(50, warm)
     np.testing.assert_array_equal(np.asarray(hot.idata["posterior"]["mu"]),
                                   np.asarray(again.idata["posterior"]["mu"]))
+
+
+def _fake_fit(step_sizes: list[float], diverging: float = 0.0) -> dict[str, xr.Dataset]:
+    """A nutpie-shaped fit of ``mu``: chain c's draws are c + draw / 100."""
+    chains, draws = len(step_sizes), 40
+    mu = np.arange(chains)[:, None] + np.arange(draws)[None, :] / 100
+    stats = {"step_size": (("chain", "draw"), np.repeat(np.array(step_sizes)[:, None], draws, 1)),
+             "diverging": (("chain", "draw"), np.zeros((chains, draws), bool))}
+    stats["diverging"][1][-1, :int(diverging * draws)] = True
+    return {"posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}),
+            "sample_stats": xr.Dataset(stats)}
+
+
+def test_a_stuck_chain_hands_on_nothing_and_the_stored_form_round_trips():
+    warm = WarmStart.from_fit(_fake_fit([0.3, 0.2, 0.004, 0.25]), ["mu"])
+    chains = {int(point["mu"]) for point in warm.points}
+    assert chains == {0, 1, 3} and len(warm.points) == 3 * 25
+    assert warm.step_size == pytest.approx(0.25)
+    # a chain that diverged in most of its draws is left out too
+    diverged = WarmStart.from_fit(_fake_fit([0.3, 0.2, 0.25], diverging=0.8), ["mu"])
+    assert {int(point["mu"]) for point in diverged.points} == {0, 1}
+    stored = warm.thinned(10)
+    assert len(stored.points) == 10
+    back = WarmStart.from_dataset(stored.to_dataset())
+    assert back.step_size == stored.step_size
+    np.testing.assert_array_equal([p["mu"] for p in back.points],
+                                  [p["mu"] for p in stored.points])
+    broken = stored.to_dataset()
+    broken["mu"][0] = np.nan
+    with pytest.raises(ArtifactError, match="not finite"):
+        WarmStart.from_dataset(broken, "RUN")
+    with pytest.raises(ArtifactError, match="malformed"):
+        WarmStart.from_dataset(stored.to_dataset().drop_attrs(), "RUN")
+
+
+def test_points_fit_a_model_that_gained_a_variable_and_refuse_other_shapes():
+    m = model()
+    warm = WarmStart(({"mu": np.array(2.5), "sigma": np.array(1.5)},), 0.3)
+    warm.check_shapes(m, "RUN")
+    start = warm_initial_points(m, 5, warm)(3)
+    assert start[0] == pytest.approx(2.5) and start[1] == pytest.approx(np.log(1.5))
+    wrong = WarmStart(({"mu": np.array(2.5), "effect": np.zeros(6)},), 0.3)
+    with pytest.raises(BayescopeInputError, match="effect differ in shape"):
+        wrong.check_shapes(m, "RUN")

@@ -131,7 +131,8 @@ def test_cli_fit_and_predict_contract(tmp_path):
     assert main(["-q", "predict", str(run), "--data", str(out), "--out",
                  str(tmp_path / "x.csv")]) == 2
     # Next week's refit starts where this fit ended; another sample size cannot.
-    assert len(load_tickets_run(run).warm_start().points) == 8
+    # 2 chains x their last 25 draws, every second one kept (at most 32 are stored)
+    assert len(load_tickets_run(run).warm_start().points) == 25
     warm = tmp_path / "warm"
     assert main(["-q", "fit", "tickets", "--tables", str(tables), "--origin", "2020-10-26",
                  "--artists", "4", "--draws", "100", "--warm-tune", "50", "--chains", "2",
@@ -141,6 +142,8 @@ def test_cli_fit_and_predict_contract(tmp_path):
                  "--artists", "3", "--warm-start", str(run), "--out",
                  str(tmp_path / "other")]) == 2
     assert not (tmp_path / "other").exists()
+    assert main(["-q", "fit", "tickets", "--tables", str(tables), "--origin", "2020-10-26",
+                 "--warm-tune", "50", "--out", str(tmp_path / "other")]) == 2
     assert main(["-q", "report", str(run)]) == 0
     page = (run / "report" / "index.html").read_text()
     assert "ticket demand" in page and "Where should" in page and "National totals" in page

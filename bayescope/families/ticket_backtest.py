@@ -15,8 +15,8 @@ too narrow on the misspecification backtests).
 The hierarchical model is compiled once and refitted per origin with the data swapped in.
 Consecutive origins share all but ``horizon`` of their training weeks, so each refit after the
 first starts where the previous one ended (its last draws and step size,
-:mod:`bayescope.inference.initial_points`) and tunes for ``warm_tune`` iterations instead of
-``tune`` (``bench/README.md`` measures what that buys).
+:mod:`bayescope.inference.initial_points`) and tunes for the fit settings' ``warm_tune``
+iterations instead of ``tune`` (``bench/README.md``, "Warm refits", measures what that buys).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from bayescope.data.ticket_panel import TIERS, build_panels, popularity_tiers, s
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
 from bayescope.families.tickets import (
-    WARM_TUNE,
     TicketFitSettings,
     feature_set,
     fit_ticket_model,
@@ -58,13 +57,11 @@ SIZE_GROUPS = ((1, 10, "DMA rank 1-10"), (11, 50, "DMA rank 11-50"),
 @dataclass
 class BacktestSettings:
     """The fit settings (sample, horizon, sampler; their origin is replaced by each backtest
-    origin), the number of origins, the predictive draws scored per model, and the warmup of
-    each refit that starts where the previous origin's ended (None: the fit's ``tune``)."""
+    origin), the number of origins and the predictive draws scored per model."""
 
     fit: TicketFitSettings = field(default_factory=lambda: TicketFitSettings(origin=""))
     origins: int = 8
     predictive_draws: int = 400
-    warm_tune: int | None = WARM_TUNE
 
 
 def backtest_origins(tables: TicketTables, origins: int, horizon: int) -> pd.DatetimeIndex:
@@ -122,14 +119,13 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
     """Fit, forecast and score every model at one origin: ``(per-row scores, our gate,
     where our fit ended)``; ``warm`` is where the previous origin's fit ended."""
     fit_settings = replace(settings.fit, origin=str(origin.date()))
-    if warm is not None and settings.warm_tune is not None:
-        fit_settings = replace(fit_settings, tune=settings.warm_tune)
     panels = build_panels(tables, artists, origin, fit_settings.horizon,
                           fit_settings.train_weeks, feature_set(fit_settings.features))
     result, inputs = fit_ticket_model(panels, fit_settings,
                                       cache_key=f"tickets-backtest-{id(tables)}",
                                       warm_start=warm)
-    gate = {"origin": str(origin.date()), "tune": fit_settings.tune,
+    gate = {"origin": str(origin.date()),
+            "tune": fit_settings.tune if warm is None else fit_settings.warm_tune,
             "fit_seconds": round(result.seconds, 1), **result.gate.to_dict()}
     warm = result.warm_start
     posterior = flat_posterior(result.idata["posterior"].to_dataset())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,9 @@ MASS_MATRIX = "diag"
 # Warmup of a refit that starts where an earlier fit of the same sample ended (a backtest's
 # next origin, a weekly refit): bench/README.md, "Warm refits".
 WARM_TUNE = 150
-# Starting points stored with a run for a later warm refit (a few per chain; 0.2 MB each at
-# 30 artists x 210 DMAs).
-STORED_WARM_POINTS = 8
+# Starting points stored with a run for a later warm refit (8 per chain of 4; 1.7 MB at 30
+# artists x 210 DMAs: 6,600 free values each).
+STORED_WARM_POINTS = 32
 
 
 @dataclass
@@ -109,6 +109,9 @@ class TicketFitSettings:
     backend: str = "numba"
     max_tree_depth: int = MAX_TREE_DEPTH
     features: str = "dynamic"
+    warm_tune: int = WARM_TUNE
+    """Warmup iterations, in place of ``tune``, of a fit that starts where an earlier one
+    ended."""
 
     def stored(self) -> dict[str, Any]:
         """The settings stored with the run (restored by ``bayescope.load``)."""
@@ -139,8 +142,9 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
                      cache_key: str | None = None, warm_start: WarmStart | None = None
                      ) -> tuple[FitResult, TicketModelInputs]:
     """NUTS fit of the hierarchical model on the training panel; ``warm_start`` (the
-    ``warm_start`` of an earlier fit with the same artists and DMAs) starts the chains where
-    that fit ended."""
+    ``warm_start`` of an earlier fit with as many artists and DMAs) starts the chains where
+    that fit ended, and they tune for ``settings.warm_tune`` iterations instead of
+    ``settings.tune``."""
     inputs = TicketModelInputs.from_panels(panels)
     if (inputs.tickets > 0).sum() < 20:
         raise BayescopeInputError(
@@ -149,19 +153,22 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative binomial on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     model = build_ticket_model(inputs, panels.tier.size)
+    tune = settings.tune
     if warm_start is not None:
         warm_start.check_shapes(model, "(an earlier fit)")
-    result = fit_model(model, gated(model.named_vars), "nuts", settings.draws, settings.tune,
+        tune = settings.warm_tune
+    result = fit_model(model, gated(model.named_vars), "nuts", settings.draws, tune,
                        settings.chains, settings.seed, settings.progress, cache_key,
                        settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start)
     return result, inputs
 
 
 def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str | Path,
-                warm_start: WarmStart | None = None) -> tuple[FitResult, dict[str, Any]]:
+                warm_start: WarmStart | None = None, warm_from: str = ""
+                ) -> tuple[FitResult, dict[str, Any]]:
     """Fit at the origin and write the run directory (see module docstring); with
-    ``warm_start`` (an earlier run's :meth:`TicketsRun.warm_start`) the chains start where
-    that fit ended."""
+    ``warm_start`` (an earlier run's :meth:`TicketsRun.warm_start`; ``warm_from`` its run id,
+    stored in the attribute ``warm_start_from``) the chains start where that fit ended."""
     panels = prepare_panels(tables, settings)
     result, inputs = fit_ticket_model(panels, settings, warm_start=warm_start)
     run_dir = Path(run_dir)
@@ -169,7 +176,7 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
     attrs = run_attrs(
         kind="tickets", model="hierarchical_negative_binomial", method="nuts",
         gate=result.gate.to_dict(), seed=settings.seed, settings=settings.stored(),
-        origin=str(panels.origin.date()), **{
+        origin=str(panels.origin.date()), warm_start_from=warm_from, **{
         "horizon": settings.horizon, "artists": json.dumps(panels.train.artists.tolist()),
         "dmas": json.dumps(panels.train.dmas.tolist()),
         "dma_names": json.dumps(panels.dma_names.tolist()),
@@ -298,7 +305,8 @@ class TicketsRun:
         if "warm_start" not in self.artifact.tree.children:
             raise BayescopeInputError(f"{self.run_dir} stores no warm start (saved by an "
                                       "earlier bayescope): fit without it", field="warm_start")
-        return WarmStart.from_dataset(self.artifact.tree["warm_start"].to_dataset())
+        return WarmStart.from_dataset(self.artifact.tree["warm_start"].to_dataset(),
+                                      str(self.run_dir))
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -432,7 +440,8 @@ class TicketDemand(Estimator):
         feature_set(self.features)
         return TicketFitSettings(origin, self.artists, self.horizon, self.train_weeks,
                                  self.draws, self.tune, self.chains, self.seed, self.progress,
-                                 self.backend, self.max_tree_depth, self.features)
+                                 self.backend, self.max_tree_depth, self.features,
+                                 self.warm_tune)
 
     def fit(self, tables: TicketTables | str | Path, origin: str, *,
             warm_start: TicketDemand | str | Path | None = None) -> TicketDemand:
@@ -445,14 +454,17 @@ class TicketDemand(Estimator):
         (:mod:`bayescope.inference.initial_points`; the posterior is the same).
         """
         settings = self.fit_settings(origin)
-        start = None
+        start, source = None, ""
         if warm_start is not None:
-            run = (warm_start.run_ if isinstance(warm_start, TicketDemand)
-                   else load_tickets_run(warm_start))
-            start = run.warm_start()
-            settings = replace(settings, tune=self.warm_tune)
+            if isinstance(warm_start, TicketDemand):
+                warm_start._require_fitted()
+                run = warm_start.run_
+            else:
+                run = load_tickets_run(warm_start)
+            start, source = run.warm_start(), str(run.artifact.attrs.get("run_id", ""))
         loaded = tables if isinstance(tables, TicketTables) else load_ticket_tables(tables)
-        return self._fit_into_temporary(lambda work: fit_tickets(loaded, settings, work, start))
+        return self._fit_into_temporary(
+            lambda work: fit_tickets(loaded, settings, work, start, source))
 
     def _attach_run(self, run_dir: Path, artifact: Artifact) -> None:
         self.run_ = load_tickets_run(run_dir, artifact)
