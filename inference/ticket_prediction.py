@@ -3,7 +3,7 @@
 :class:`TicketSimulator` draws, for each posterior draw ``s`` and forecast row ``i``,
 
     tickets_si ~ NegBinomial(mu_si, phi_si)        (as Poisson(Gamma(phi, mu / phi)))
-                 phi_si = phi_k exp(psi_h + rho log mu_si + omega l_i)  (l_i: a show listed)
+                 phi_si = phi_k exp(psi_h + rho log mu_si)
     order_value_si = tickets_si * exp(pi_s,a(i) + gamma_s s_d(i) + sigma_s eps_si)
 
 (:mod:`bayescope.models.ticket_demand`), vectorised over the stored draws. :func:`forecast`

@@ -7,8 +7,8 @@ on their training means ``m``):
 
     tickets_adw ~ NegBinomial(mu_adw, phi_adw)       (mean mu, variance mu + mu^2 / phi)
                   zero-inflated by pi_k(a) where a show was listed (l_adw = 1)
-    log phi_adw = log phi_k(a) + psi_h(w) + rho log mu_adw + omega l_adw
-                  (tier, weeks ahead h(w), the mean itself, and whether a show was listed)
+    log phi_adw = log phi_k(a) + psi_h(w) + rho log mu_adw
+                                        (tier, weeks ahead h(w), and the mean itself)
     log mu_adw = alpha_a + delta_d + v_ad + (x_adw - m) . beta
     alpha_a ~ Normal(alpha + lambda q_a, sigma_artist)         (artist, pooled)
     delta_d = beta_size s_d + e_d,  e ~ ZeroSumNormal(sigma_dma)  (DMA, scaled by market size)
@@ -50,17 +50,6 @@ the whole line the posterior had a second mode at ``rho = -0.31`` (chains at 0.2
 -0.31, R-hat 1.85) whose busiest weeks have the heaviest tails, and forecasts from it had a
 CRPS in the thousands. At the default size it lowered the backtest CRPS by 5-12% on the three
 misspecified processes; the offset of the with-sales coverage stayed.
-
-**Listed weeks have their own dispersion.** That offset came from the weeks without a show
-listed: there ours put a second ticket in 25% of the weeks that sold against 17% observed
-(``tour_ramp``, forecast means 0.05-0.2), and its 90% intervals on the weeks with sales held
-0.83-0.98 of the outcomes against 0.75-0.88 expected at every forecast mean, while on the
-listed weeks they held what it expected (0.91-0.97 against 0.92-0.94; the same on
-``seasonal_price``; default-size backtests, ``bench/README.md``). Sales around a listed show
-vary more than the background the rest of the year, and one ``phi`` per tier had to serve
-both. So ``phi`` is ``exp(omega)`` times larger in listed weeks (``dispersion_listed``,
-``omega ~ Normal(0, 1)``; ``l_adw`` the same listed weeks as the zero inflation's): ``phi_k``
-is then the tier's dispersion in the weeks without a show.
 
 Artist effects are centred (each artist has hundreds of weeks of data) around a regression on
 popularity. The pair deviations are a ``ZeroSumNormal`` over both axes, so the artist and DMA
@@ -161,16 +150,12 @@ from bayescope.data.ticket_features import (
     WEEK_FEATURES,
 )
 from bayescope.data.ticket_panel import TIERS, PanelPair, TicketPanel
-from bayescope.models.ticket_likelihood import (
-    cell_states,
-    feature_activity,
-    zero_sales_loglik,
-)
+from bayescope.models.ticket_likelihood import feature_activity, zero_sales_loglik
 
 Params = Mapping[str, np.ndarray]
 SCALARS = ("alpha_raw", "artist_popularity", "beta_size", "sigma_artist", "sigma_dma",
            "sigma_pair", "price_mean", "price_popularity", "gamma_size", "sigma_price_artist",
-           "sigma_price", "dispersion_slope", "dispersion_listed")
+           "sigma_price", "dispersion_slope")
 VECTORS = ("beta", "phi", "listed_zero_share", "dispersion_weeks_ahead")
 GATED = (*SCALARS, *VECTORS)
 """Every parameter the gate may check; :func:`gated` keeps those a model or run has."""
@@ -271,7 +256,6 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
             log_phi_week = dispersion_ahead[lead_of_week]
         log_phi_grid = log_phi[tier][:, None] + log_phi_week[None, :]
         slope = pm.Uniform("dispersion_slope", 0.0, 1.0)
-        listed_shift = pm.Normal("dispersion_listed", 0.0, 1.0)
         logit_zero = pm.Normal("logit_listed_zero", -2.0, 1.5, dims="tier")
         zero_share = pm.Deterministic("listed_zero_share", pm.math.sigmoid(logit_zero),
                                       dims="tier")
@@ -282,10 +266,10 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         grids = feature_grids(inputs, n_artists, n_dmas)
         every_cell = zero_sales_loglik(
             alpha - offset, delta, pair, beta[grids.cell], beta[grids.artist_week],
-            beta[grids.week], pt.exp(log_phi_grid), zero_share[tier],
-            pt.stack([slope, listed_shift]), pm.Data("x_grid", grids.x),
+            beta[grids.week], pt.exp(log_phi_grid), zero_share[tier], slope[None],
+            pm.Data("x_grid", grids.x),
             pm.Data("x_active", feature_activity(grids.x)),
-            pm.Data("cell_state", training_cell_states(inputs, n_artists, n_dmas)),
+            pm.Data("zero_inflated", zero_inflated_cells(inputs, n_artists, n_dmas)),
             pm.Data("x_artist_week", grids.x_artist_week), pm.Data("x_week", grids.x_week))[0]
         y = pm.Data("tickets_sold", inputs.tickets[sold])
         a_s = pm.Data("artist_sold", inputs.artist[sold])
@@ -293,10 +277,9 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         w_s = pm.Data("week_sold", np.flatnonzero(sold) % leads.size)
         eta_sold = (alpha[a_s] + delta[d_s] + pair[a_s, d_s]
                     + pt.dot(pm.Data("x_sold", inputs.x[sold]), beta))
-        listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
-        log_phi_sold = (log_phi_grid[a_s, w_s] + slope * eta_sold
-                        + listed_shift * listed_sold)
+        log_phi_sold = log_phi_grid[a_s, w_s] + slope * eta_sold
         phi_sold = pt.exp(log_phi_sold)
+        listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
         with_sales = pt.sum(pt.gammaln(y + phi_sold) - pt.gammaln(phi_sold) - pt.gammaln(y + 1)
                             + y * (eta_sold - pt.logaddexp(log_phi_sold, eta_sold))
                             + listed_sold * pt.log1p(-zero_share[tier[a_s]]))
@@ -507,17 +490,14 @@ def week_leads(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> np.nda
 
 def row_dispersion(params: Params, panel: TicketPanel, tier: np.ndarray,
                    log_mu: np.ndarray) -> np.ndarray:
-    """``(draws, rows)`` negative-binomial dispersion ``phi_k(a) exp(psi_h + rho log mu +
-    omega l)`` of each row with log mean ``log_mu`` ``(draws, rows)``: its tier's ``phi``,
-    scaled by ``dispersion_weeks_ahead`` at its weeks ahead ``h`` when the run has it (models
-    with latest-known features; ``h`` beyond the fitted leads takes the last), by ``mu`` to
-    the power ``dispersion_slope`` and by ``exp(dispersion_listed)`` in the listed rows
-    (:func:`listed_rows`; each 0 for runs saved before it)."""
+    """``(draws, rows)`` negative-binomial dispersion ``phi_k(a) exp(psi_h + rho log mu)``
+    of each row with log mean ``log_mu`` ``(draws, rows)``: its tier's ``phi``, scaled by
+    ``dispersion_weeks_ahead`` at its weeks ahead ``h`` when the run has it (models with
+    latest-known features; ``h`` beyond the fitted leads takes the last) and by ``mu`` to the
+    power ``dispersion_slope`` (0 for runs saved before it)."""
     phi = params["phi"][:, tier[panel.artist]]
     if "dispersion_slope" in params:
         phi = phi * np.exp(params["dispersion_slope"][:, None] * log_mu)
-    if "dispersion_listed" in params:
-        phi = phi * np.exp(params["dispersion_listed"][:, None] * listed_rows(panel))
     psi = params.get("dispersion_weeks_ahead")
     if psi is None:
         return phi
@@ -532,31 +512,22 @@ def gated(available: Collection[str]) -> tuple[str, ...]:
     return tuple(name for name in GATED if name in available)
 
 
-def training_cell_states(inputs: TicketModelInputs, n_artists: int, n_dmas: int
-                         ) -> np.ndarray:
-    """``(artists, DMAs, weeks)`` int8 flags of the training cells for the fused likelihood
-    (:func:`~bayescope.models.ticket_likelihood.cell_states`): listed (their own
-    dispersion), and listed with nothing sold (their zero inflated)."""
-    states = cell_states(listed_weeks(inputs), inputs.tickets > 0)
-    return np.ascontiguousarray(states.reshape(n_artists, n_dmas, -1))
-
-
-def listed_rows(panel: TicketPanel) -> np.ndarray:
-    """Rows of a panel with a show listed (:data:`LISTED_FEATURE` positive; none when the
-    feature set lacks it)."""
-    if LISTED_FEATURE not in panel.features:
-        return np.zeros(panel.n, bool)
-    return panel.x[:, list(panel.features).index(LISTED_FEATURE)] > 0
+def zero_inflated_cells(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> np.ndarray:
+    """``(artists, DMAs, weeks)`` int8: 1 where a show was listed and nothing sold, the cells
+    whose zero is inflated."""
+    cells = listed_weeks(inputs) & (inputs.tickets == 0)
+    return np.ascontiguousarray(cells.reshape(n_artists, n_dmas, -1).astype(np.int8))
 
 
 def listed_zero_share(params: Params, panel: TicketPanel, tier: np.ndarray) -> np.ndarray:
     """``(draws, rows)`` probability that a row sells nothing beyond the negative binomial:
-    ``listed_zero_share`` of the artist's tier in the listed rows (:func:`listed_rows`),
-    else 0 (and 0 everywhere for runs saved before the zero inflation)."""
+    ``listed_zero_share`` of the artist's tier where a show was listed (``LISTED_FEATURE``
+    positive), else 0 (and 0 everywhere for runs saved before the zero inflation)."""
     draws = next(iter(params.values())).shape[0]
-    if "listed_zero_share" not in params:
+    if "listed_zero_share" not in params or LISTED_FEATURE not in panel.features:
         return np.zeros((draws, panel.n))
-    return params["listed_zero_share"][:, tier[panel.artist]] * listed_rows(panel)
+    listed = panel.x[:, list(panel.features).index(LISTED_FEATURE)] > 0
+    return params["listed_zero_share"][:, tier[panel.artist]] * listed
 
 
 def pointwise_loglik(params: Params, panel: TicketPanel, feature_means: np.ndarray,

@@ -11,7 +11,7 @@ weeks with sales (6%), which :mod:`bayescope.models.ticket_demand` writes in PyM
 computes the every-cell term and its gradient in one pass:
 
     L = - sum_adw phi_adw log(1 + r_adw),      r = exp(eta) / phi,
-    phi_adw = phi_aw exp(rho eta_adw + omega l_adw),
+    phi_adw = phi_aw exp(rho eta_adw),
     eta_adw = alpha_a + delta_d + pair_ad + sum_f x_fadw beta_f + sum_g z_gaw b_g
               + sum_k s_kw c_k,
 
@@ -19,14 +19,12 @@ computes the every-cell term and its gradient in one pass:
     dL/deta_adw = -phi_adw r / (1 + r) + rho phi_adw g_adw,
     dL/dphi_aw  = sum_d g_adw phi_adw / phi_aw,
     dL/drho     = sum_adw g_adw phi_adw eta_adw,
-    dL/domega   = sum_adw g_adw phi_adw l_adw,
 
 with cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
 week features ``s`` (the season), the last two added once per artist-week; the dispersion
 ``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead), and each
 cell's ``phi_adw`` grows with its mean as ``mu^rho`` (``rho = 0``: the plain negative
-binomial; 1: variance proportional to the mean) and is ``exp(omega)`` times larger in the
-cells with a show listed (``l_adw = 1``).
+binomial; 1: variance proportional to the mean).
 
 Written by hand, not as a PyTensor graph, because it is measurably faster: the graph
 materialises several grid-sized intermediates (the linear predictor, ``exp``, ``log1p`` and
@@ -57,21 +55,6 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-LISTED = 2
-"""Flag of :func:`cell_states`: a show was listed for the cell's week (its dispersion is
-``exp(omega)`` times the others')."""
-ZERO_INFLATED = 1
-"""Flag of :func:`cell_states`: listed and nothing sold (the zero is inflated)."""
-
-
-def cell_states(listed: np.ndarray, sold: np.ndarray) -> np.ndarray:
-    """``int8`` flags per cell from boolean ``listed`` and ``sold`` of one shape:
-    :data:`LISTED` where listed, plus :data:`ZERO_INFLATED` where listed and not sold."""
-    listed = np.asarray(listed, bool)
-    flags = np.where(listed, LISTED, 0) + np.where(listed & ~np.asarray(sold, bool),
-                                                    ZERO_INFLATED, 0)
-    return np.ascontiguousarray(flags.astype(np.int8))
-
 
 def feature_activity(x: np.ndarray) -> np.ndarray:
     """``(feature, artist, DMA)``: 1 where the feature is non-zero in some week of the
@@ -82,8 +65,8 @@ def feature_activity(x: np.ndarray) -> np.ndarray:
 @numba.njit(fastmath=True, cache=True)
 def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndarray,
                              beta: np.ndarray, beta_artist: np.ndarray, beta_week: np.ndarray,
-                             phi: np.ndarray, inflation: np.ndarray, dispersion: np.ndarray,
-                             x: np.ndarray, active: np.ndarray, cell_state: np.ndarray,
+                             phi: np.ndarray, inflation: np.ndarray, slope: np.ndarray,
+                             x: np.ndarray, active: np.ndarray, inflated: np.ndarray,
                              x_artist: np.ndarray, x_week: np.ndarray
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                         np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -97,13 +80,11 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     they are passed uncentred, the centring moved into ``alpha``); ``x_artist`` per artist
     and week ``(feature, artist, week)`` and ``x_week`` per week ``(feature, week)``, added
     once per artist-week and whose gradients are summed over the DMAs first. ``phi`` is
-    ``(artist, week)``, scaled in each cell by ``exp(rho eta + omega l)`` with ``(rho,
-    omega) = dispersion``. ``cell_state`` ``(artist, DMA, week)`` holds flags
-    (:func:`cell_states`): :data:`LISTED` where a show was listed (``l = 1``), and
-    :data:`ZERO_INFLATED` where, besides, nothing sold; those cells have the zero-inflated
-    probability ``pi_a + (1 - pi_a) NB(0)`` with ``pi = inflation``. Returns ``(L,
-    dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta, dL/dbeta_artist, dL/dbeta_week, dL/dphi,
-    dL/dinflation, dL/ddispersion)``.
+    ``(artist, week)``, scaled in each cell by ``exp(rho eta)`` with ``rho = slope[0]``.
+    The cells where ``inflated`` ``(artist, DMA, week)`` is 1 (no sales
+    in a week with a show listed) have the zero-inflated probability ``pi_a + (1 - pi_a)
+    NB(0)`` with ``pi = inflation``. Returns ``(L, dL/dalpha, dL/ddelta, dL/dpair, dL/dbeta,
+    dL/dbeta_artist, dL/dbeta_week, dL/dphi, dL/dinflation, dL/dslope)``.
     """
     n_features, n_artists, n_dmas, n_weeks = x.shape
     total = 0.0
@@ -115,9 +96,8 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
     grad_beta_week = np.zeros(beta_week.size)
     grad_phi = np.zeros((n_artists, n_weeks))
     grad_inflation = np.zeros(n_artists)
-    rho, omega = dispersion[0], dispersion[1]
+    rho = slope[0]
     grad_rho = 0.0
-    grad_omega = 0.0
     log_phi = np.empty(n_weeks)
     shared = np.empty(n_weeks)
     shared_grad = np.empty(n_weeks)
@@ -151,10 +131,7 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
             cell_sum = 0.0
             eta_sum = 0.0
             for w in range(n_weeks):
-                state = cell_state[a, d, w]
                 log_phi_cell = log_phi[w] + rho * eta[w]
-                if state & LISTED:
-                    log_phi_cell += omega
                 phi_cell = math.exp(log_phi_cell)
                 r = math.exp(eta[w] - log_phi_cell)
                 log_term = math.log1p(r)
@@ -162,7 +139,7 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                 # d/dphi_cell of -phi_cell log(1 + r), and d/deta through mu and phi.
                 grad_phi_cell = share - log_term
                 grad_cell = phi_cell * (rho * grad_phi_cell - share)
-                if state & ZERO_INFLATED:
+                if inflated[a, d, w] != 0:
                     # log(pi + (1 - pi) e^l), l = -phi log(1 + r); weight = d/dl of it.
                     nb_zero = math.exp(-phi_cell * log_term)
                     p_zero = pi_a + (1.0 - pi_a) * nb_zero
@@ -173,11 +150,8 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
                     grad_cell *= weight
                 else:
                     cell_sum += phi_cell * log_term
-                grad_log_phi = grad_phi_cell * phi_cell
-                grad_phi[a, w] += grad_log_phi
-                grad_rho += grad_log_phi * eta[w]
-                if state & LISTED:
-                    grad_omega += grad_log_phi
+                grad_phi[a, w] += grad_phi_cell * phi_cell
+                grad_rho += grad_phi_cell * phi_cell * eta[w]
                 grad_eta[w] = grad_cell
                 shared_grad[w] += grad_eta[w]
                 eta_sum += grad_eta[w]
@@ -206,23 +180,23 @@ def zero_sales_loglik_kernel(alpha: np.ndarray, delta: np.ndarray, pair: np.ndar
         for w in range(n_weeks):
             grad_phi[a, w] /= phi[a, w]
     return (np.asarray(total), grad_alpha, grad_delta, grad_pair, grad_beta, grad_beta_artist,
-            grad_beta_week, grad_phi, grad_inflation, np.array([grad_rho, grad_omega]))
+            grad_beta_week, grad_phi, grad_inflation, np.full(1, grad_rho))
 
 
 DIMS = (("alpha", 1), ("delta", 1), ("pair", 2), ("beta", 1), ("beta_artist", 1),
-        ("beta_week", 1), ("phi", 2), ("inflation", 1), ("dispersion", 1), ("x", 4),
-        ("active", 3), ("cell_state", 3), ("x_artist", 3), ("x_week", 2))
-INTEGER_INPUTS = {"active": "int8", "cell_state": "int8"}
+        ("beta_week", 1), ("phi", 2), ("inflation", 1), ("slope", 1), ("x", 4), ("active", 3),
+        ("inflated", 3), ("x_artist", 3), ("x_week", 2))
+INTEGER_INPUTS = {"active": "int8", "inflated": "int8"}
 
 
 class ZeroSalesLoglik(Op):
     """PyTensor op: ``(alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation,
-    dispersion, x, active, cell_state, x_artist, x_week) -> (L, gradients...)``.
+    slope, x, active, inflated, x_artist, x_week) -> (L, gradients...)``.
 
     Use the first output in a model; the others are its gradients with respect to the first
     nine inputs and exist so that :meth:`pullback` reuses the same evaluation. The feature
-    arrays, ``active`` (:func:`feature_activity` of ``x``) and ``cell_state``
-    (:func:`cell_states`) are data (no gradient).
+    arrays, ``active`` (:func:`feature_activity` of ``x``) and ``inflated`` are data (no
+    gradient).
     """
 
     __props__ = ()
@@ -257,9 +231,8 @@ zero_sales_loglik = ZeroSalesLoglik()
 
 # PyTensor caches compiled Numba graphs on disk under the op's class and props; the hash of
 # the kernel's source joins that key, or a changed kernel would run the cached old one.
-KERNEL_VERSION = int(hashlib.sha256((inspect.getsource(zero_sales_loglik_kernel.py_func)
-                                     + f"{LISTED} {ZERO_INFLATED}").encode()).hexdigest()[:12],
-                     16)
+KERNEL_VERSION = int(hashlib.sha256(inspect.getsource(
+    zero_sales_loglik_kernel.py_func).encode()).hexdigest()[:12], 16)
 
 
 @register_funcify_default_op_cache_key(ZeroSalesLoglik)
@@ -278,30 +251,28 @@ def _register_jax() -> None:
         return
 
     def value(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any, beta_week: Any,
-              phi: Any, inflation: Any, dispersion: Any, x: Any, cell_state: Any,
-              x_artist: Any, x_week: Any) -> Any:
+              phi: Any, inflation: Any, slope: Any, x: Any, inflated: Any, x_artist: Any,
+              x_week: Any) -> Any:
         # Dense: the zero rows that the Numba kernel skips add zeros here.
         eta = (alpha[:, None, None] + delta[None, :, None] + pair[:, :, None]
                + jnp.tensordot(beta, x, axes=1)
                + jnp.tensordot(beta_artist, x_artist, axes=1)[:, None, :]
                + jnp.tensordot(beta_week, x_week, axes=1)[None, None, :])
-        listed = (cell_state & LISTED) != 0
-        log_phi_cell = (jnp.log(phi)[:, None, :] + dispersion[0] * eta
-                        + jnp.where(listed, dispersion[1], 0.0))
+        log_phi_cell = jnp.log(phi)[:, None, :] + slope[0] * eta
         nb_zero = -jnp.exp(log_phi_cell) * jnp.log1p(jnp.exp(eta - log_phi_cell))
         pi = inflation[:, None, None]
         zero_inflated = jnp.logaddexp(jnp.log(pi), jnp.log1p(-pi) + nb_zero)
-        return jnp.sum(jnp.where((cell_state & ZERO_INFLATED) != 0, zero_inflated, nb_zero))
+        return jnp.sum(jnp.where(inflated != 0, zero_inflated, nb_zero))
 
     value_and_grad = jax.value_and_grad(value, argnums=(0, 1, 2, 3, 4, 5, 6, 7, 8))
 
     @jax_funcify.register(ZeroSalesLoglik)
     def _jax_zero_sales_loglik(op: ZeroSalesLoglik, **kwargs: Any) -> Any:
         def run(alpha: Any, delta: Any, pair: Any, beta: Any, beta_artist: Any,
-                beta_week: Any, phi: Any, inflation: Any, dispersion: Any, x: Any,
-                active: Any, cell_state: Any, x_artist: Any, x_week: Any) -> Any:
+                beta_week: Any, phi: Any, inflation: Any, slope: Any, x: Any, active: Any,
+                inflated: Any, x_artist: Any, x_week: Any) -> Any:
             total, grads = value_and_grad(alpha, delta, pair, beta, beta_artist, beta_week,
-                                          phi, inflation, dispersion, x, cell_state, x_artist,
+                                          phi, inflation, slope, x, inflated, x_artist,
                                           x_week)
             return (total, *grads)
 

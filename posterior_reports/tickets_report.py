@@ -59,12 +59,10 @@ def build_tickets_report(run: TicketsRunView, out_dir: Path, forecast: TicketFor
                   f"{len(run.dmas)} DMAs. Slopes are per unit of each lag-"
                   f"{run.artifact.attrs['horizon']} feature (data/README.md); phi is the "
                   "negative-binomial size by popularity tier at a mean of one ticket a "
-                  "week without a show listed (smaller = heavier tails), "
-                  "dispersion_weeks_ahead[h] the log factor on it h weeks ahead (positive = "
-                  "narrower forecasts than the tier's average), dispersion_slope the power "
-                  "of the mean it grows with (0: one size at every mean; positive: busy weeks "
-                  "relatively tighter) and dispersion_listed the log factor on it in weeks "
-                  "with a show listed (negative: sales around a show vary more)."),
+                  "week (smaller = heavier tails), dispersion_weeks_ahead[h] the log factor "
+                  "on it h weeks ahead (positive = narrower forecasts than the tier's "
+                  "average) and dispersion_slope the power of the mean it grows with "
+                  "(0: one size at every mean; positive: busy weeks relatively tighter)."),
         Table(frame, f"Posterior of the population parameters (mean, sd, {HDI_PROB:.0%} HDI)"),
     ])
     table = parameter_table(posterior, gated(posterior))

@@ -11,33 +11,29 @@ import pytest
 from scipy import optimize, stats
 
 from bayescope.models.ticket_likelihood import (
-    LISTED,
-    ZERO_INFLATED,
-    cell_states,
     feature_activity,
     zero_sales_loglik,
     zero_sales_loglik_kernel,
 )
 
 A, D, W, F, G, K = 3, 5, 7, 4, 2, 2
-PARAMETERS = 9  # alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation,
-# dispersion (slope on the mean, shift in listed cells); then data
+PARAMETERS = 9  # alpha, delta, pair, beta, beta_artist, beta_week, phi, inflation, slope;
+# then data
 
 
 def _arguments(seed: int = 0) -> list[np.ndarray]:
     """Kernel inputs: cell features of which a third of the (feature, artist, DMA) rows are
     zero in every week (as listings are for artist-DMAs without a show), with their activity
-    mask; the listed cells, some of them zero-inflated; artist-week and week features; a
-    dispersion slope on the mean and a shift in listed cells that are not zero."""
+    mask; the zero-inflated cells; artist-week and week features; a dispersion slope on the
+    mean that is not zero."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, (F, A, D, W))
     x[rng.random((F, A, D)) < 1 / 3] = 0.0
     return [rng.normal(-1.0, 1.0, A), rng.normal(0.0, 0.5, D), rng.normal(0.0, 0.3, (A, D)),
             rng.normal(0.0, 0.3, F), rng.normal(0.0, 0.3, G), rng.normal(0.0, 0.3, K),
-            np.exp(rng.normal(0.0, 0.5, (A, W))), rng.uniform(0.05, 0.4, A),
-            np.array([0.4, -0.7]), x, feature_activity(x),
-            cell_states(rng.random((A, D, W)) < 0.4, rng.random((A, D, W)) < 0.3),
-            rng.normal(0.0, 1.0, (G, A, W)),
+            np.exp(rng.normal(0.0, 0.5, (A, W))), rng.uniform(0.05, 0.4, A), np.array([0.4]), x,
+            feature_activity(x),
+            (rng.random((A, D, W)) < 0.3).astype(np.int8), rng.normal(0.0, 1.0, (G, A, W)),
             rng.normal(0.0, 1.0, (K, W))]
 
 
@@ -51,16 +47,16 @@ def _eta(arguments: list[np.ndarray]) -> np.ndarray:
 
 def test_value_is_the_negative_binomial_log_probability_of_zero_sales() -> None:
     arguments = _arguments()
-    phi, inflation, (rho, omega) = arguments[6], arguments[7], arguments[8]
-    active, state = arguments[10], arguments[11]
+    phi, inflation, slope = arguments[6], arguments[7], arguments[8]
+    active, inflated = arguments[10], arguments[11]
     assert 0 < active.mean() < 1
-    listed, inflated = (state & LISTED) != 0, (state & ZERO_INFLATED) != 0
-    assert 0 < inflated.mean() < listed.mean() < 1
     eta = _eta(arguments)
-    mu, size = np.exp(eta), phi[:, None, :] * np.exp(rho * eta + omega * listed)
+    mu, size = np.exp(eta), phi[:, None, :] * np.exp(slope[0] * eta)
     nb_zero = stats.nbinom.pmf(0, size, size / (size + mu))
+    listed = inflated == 1
+    assert 0 < listed.mean() < 1
     pi = inflation[:, None, None]
-    expected = np.log(np.where(inflated, pi + (1 - pi) * nb_zero, nb_zero)).sum()
+    expected = np.log(np.where(listed, pi + (1 - pi) * nb_zero, nb_zero)).sum()
     value = zero_sales_loglik_kernel(*arguments)[0]
     assert float(value) == pytest.approx(expected, rel=1e-12)
     # Skipping the zero rows changes nothing: the same with every row marked active.
@@ -95,7 +91,7 @@ def test_backends_agree_on_value_and_gradient(mode: str) -> None:
     arguments = _arguments(2)
     variables = [pt.dvector("alpha"), pt.dvector("delta"), pt.dmatrix("pair"),
                  pt.dvector("beta"), pt.dvector("beta_artist"), pt.dvector("beta_week"),
-                 pt.dmatrix("phi"), pt.dvector("inflation"), pt.dvector("dispersion")]
+                 pt.dmatrix("phi"), pt.dvector("inflation"), pt.dvector("slope")]
     total = zero_sales_loglik(*variables, *(pt.constant(v) for v in
                                             arguments[PARAMETERS:]))[0]
     # A graph on top of the op, so the gradient flows through the pullback.
@@ -135,16 +131,15 @@ def test_features_split_by_level_give_the_dense_value_and_gradient(tmp_path) -> 
     pair, beta = rng.normal(0, 0.2, (5, 6)), rng.normal(0, 0.2, n_features)
     centred = np.ascontiguousarray(np.moveaxis(inputs.x.reshape(5, 6, -1, n_features), 3, 0))
     phi = np.exp(rng.normal(0, 0.3, (5, centred.shape[3])))
-    empty, dispersion = np.zeros(0), np.array([0.3, 0.0])
+    empty, slope = np.zeros(0), np.array([0.3])
     none, row = np.zeros(5), np.zeros(centred.shape[1:], np.int8)
-    dense = zero_sales_loglik_kernel(alpha, delta, pair, beta, empty, empty, phi, none,
-                                     dispersion,
+    dense = zero_sales_loglik_kernel(alpha, delta, pair, beta, empty, empty, phi, none, slope,
                                      centred, feature_activity(centred), row,
                                      np.zeros((0, 5, centred.shape[3])),
                                      np.zeros((0, centred.shape[3])))
     split = zero_sales_loglik_kernel(
         alpha - beta @ inputs.feature_means, delta, pair, beta[grids.cell],
-        beta[grids.artist_week], beta[grids.week], phi, none, dispersion, grids.x,
+        beta[grids.artist_week], beta[grids.week], phi, none, slope, grids.x,
         feature_activity(grids.x), row, grids.x_artist_week, grids.x_week)
     assert float(split[0]) == pytest.approx(float(dense[0]), rel=1e-10)
     for k in (1, 2, 3, 7, 9):

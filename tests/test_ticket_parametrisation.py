@@ -165,16 +165,14 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
              "pair_effect": rng.normal(0, 0.3, size=(n_draws, 2, 2)),
              "beta": rng.normal(size=(n_draws, 2)), "phi": rng.gamma(2.0, size=(n_draws, 3)),
              "listed_zero_share": rng.uniform(0.05, 0.5, size=(n_draws, 3)),
-             "dispersion_slope": rng.normal(0, 0.5, size=n_draws),
-             "dispersion_listed": rng.normal(0, 1.0, size=n_draws)}
+             "dispersion_slope": rng.normal(0, 0.5, size=n_draws)}
     tier = np.array([2, 0])
     got = pointwise_loglik(draws, rows, np.zeros(2), 2, tier)  # type: ignore[arg-type]
     mu = np.exp(forecast_log_mu(draws, rows, np.zeros(2), n_dmas=2))  # type: ignore[arg-type]
-    listed = rows.x[:, 1] > 0
-    phi = (draws["phi"][:, tier[rows.artist]] * mu ** draws["dispersion_slope"][:, None]
-           * np.exp(draws["dispersion_listed"][:, None] * listed))
+    phi = draws["phi"][:, tier[rows.artist]] * mu ** draws["dispersion_slope"][:, None]
     nb = stats.nbinom.logpmf(rows.tickets, phi, phi / (phi + mu))
     pi = draws["listed_zero_share"][:, tier[rows.artist]]
+    listed = rows.x[:, 1] > 0
     expected = np.where(~listed, nb, np.where(
         rows.tickets == 0, np.log(pi + (1 - pi) * np.exp(nb)), np.log1p(-pi) + nb))
     np.testing.assert_allclose(got, expected, rtol=1e-10)
@@ -182,11 +180,9 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
 
 
 def test_row_dispersion_grows_with_the_mean_and_runs_saved_before_the_slope_keep_theirs():
-    """``phi_k exp(psi_h + omega l) mu^rho`` per row; a run without ``dispersion_slope`` and
-    ``dispersion_listed`` (saved before them) keeps ``phi_k exp(psi_h)`` in every row."""
-    rows = SimpleNamespace(artist=np.array([0, 1, 1]), weeks_ahead=np.array([1, 2, 9]), n=3,
-                           x=np.array([[0.0], [np.log(2.0)], [0.0]]),
-                           features=("log_events_listed",))
+    """``phi_k exp(psi_h) mu^rho`` per row; a run without ``dispersion_slope`` (saved before
+    it) keeps ``phi_k exp(psi_h)`` at every mean."""
+    rows = SimpleNamespace(artist=np.array([0, 1, 1]), weeks_ahead=np.array([1, 2, 9]))
     tier = np.array([2, 0])
     draws = {"phi": np.array([[0.5, 1.0, 2.0], [0.4, 0.8, 1.6]]),
              "dispersion_weeks_ahead": np.array([[0.1, -0.1], [0.2, -0.2]])}
@@ -199,18 +195,12 @@ def test_row_dispersion_grows_with_the_mean_and_runs_saved_before_the_slope_keep
     new = row_dispersion({**draws, "dispersion_slope": slope}, rows, tier,  # type: ignore[arg-type]
                          log_mu)
     np.testing.assert_allclose(new, expected_old * np.exp(slope[:, None] * log_mu), rtol=1e-12)
-    shift = np.array([-0.5, 0.25])
-    listed = row_dispersion({**draws, "dispersion_slope": slope,  # type: ignore[arg-type]
-                             "dispersion_listed": shift}, rows, tier, log_mu)
-    np.testing.assert_allclose(listed, new * np.exp(np.outer(shift, [0.0, 1.0, 0.0])),
-                               rtol=1e-12)
 
 
 def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(tmp_path):
     """The fused PyMC likelihood (every-cell term plus the weeks with sales) equals the sum of
     the NumPy ``pointwise_loglik`` over the training rows, with each week's dispersion
-    ``phi_k exp(psi_h + rho log mu + omega l)`` at its weeks ahead ``h``, mean ``mu`` and
-    listing ``l``; static
+    ``phi_k exp(psi_h + rho log mu)`` at its weeks ahead ``h`` and mean ``mu``; static
     features have no ``psi``."""
     from bayescope.data.generate_tickets import generate_ticket_tables
     from bayescope.data.ticket_features import FEATURE_SETS
@@ -232,7 +222,7 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
         model = build_ticket_model(inputs, 5)
         assert ("dispersion_weeks_ahead" in model.named_vars) == bool(leads)
         names = ["alpha_artist", "delta_dma", "pair_effect", "beta", "phi",
-                 "listed_zero_share", "dispersion_slope", "dispersion_listed"] + (
+                 "listed_zero_share", "dispersion_slope"] + (
                      ["dispersion_weeks_ahead"] if leads else [])
         outputs = model.compile_fn([model[n] for n in names] + [model["tickets_loglik"]],
                                    inputs=model.value_vars, on_unused_input="ignore")
@@ -246,7 +236,7 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
                 assert params["dispersion_weeks_ahead"].shape == (1, leads)
                 assert abs(params["dispersion_weeks_ahead"].sum()) < 1e-10
                 assert np.ptp(params["dispersion_weeks_ahead"]) > 0
-            assert params["dispersion_slope"][0] != 0 and params["dispersion_listed"][0] != 0
+            assert params["dispersion_slope"][0] != 0
             train = panels.train
             expected = pointwise_loglik(params, train, inputs.feature_means, 6,
                                         panels.tier).sum()
