@@ -114,10 +114,13 @@ def fit_ours(panels: PanelPair, inputs: TicketModelInputs, args: argparse.Namesp
              "sigma_pair": "sigma_pair"}
     ess = min_ess(result.idata["posterior"], names)
     steps = float(result.idata["sample_stats"]["n_steps"].mean())
-    return {"model": f"bayescope, nutpie ({backend}){label}", "seconds": seconds,
-            "steps_per_draw": steps, "min_bulk_ess": ess, "ess_per_s": ess / seconds,
-            "gate": "pass" if result.gate.passed else "; ".join(result.gate.problems),
-            "warm_start": result.warm_start}
+    row = {"model": f"bayescope, nutpie ({backend}){label}", "seconds": seconds,
+           "steps_per_draw": steps, "min_bulk_ess": ess, "ess_per_s": ess / seconds,
+           "gate": "pass" if result.gate.passed else "; ".join(result.gate.problems)}
+    # Each fit is printed as it ends: a full-size row takes tens of minutes.
+    print("  " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                           for k, v in row.items()), flush=True)
+    return {**row, "warm_start": result.warm_start}
 
 
 def weekly_refit(args: argparse.Namespace) -> None:
