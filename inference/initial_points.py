@@ -114,7 +114,7 @@ def cold_initial_points(model: pm.Model, n_dim: int) -> Callable[[Any], np.ndarr
 
     point_fn = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
                                      return_transformed=True)
-    return _flat_points(model, n_dim, lambda seed: point_fn(seed))
+    return _flat_points(model, n_dim, point_fn)
 
 
 def warm_initial_points(model: pm.Model, n_dim: int, warm: WarmStart

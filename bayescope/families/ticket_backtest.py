@@ -33,11 +33,7 @@ import pandas as pd
 from bayescope.data.ticket_panel import TIERS, build_panels, popularity_tiers, sample_artists
 from bayescope.data.ticket_tables import TicketTables
 from bayescope.errors import BayescopeInputError
-from bayescope.families.tickets import (
-    TicketFitSettings,
-    feature_set,
-    fit_ticket_model,
-)
+from bayescope.families.tickets import TicketFitSettings, feature_set, fit_ticket_model
 from bayescope.inference.artifacts import flat_posterior
 from bayescope.inference.initial_points import WarmStart
 from bayescope.inference.predictive import thin_draws
@@ -125,7 +121,7 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
                                       cache_key=f"tickets-backtest-{id(tables)}",
                                       warm_start=warm)
     gate = {"origin": str(origin.date()),
-            "tune": fit_settings.tune if warm is None else fit_settings.warm_tune,
+            "tune": fit_settings.warmup(warm is not None),
             "fit_seconds": round(result.seconds, 1), **result.gate.to_dict()}
     warm = result.warm_start
     posterior = flat_posterior(result.idata["posterior"].to_dataset())

@@ -113,6 +113,10 @@ class TicketFitSettings:
     """Warmup iterations, in place of ``tune``, of a fit that starts where an earlier one
     ended."""
 
+    def warmup(self, warm: bool) -> int:
+        """Warmup iterations of a fit that starts warm (``warm_tune``) or cold (``tune``)."""
+        return self.warm_tune if warm else self.tune
+
     def stored(self) -> dict[str, Any]:
         """The settings stored with the run (restored by ``bayescope.load``)."""
         return {k: v for k, v in self.__dict__.items() if k not in ("origin", "progress")}
@@ -153,11 +157,10 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative binomial on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     model = build_ticket_model(inputs, panels.tier.size)
-    tune = settings.tune
     if warm_start is not None:
         warm_start.check_shapes(model, "(an earlier fit)")
-        tune = settings.warm_tune
-    result = fit_model(model, gated(model.named_vars), "nuts", settings.draws, tune,
+    result = fit_model(model, gated(model.named_vars), "nuts", settings.draws,
+                       settings.warmup(warm_start is not None),
                        settings.chains, settings.seed, settings.progress, cache_key,
                        settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start)
     return result, inputs
