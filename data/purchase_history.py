@@ -46,11 +46,16 @@ class PurchaseHistory:
                 "counts": self.repeat_by_period.astype(int).tolist()}
 
 
-def purchase_history(transactions: pd.DataFrame, rfm: RFMSummary) -> PurchaseHistory:
+def purchase_history(transactions: pd.DataFrame, rfm: RFMSummary,
+                     positions: np.ndarray | None = None) -> PurchaseHistory:
     """The history of ``rfm``'s customers in ``transactions`` (validated: ``customer_id``,
-    ``timestamp``, ``value``), calibration and holdout (module docstring)."""
+    ``timestamp``, ``value``), calibration and holdout (module docstring).
+
+    ``positions`` is each row's customer's index in ``rfm`` (-1 if absent), when the caller
+    knows it (:func:`bayescope.data.rfm.summary_positions`); otherwise it is looked up.
+    """
     times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
-    position = pd.Index(rfm.customer_id).get_indexer(
+    position = positions if positions is not None else pd.Index(rfm.customer_id).get_indexer(
         transactions["customer_id"].astype(str).to_numpy())
     keep = (position >= 0) & (times <= rfm.observation_end.to_datetime64())
     position, times = position[keep], times[keep]
@@ -61,10 +66,7 @@ def purchase_history(transactions: pd.DataFrame, rfm: RFMSummary) -> PurchaseHis
     days = (times[in_calibration] - np.datetime64(0, "ns")) / np.timedelta64(1, "D")
     regularity = _wheat_morrison_m(position[in_calibration], days, n)
     periods = period_index(times, rfm.time_unit)
-    frame = pd.DataFrame({"customer": position, "period": periods, "value": values})
-    per_period = frame.groupby(["customer", "period"], sort=True)["value"].sum().reset_index()
-    customer = per_period["customer"].to_numpy()
-    period = per_period["period"].to_numpy()
+    customer, period, period_value = _sum_by_customer_and(position, periods, values)
     first_of_customer = np.r_[True, customer[1:] != customer[:-1]]
     repeat = ~first_of_customer
 
@@ -72,7 +74,7 @@ def purchase_history(transactions: pd.DataFrame, rfm: RFMSummary) -> PurchaseHis
     obs_end_period = period_of(rfm.observation_end, rfm.time_unit)
     calibration_repeat = repeat & (period <= cal_end_period)
     value_cv = _coefficient_of_variation(customer[calibration_repeat],
-                                         per_period["value"].to_numpy()[calibration_repeat], n)
+                                         period_value[calibration_repeat], n)
     first_period = int(period.min())
     counts = np.bincount(period[repeat] - first_period,
                          minlength=obs_end_period - first_period + 1)
@@ -88,9 +90,8 @@ def _wheat_morrison_m(customer: np.ndarray, days: np.ndarray, n: int) -> np.ndar
     out = np.full(n, np.nan)
     if customer.size == 0:
         return out
-    frame = pd.DataFrame({"customer": customer, "day": np.floor(days), "time": days})
-    first = frame.groupby(["customer", "day"], sort=True)["time"].min().reset_index()
-    owner, when = first["customer"].to_numpy(), first["time"].to_numpy()
+    owner, _, when = _sum_by_customer_and(customer, np.floor(days).astype(np.int64), days,
+                                          how="min")
     count = np.bincount(owner, minlength=n)
     last = np.cumsum(count) - 1
     enough = np.flatnonzero(count >= MIN_PURCHASE_DAYS_FOR_M)
@@ -98,6 +99,22 @@ def _wheat_morrison_m(customer: np.ndarray, days: np.ndarray, n: int) -> np.ndar
     second_gap = when[last[enough]] - when[last[enough] - 1]
     out[enough] = first_gap / (first_gap + second_gap)
     return out
+
+
+def _sum_by_customer_and(customer: np.ndarray, group: np.ndarray, value: np.ndarray,
+                         how: str = "sum") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``value`` summed (or its minimum) per (customer, group), sorted by customer then
+    group: the customers, groups and results. One int64 key and a sort, ~4x faster than
+    pandas' two-key groupby, which factorises each key and then their product."""
+    low = int(group.min())
+    span = int(group.max()) - low + 1
+    keys = customer.astype(np.int64) * span + (group - low)
+    order = np.argsort(keys, kind="stable")
+    keys, value = keys[order], value[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    reduce = np.minimum if how == "min" else np.add
+    result = reduce.reduceat(value, starts)
+    return keys[starts] // span, keys[starts] % span + low, result
 
 
 def _coefficient_of_variation(customer: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,6 +200,7 @@ def rfm_summary(
     time_unit: str = "W",
     calibration_end: str | pd.Timestamp | None = None,
     observation_end: str | pd.Timestamp | None = None,
+    customers: tuple[np.ndarray, Any] | None = None,
 ) -> RFMSummary:
     """Summarise a tidy transaction frame into RFM statistics with an optional holdout.
 
@@ -214,6 +216,8 @@ def rfm_summary(
         in which case there is no holdout.
     observation_end
         Last instant of the holdout period (inclusive). Defaults to the last timestamp.
+    customers
+        The customer ids factorised, when the caller has them (:func:`summarise_between`).
 
     Raises
     ------
@@ -223,13 +227,17 @@ def rfm_summary(
     check_time_unit(time_unit)
     last = pd.Timestamp(transactions["timestamp"].to_numpy(dtype="datetime64[ns]").max())
     return summarise_between(transactions, time_unit,
-                             summary_ends(last, calibration_end, observation_end))
+                             summary_ends(last, calibration_end, observation_end), customers)
 
 
-def summarise_between(transactions: pd.DataFrame, time_unit: str, ends: SummaryEnds
-                      ) -> RFMSummary:
+def summarise_between(transactions: pd.DataFrame, time_unit: str, ends: SummaryEnds,
+                      customers: tuple[np.ndarray, Any] | None = None) -> RFMSummary:
     """:func:`rfm_summary` with its ends already resolved: the one summary computation, which
     the Dask engine runs on each customer partition of a larger log.
+
+    ``customers`` is ``pd.factorize(transactions["customer_id"])`` when the caller has it
+    (factorising 2.7M ids takes 0.6 s); the summary's customers are those with a calibration
+    purchase, in the order of their codes (:func:`summary_positions`).
 
     Raises
     ------
@@ -239,7 +247,7 @@ def summarise_between(transactions: pd.DataFrame, time_unit: str, ends: SummaryE
     check_time_unit(time_unit)
     cal_end, obs_end = ends.calibration_end, ends.observation_end
     times = transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
-    codes, uniques = pd.factorize(transactions["customer_id"], sort=False)
+    codes, uniques = customers or pd.factorize(transactions["customer_id"], sort=False)
     values = transactions["value"].to_numpy(dtype=float)
     periods = period_index(times, time_unit)
     cal_end_period = period_of(cal_end, time_unit)
@@ -271,6 +279,16 @@ def summarise_between(transactions: pd.DataFrame, time_unit: str, ends: SummaryE
         summary.monetary_value_holdout = value_h[customer_codes]
         summary.duration_holdout = float(obs_end_period - cal_end_period)
     return summary
+
+
+def summary_positions(codes: np.ndarray, n_codes: int, in_calibration: np.ndarray
+                      ) -> np.ndarray:
+    """Each row's customer's position in the summary of :func:`summarise_between` (-1 for a
+    customer without a calibration purchase, who is not in it), from the rows' codes."""
+    present = np.flatnonzero(np.bincount(codes[in_calibration], minlength=n_codes))
+    lookup = np.full(n_codes, -1, dtype=np.int64)
+    lookup[present] = np.arange(present.size)
+    return lookup[codes]
 
 
 @dataclass

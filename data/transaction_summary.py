@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bayescope.data.purchase_history import PurchaseHistory, purchase_history
-from bayescope.data.rfm import RFMSummary, rfm_summary
+from bayescope.data.rfm import RFMSummary, rfm_summary, summary_positions
 from bayescope.data.transactions import LoadReport
 
 
@@ -28,5 +28,10 @@ def summarise_transactions(
 ) -> TransactionSummary:
     """The summary of a validated log held in one frame (the pandas engine); see
     :func:`bayescope.data.rfm_dask.summarise_transactions_on_dask` for the Dask engine."""
-    rfm = rfm_summary(transactions, time_unit, calibration_end, observation_end)
-    return TransactionSummary(rfm, purchase_history(transactions, rfm), report)
+    codes, uniques = pd.factorize(transactions["customer_id"], sort=False)
+    rfm = rfm_summary(transactions, time_unit, calibration_end, observation_end,
+                      customers=(codes, uniques))
+    in_calibration = (transactions["timestamp"].to_numpy(dtype="datetime64[ns]")
+                      <= rfm.calibration_end.to_datetime64())
+    positions = summary_positions(codes, len(uniques), in_calibration)
+    return TransactionSummary(rfm, purchase_history(transactions, rfm, positions), report)

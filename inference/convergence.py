@@ -32,6 +32,9 @@ class GateReport:
     divergences: int | None = None
     per_parameter: dict[str, dict[str, float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    importance: dict[str, float] | None = None
+    """PSIS only: Pareto ``k``, importance ESS, proposals and the ``k`` threshold (kept when
+    the fit fell back to NUTS, to say why)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""

@@ -1,12 +1,16 @@
-"""Fit a PyMC model: NUTS through nutpie (default) or MAP with a Laplace approximation.
+"""Fit a PyMC model: NUTS through nutpie (default), MAP with a Laplace approximation, or the
+Laplace approximation corrected by Pareto-smoothed importance sampling (PSIS).
 
-Both return an ArviZ ``DataTree`` with a ``posterior`` group holding the named parameters, so
+All return an ArviZ ``DataTree`` with a ``posterior`` group holding the named parameters, so
 everything downstream (gate, artifacts, prediction) is the same whatever the method.
 
 MAP is the posterior mode in the sampler's unconstrained coordinates (log / logit), Jacobian
 included, i.e. the centre of the Laplace approximation; with this package's scale-free priors
 it sits next to the maximum-likelihood estimate. Its "posterior" is ``draws`` samples from the
-Gaussian ``N(mode, H^-1)`` in those coordinates, mapped back: fast, approximate uncertainty.
+Gaussian ``N(mode, H^-1)`` in those coordinates, mapped back: fast, approximate uncertainty
+(:mod:`bayescope.inference.laplace`). PSIS reweights draws around that mode to the exact
+posterior and says by Pareto ``k`` whether it could (:mod:`bayescope.inference.importance`);
+where it could not, the fit falls back to NUTS.
 """
 
 from __future__ import annotations
@@ -22,20 +26,20 @@ import arviz as az
 import numpy as np
 import nutpie
 import pymc as pm
-from pymc.blocking import DictToArrayBijection, RaveledVars
-from scipy import optimize
 
 from bayescope.errors import BayescopeInputError
-from bayescope.inference.convergence import GateReport, announce, check_convergence
+from bayescope.inference.convergence import ESS_MIN, GateReport, announce, check_convergence
+from bayescope.inference.importance import importance_resample
 from bayescope.inference.initial_points import (
     WarmStart,
     cold_initial_points,
     warm_initial_points,
 )
+from bayescope.inference.laplace import UnconstrainedModel, find_mode
 
 log = logging.getLogger(__name__)
 
-METHODS = ("nuts", "map")
+METHODS = ("nuts", "map", "psis")
 BACKENDS = ("numba", "jax")
 ADAPTATIONS = ("low_rank", "diag")
 DEFAULT_TUNE = 1000
@@ -132,10 +136,13 @@ def fit_model(
     var_names
         Parameters to report and gate (deterministics allowed).
     method
-        ``"nuts"`` (nutpie) or ``"map"`` (mode + Laplace draws).
+        ``"nuts"`` (nutpie), ``"map"`` (mode + Laplace draws) or ``"psis"`` (Laplace draws
+        importance-weighted to the posterior; NUTS when Pareto ``k`` says they cannot be).
     draws, tune, chains
         NUTS settings; ``tune`` defaults to 1000 (PyMC's default; 500 left R-hat at 1.010 on
-        the Gamma-Gamma part of a recovery test). MAP uses ``draws * chains`` Laplace draws.
+        the Gamma-Gamma part of a recovery test). MAP uses ``draws * chains`` Laplace draws,
+        PSIS ``draws`` proposals in all (each costs one log density, and one chain of
+        ``draws`` resampled draws has an ESS near ``draws`` when ``k`` is small).
     seed
         Integer or NumPy Generator; the same seed gives the same draws.
     cache_key
@@ -164,6 +171,19 @@ def fit_model(
     if adaptation not in ADAPTATIONS:
         raise BayescopeInputError(f"adaptation must be one of {ADAPTATIONS}", field="adaptation")
     start = time.perf_counter()
+    if method == "psis":
+        psis_idata, psis_gate, psis_mode = _fit_psis(model, var_names, draws, seed)
+        if psis_gate.passed:
+            announce(psis_gate)
+            return FitResult(psis_idata, psis_gate, method, time.perf_counter() - start,
+                             psis_mode)
+        log.warning("PSIS could not correct the Laplace approximation (%s): sampling with "
+                    "NUTS instead", "; ".join(psis_gate.problems))
+        fallback = fit_model(model, var_names, "nuts", draws, tune, chains, seed, progress,
+                             cache_key, backend, max_tree_depth, adaptation, warm_start)
+        fallback.gate.importance = psis_gate.importance
+        return dataclasses.replace(fallback, seconds=time.perf_counter() - start)
+    mode: dict[str, float] | None
     if method == "nuts":
         compiled = compile_nuts(model, cache_key, backend)
         compile_seconds = time.perf_counter() - start
@@ -204,69 +224,46 @@ def fit_model(
 def _fit_map_laplace(
     model: pm.Model, var_names: Sequence[str], n_draws: int, seed: int | np.random.Generator
 ) -> tuple[Any, GateReport, dict[str, float]]:
-    """Posterior mode in unconstrained space (multi-start L-BFGS) and Laplace draws."""
+    """Posterior mode and ``n_draws`` draws of the Laplace approximation around it."""
     rng = np.random.default_rng(seed_to_int(seed))
-    initial = model.initial_point()
-    raveled = DictToArrayBijection.map(initial)
-    info = raveled.point_map_info
-    logp_fn = model.compile_logp(jacobian=True)
-    dlogp_fn = model.compile_dlogp(jacobian=True)
+    target = UnconstrainedModel(model)
+    laplace = find_mode(target, rng)
+    draws = rng.multivariate_normal(laplace.mode, laplace.covariance, size=n_draws)
+    idata, mode = _posterior_from_vectors(target, var_names, draws, laplace.mode)
+    return idata, GateReport(method="map", passed=not laplace.problems,
+                             problems=laplace.problems), mode
 
-    def point(vec: np.ndarray) -> dict[str, np.ndarray]:
-        return DictToArrayBijection.rmap(RaveledVars(vec, info))
 
-    def neg_logp(vec: np.ndarray) -> float:
-        value = float(logp_fn(point(vec)))
-        return -value if np.isfinite(value) else 1e300
-
-    def neg_grad(vec: np.ndarray) -> np.ndarray:
-        return -np.asarray(dlogp_fn(point(vec)), dtype=float)
-
-    best: optimize.OptimizeResult | None = None
-    zeros = np.zeros_like(raveled.data)
-    # Start near the centre of the unconstrained space: the priors' own initial points
-    # (e.g. exp(4.5) for LogNormal(0, 3)) sit on flat, badly scaled plateaus.
-    # The model's own initial values (scaled to the data where the model says so) first:
-    # with them the mode does not depend on the data's units.
-    starts = [raveled.data, zeros] + [rng.normal(0, 1.0, zeros.size) for _ in range(3)]
-    for x0 in starts:
-        res = optimize.minimize(neg_logp, x0, jac=neg_grad, method="L-BFGS-B",
-                                options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
-        if best is None or res.fun < best.fun:
-            best = res
-    assert best is not None
-    hessian = _numerical_hessian(neg_grad, best.x)
-    problems = []
-    try:
-        cov = np.linalg.inv(hessian)
-        np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        problems.append("Hessian at the mode is not positive definite")
-        cov = np.diag(np.full(best.x.size, 1e-8))
-    # L-BFGS-B often ends "ABNORMAL" at the optimum when the line search runs out of float
-    # precision; judge the result by its gradient instead of the message.
-    gradient = float(np.max(np.abs(neg_grad(best.x))))
-    if not (best.success or gradient < 1e-2):
-        problems.append(f"optimizer stopped with gradient {gradient:.3g}: {best.message}")
-    samples = rng.multivariate_normal(best.x, (cov + cov.T) / 2, size=n_draws)
-    # Deterministics and RVs expressed in the (transformed) value variables; compiling the RVs
-    # themselves would draw from the prior instead.
-    expressions = model.replace_rvs_by_values([model[name] for name in var_names])
-    outputs = model.compile_fn(expressions, inputs=model.value_vars, on_unused_input="ignore")
-    values = np.array([outputs(point(s)) for s in samples], dtype=float)  # (draws, params)
-    mode = dict(zip(var_names, (float(v) for v in outputs(point(best.x))), strict=True))
-    posterior = {name: values[None, :, i] for i, name in enumerate(var_names)}
-    idata = az.from_dict({"posterior": posterior})
-    gate = GateReport(method="map", passed=not problems, problems=problems)
+def _fit_psis(
+    model: pm.Model, var_names: Sequence[str], n_draws: int, seed: int | np.random.Generator
+) -> tuple[Any, GateReport, dict[str, float]]:
+    """The Laplace approximation corrected by PSIS (:mod:`bayescope.inference.importance`);
+    the gate asks for a reliable ``k``, an importance ESS of at least ``ESS_MIN`` and a
+    clean mode."""
+    rng = np.random.default_rng(seed_to_int(seed))
+    target = UnconstrainedModel(model)
+    laplace = find_mode(target, rng, first_suffices=True)
+    problems = list(laplace.problems)
+    draws, diagnostics = importance_resample(laplace, target.batched_logp(), n_draws, rng)
+    if not diagnostics.reliable:
+        problems.append(f"Pareto k {diagnostics.pareto_k:.2f} > {diagnostics.threshold:.2f}: "
+                        "the Laplace approximation misses the posterior's tails")
+    if not diagnostics.ess >= ESS_MIN:
+        problems.append(f"importance-sampling ESS {diagnostics.ess:.0f} < {ESS_MIN:.0f}")
+    idata, mode = _posterior_from_vectors(target, var_names, draws, laplace.mode)
+    gate = GateReport(method="psis", passed=not problems, min_ess_bulk=diagnostics.ess,
+                      problems=problems, importance=diagnostics.to_dict())
     return idata, gate, mode
 
 
-def _numerical_hessian(grad: Any, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    """Central-difference Hessian of a function from its analytic gradient."""
-    n = x.size
-    hess = np.empty((n, n))
-    for i in range(n):
-        e = np.zeros(n)
-        e[i] = step
-        hess[:, i] = (grad(x + e) - grad(x - e)) / (2 * step)
-    return (hess + hess.T) / 2
+def _posterior_from_vectors(target: UnconstrainedModel, var_names: Sequence[str],
+                            draws: np.ndarray, mode: np.ndarray
+                            ) -> tuple[Any, dict[str, float]]:
+    """A one-chain posterior of ``var_names`` from unconstrained draws, and their values at
+    the mode."""
+    parameters = target.batched_parameters(var_names)
+    values = parameters(draws)
+    at_mode = parameters(mode[None, :])
+    posterior = {name: np.asarray(values[name], float)[None] for name in var_names}
+    mode_values = {name: float(np.asarray(at_mode[name]).reshape(-1)[0]) for name in var_names}
+    return az.from_dict({"posterior": posterior}), mode_values

@@ -9,8 +9,6 @@ with no repeat purchase is therefore alive for sure. The closed forms live in
 
 from __future__ import annotations
 
-from pymc_marketing.clv.distributions import BetaGeoNBD as _BetaGeoNBDDistribution
-
 from bayescope.models.btyd_base import PurchaseModel
 
 
@@ -19,5 +17,5 @@ class BetaGeoModel(PurchaseModel):
 
     name = "bgnbd"
     description = "BG/NBD (Fader, Hardie & Lee 2005)"
-    distribution = _BetaGeoNBDDistribution
+    reference_distribution = "BetaGeoNBD"
     drops_at_time_zero = False

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pymc as pm
@@ -87,7 +87,8 @@ class PurchaseModel(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
-    distribution: ClassVar[Any]
+    reference_distribution: ClassVar[str]
+    """Name of pymc-marketing's distribution of this model, the cross-checks' reference."""
     drops_at_time_zero: ClassVar[bool]
     parameter_names: ClassVar[tuple[str, ...]] = PURCHASE_PARAMETERS
 
@@ -120,9 +121,14 @@ class PurchaseModel(ABC):
 
     def reference_loglik(self, rfm: RFMSummary, params: Mapping[str, float]) -> float:
         """Total log-likelihood through pymc-marketing's distribution (for cross-checks)."""
+        # Imported here, not at the top: pymc-marketing takes ~2 s to import and only the
+        # cross-checks need it.
+        from pymc_marketing.clv import distributions
+
         triples, counts = unique_triples(rfm)
-        dist = self.distribution.dist(a=params["a"], b=params["b"], r=params["r"],
-                                      alpha=params["alpha"], T=triples[:, 2])
+        distribution = getattr(distributions, self.reference_distribution)
+        dist = distribution.dist(a=params["a"], b=params["b"], r=params["r"],
+                                 alpha=params["alpha"], T=triples[:, 2])
         observed = np.column_stack([triples[:, 1], triples[:, 0]])
         return float((pm.logp(dist, observed).eval() * counts).sum())
 

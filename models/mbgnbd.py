@@ -9,8 +9,6 @@ reference likelihood.
 
 from __future__ import annotations
 
-from pymc_marketing.clv.distributions import ModifiedBetaGeoNBD as _ModifiedBetaGeoNBDDistribution
-
 from bayescope.models.btyd_base import PurchaseModel
 
 
@@ -19,5 +17,5 @@ class ModifiedBetaGeoModel(PurchaseModel):
 
     name = "mbgnbd"
     description = "MBG/NBD (Batislam et al. 2007)"
-    distribution = _ModifiedBetaGeoNBDDistribution
+    reference_distribution = "ModifiedBetaGeoNBD"
     drops_at_time_zero = True

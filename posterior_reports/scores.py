@@ -18,7 +18,6 @@ average, bootstrap (:mod:`.comparison`) or slice by segment.
 from __future__ import annotations
 
 import numpy as np
-import scoringrules as sr
 from scipy.special import logsumexp
 
 PROB_CLIP = 1e-6
@@ -46,6 +45,8 @@ def interval_coverage(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> float
 
 def crps(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """Continuous ranked probability score of each unit's predictive sample (lower is better)."""
+    import scoringrules as sr  # ~2 s of numba compiles at import: only when scoring
+
     ensemble = np.sort(np.asarray(draws, float), axis=0)
     return np.asarray(sr.crps_ensemble(np.asarray(y, float), ensemble, m_axis=0,
                                        sorted_ensemble=True))
@@ -65,6 +66,8 @@ def log_score_discrete(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 def log_score_continuous(y: np.ndarray, draws: np.ndarray) -> np.ndarray:
     """Log predictive density of continuous outcomes from a Gaussian kernel over the draws."""
+    import scoringrules as sr
+
     return -np.asarray(sr.logs_ensemble(np.asarray(y, float), np.asarray(draws, float),
                                         m_axis=0))
 
