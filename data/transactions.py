@@ -97,7 +97,8 @@ def validate_transactions(
     else:
         value = np.full(len(raw), np.nan)
 
-    tidy = pd.DataFrame({"customer_id": customer.to_numpy(), "timestamp": timestamp,
+    tidy = pd.DataFrame({"customer_id": customer.reset_index(drop=True),
+                         "timestamp": timestamp,
                          "value": value})
     n_before = len(tidy)
     tidy = tidy[~_duplicate_rows(tidy)].reset_index(drop=True)

@@ -17,7 +17,6 @@ no gradient, no warmup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -72,25 +71,21 @@ def student_t_proposal(laplace: LaplaceFit, n: int, rng: np.random.Generator
     return draws, log_q
 
 
-def importance_resample(
-    laplace: LaplaceFit, log_density: Callable[[np.ndarray], np.ndarray], n: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, ImportanceDiagnostics]:
-    """``n`` posterior draws (unconstrained vectors) by PSIS from the Laplace proposal.
+def psis_resample(log_p: np.ndarray, log_q: np.ndarray, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, ImportanceDiagnostics]:
+    """Indices of as many posterior draws as there are proposals, resampled by their
+    Pareto-smoothed importance weights, and how reliable the weights are.
 
     Parameters
     ----------
-    laplace
-        Centre and covariance of the proposal.
-    log_density
-        Unnormalised log posterior density of ``(m, d)`` vectors (Jacobian included).
-    n
-        Proposals drawn, and draws returned.
+    log_p
+        Unnormalised log posterior density of each proposal (Jacobian included).
+    log_q
+        Log proposal density of each, up to a constant.
     rng
-        NumPy Generator.
+        NumPy Generator (the systematic resampling's one uniform).
     """
-    proposals, log_q = student_t_proposal(laplace, n, rng)
-    log_p = log_density(proposals)
+    n = log_p.size
     log_ratio = np.where(np.isfinite(log_p), log_p - log_q, -np.inf)
     log_ratio = log_ratio - np.max(log_ratio)
     # arviz-stats' psislw takes what PSIS-LOO passes it, the log-likelihood, and smooths its
@@ -103,4 +98,4 @@ def importance_resample(
         threshold=pareto_k_threshold(n))
     positions = (rng.uniform() + np.arange(n)) / n
     chosen = np.minimum(np.searchsorted(np.cumsum(weights), positions), n - 1)
-    return proposals[chosen], diagnostics
+    return chosen, diagnostics

@@ -24,12 +24,11 @@ from typing import Any
 
 import arviz as az
 import numpy as np
-import nutpie
 import pymc as pm
 
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.convergence import ESS_MIN, GateReport, announce, check_convergence
-from bayescope.inference.importance import importance_resample
+from bayescope.inference.importance import psis_resample, student_t_proposal
 from bayescope.inference.initial_points import (
     WarmStart,
     cold_initial_points,
@@ -60,6 +59,8 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
     """
     if backend not in BACKENDS:
         raise BayescopeInputError(f"backend must be one of {BACKENDS}", field="backend")
+    import nutpie  # here, not at the top: PSIS and MAP fits never load it (0.2 s)
+
     # nutpie's JAX compile freezes the data into the graph (no ``with_data``): never cached.
     key = None if cache_key is None or backend == "jax" else f"{cache_key}-{backend}"
     if key is not None and key in _COMPILED:
@@ -192,6 +193,8 @@ def fit_model(
             compiled = with_initial_points(compiled, warm_initial_points(
                 model, compiled.n_dim, warm_start))
             warm_settings["initial_step"] = warm_start.step_size
+        import nutpie
+
         idata = nutpie.sample(
             compiled,
             draws=draws,
@@ -242,15 +245,22 @@ def _fit_psis(
     clean mode."""
     rng = np.random.default_rng(seed_to_int(seed))
     target = UnconstrainedModel(model)
-    laplace = find_mode(target, rng, first_suffices=True)
+    # A mode to 1e-12 of the log density is the same proposal (a million customers: the same
+    # point to 6 digits, 34 evaluations instead of 47); the weights correct the rest.
+    laplace = find_mode(target, rng, first_suffices=True, ftol=1e-12)
     problems = list(laplace.problems)
-    draws, diagnostics = importance_resample(laplace, target.batched_logp(), n_draws, rng)
+    proposals, log_q = student_t_proposal(laplace, n_draws, rng)
+    evaluate = target.batched_logp_and_parameters(var_names)
+    log_p, values = evaluate(np.vstack([laplace.mode, proposals]))  # the mode first
+    chosen, diagnostics = psis_resample(log_p[1:], log_q, rng)
     if not diagnostics.reliable:
         problems.append(f"Pareto k {diagnostics.pareto_k:.2f} > {diagnostics.threshold:.2f}: "
                         "the Laplace approximation misses the posterior's tails")
     if not diagnostics.ess >= ESS_MIN:
         problems.append(f"importance-sampling ESS {diagnostics.ess:.0f} < {ESS_MIN:.0f}")
-    idata, mode = _posterior_from_vectors(target, var_names, draws, laplace.mode)
+    posterior = {name: np.asarray(values[name][1:][chosen], float)[None] for name in var_names}
+    mode = {name: float(np.asarray(values[name][0]).reshape(-1)[0]) for name in var_names}
+    idata = az.from_dict({"posterior": posterior})
     gate = GateReport(method="psis", passed=not problems, min_ess_bulk=diagnostics.ess,
                       problems=problems, importance=diagnostics.to_dict())
     return idata, gate, mode

@@ -81,8 +81,15 @@ def test_batched_log_density_equals_the_models_own(daily_model):
     target = UnconstrainedModel(model)
     vectors = target.initial + np.random.default_rng(0).normal(0.0, 0.1, (5, target.size))
     logp = model.compile_logp(jacobian=True)
-    np.testing.assert_allclose(target.batched_logp()(vectors),
-                               [float(logp(target.point(v))) for v in vectors], rtol=1e-10)
+    batched, values = target.batched_logp_and_parameters(("r", "a"))(vectors)
+    np.testing.assert_allclose(batched, [float(logp(target.point(v))) for v in vectors],
+                               rtol=1e-10)
+    points = [target.point(v) for v in vectors]
+    # r = exp(log r); a = phi kappa, phi on (0, 1) through the logistic, kappa through exp
+    np.testing.assert_allclose(values["r"], [np.exp(p["r_log__"]) for p in points], rtol=1e-12)
+    np.testing.assert_allclose(values["a"], [np.exp(p["kappa_dropout_log__"])
+                                             / (1.0 + np.exp(-p["phi_dropout_interval__"]))
+                                             for p in points], rtol=1e-12)
 
 
 FORK_CHECK = """
