@@ -123,7 +123,7 @@ def _summary_section(run: LoadedRun, spec: BTYDModel, unit: str,
     gate = _gate(run)
     passed = run.converged
     verdict = gate_callout(passed, gate.get("problems", []), "Do not use these numbers until "
-                           "the fit is rerun (more draws, or check the data).")
+                           "the fit is rerun (more draws, or check the data).", gate)
     run_info = {
         "model": spec.name, "method": run.attrs.get("method"),
         "customers": run.rfm.n_customers, "time unit": unit,
@@ -150,10 +150,22 @@ def _diagnostics_section(run: LoadedRun, spec: BTYDModel, out_dir: Path,
                          metrics: dict[str, Any]) -> Section:
     tree = run.tree
     if tree is None or "sample_stats" not in tree.children:
-        metrics["diagnostics"] = {"method": run.attrs.get("method")}
+        importance = _gate(run).get("importance")
+        metrics["diagnostics"] = {"method": run.attrs.get("method"), "importance": importance}
+        if importance:
+            return Section("Convergence diagnostics", [
+                Callout("PSIS fit: draws of the Laplace approximation at the posterior mode, "
+                        "weighted to the posterior and resampled. Pareto k says whether the "
+                        "weights can be trusted (below the threshold for this many draws, "
+                        "Vehtari et al. 2024); the importance ESS is how many independent "
+                        "draws they are worth. There are no Markov chains, so R-hat and the "
+                        "sampler diagnostics do not apply.", "note"),
+                Table(pd.DataFrame({"diagnostic": list(importance),
+                                    "value": list(importance.values())}),
+                      "Importance sampling")])
         return Section("Convergence diagnostics", [Callout(
             "MAP fit with Laplace draws: there are no Markov chains, so R-hat, ESS and the "
-            "sampler diagnostics do not apply. Use --method nuts for a full posterior.",
+            "sampler diagnostics do not apply. Use --method psis or nuts for the posterior.",
             "note")])
     posterior = tree["posterior"].to_dataset()
     names = spec.parameter_names

@@ -9,6 +9,7 @@ itself stays the one defined in :mod:`bayescope.inference.convergence`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,12 +35,34 @@ def parameter_summary(posterior: Any, names: tuple[str, ...]) -> dict[str, dict[
     return out
 
 
-def gate_callout(passed: bool, problems: list[str], advice: str) -> Callout:
-    """The report's green or red banner on the convergence gate; ``advice`` ends the red."""
-    if passed:
-        return Callout("Convergence gate PASSED: R-hat <= 1.01, bulk and tail ESS >= 400, no "
-                       "divergences.", "good")
-    return Callout("CONVERGENCE GATE FAILED: " + "; ".join(problems) + ". " + advice, "bad")
+def gate_callout(passed: bool, problems: list[str], advice: str,
+                 gate: Mapping[str, Any] | None = None) -> Callout:
+    """The report's green or red banner on the convergence gate; ``advice`` ends the red.
+
+    ``gate`` is the stored gate record: its ``method`` says which gate applied (NUTS's
+    R-hat, ESS and divergences; PSIS's Pareto k and importance ESS; none for MAP), and its
+    ``importance`` holds the PSIS figures, also kept when a PSIS fit fell back to NUTS.
+    """
+    gate = gate or {}
+    importance = gate.get("importance") or {}
+    method = gate.get("method", "nuts")
+    fallback = (f" (NUTS, because PSIS's Pareto k {importance['pareto_k']:.2f} exceeded "
+                f"{importance['threshold']:.2f})" if importance and method == "nuts" else "")
+    if not passed:
+        return Callout(f"CONVERGENCE GATE FAILED{fallback}: " + "; ".join(problems) + ". "
+                       + advice, "bad")
+    if method == "psis":
+        return Callout(
+            "Gate PASSED: the Laplace approximation corrected by Pareto-smoothed importance "
+            f"sampling, Pareto k {importance.get('pareto_k', float('nan')):.2f} <= "
+            f"{importance.get('threshold', float('nan')):.2f} and importance ESS "
+            f"{importance.get('ess', float('nan')):.0f} >= 400.", "good")
+    if method == "map":
+        return Callout("MAP fit: the optimizer converged at a positive definite Hessian. The "
+                       "draws are the uncorrected Laplace approximation, which no gate "
+                       "checks; --method psis corrects and checks them.", "note")
+    return Callout("Convergence gate PASSED: R-hat <= 1.01, bulk and tail ESS >= 400, no "
+                   f"divergences{fallback}.", "good")
 
 
 def parameter_frame(parameters: dict[str, dict[str, float]]) -> pd.DataFrame:

@@ -124,3 +124,10 @@ def test_cli_fits_btyd_by_psis_and_records_pareto_k(small_log_csv, tmp_path):
     assert diagnostics["importance"]["proposals"] == 600
     assert main(["-q", "predict", str(out), "--horizon", "90",
                  "--out", str(tmp_path / "p.csv")]) == 0
+    # The report says which gate applied: PSIS's, or NUTS's and why PSIS gave way.
+    assert main(["-q", "report", str(out)]) == 0
+    page = (out / "report" / "index.html").read_text()
+    if diagnostics["method"] == "psis":
+        assert "corrected by Pareto-smoothed importance sampling" in page
+    else:
+        assert "because PSIS&#x27;s Pareto k" in page or "because PSIS's Pareto k" in page
