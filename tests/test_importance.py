@@ -100,17 +100,18 @@ from bayescope.inference.laplace import in_forked_processes
 rows = np.arange(12.0).reshape(6, 2)
 out = in_forked_processes(lambda x: [x.sum(axis=1), np.full(len(x), os.getpid())], rows)
 assert np.array_equal(out[0], rows.sum(axis=1))
-print(len(set(out[1].tolist()) - {os.getpid()}))
+print(int((out[1] == os.getpid()).sum()))
 """
 
 
-def test_forked_evaluation_splits_rows_over_child_processes_in_order():
+def test_forked_evaluation_runs_in_child_processes_and_keeps_the_row_order():
     # Run in a fresh interpreter: a pytest-xdist worker has other threads, where forking is
     # refused (and the evaluation stays in the calling process).
     done = subprocess.run([sys.executable, "-c", FORK_CHECK], capture_output=True, text=True,
                           check=True)
-    children = int(done.stdout.strip().splitlines()[-1])
-    assert children == min(len(os.sched_getaffinity(0)), 6)
+    rows_in_the_parent = int(done.stdout.strip().splitlines()[-1])
+    # every row computed in a child (which child takes which share is the pool's choice)
+    assert rows_in_the_parent == (6 if len(os.sched_getaffinity(0)) < 2 else 0)
 
 
 def test_cli_fits_btyd_by_psis_and_records_pareto_k(small_log_csv, tmp_path):

@@ -286,9 +286,12 @@ class BTYD(Estimator):
     time_unit
         ``"W"`` (weeks) or ``"D"`` (days): the unit of recency, T and the rate.
     method
-        ``"nuts"`` (full posterior) or ``"map"`` (posterior mode plus a Laplace approximation).
+        ``"nuts"`` (full posterior), ``"psis"`` (the Laplace approximation corrected to the
+        posterior by Pareto-smoothed importance sampling; NUTS where Pareto k says the
+        correction cannot be trusted; seconds at a million customers) or ``"map"`` (posterior
+        mode plus the uncorrected Laplace approximation).
     draws, chains, seed
-        Sampler settings (draws per chain).
+        Sampler settings (NUTS: draws per chain; PSIS: draws in all).
     customer_col, time_col, value_col
         Column names of the transaction table; ``value_col=None`` fits purchases alone.
     progress
