@@ -224,7 +224,8 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
                      help="folder to write (one file per table)")
     gen.set_defaults(handler=generate_artists)
 
-    fit = fit_sub.add_parser("tickets", help="hierarchical negative binomial of ticket demand")
+    fit = fit_sub.add_parser("tickets",
+                             help="hierarchical negative-binomial hurdle of ticket demand")
     fit.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     fit.add_argument("--origin", required=True,
                      help="first week to forecast (a week_start date); only earlier weeks used")

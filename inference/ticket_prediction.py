@@ -2,8 +2,11 @@
 
 :class:`TicketSimulator` draws, for each posterior draw ``s`` and forecast row ``i``,
 
-    tickets_si ~ NegBinomial(mu_si, phi_si)        (as Poisson(Gamma(phi, mu / phi)))
-                 phi_si = phi_k exp(psi_h + rho log mu_si)
+    tickets_si = 0 with probability pi + (1 - pi) P0_si (no sale: listed weeks' zero share
+                 pi, and the hurdle's P0 = NB(0 | mu_si, phi0_si)), else
+                 1 + NegBinomial(m_si, phi_si),   m = mu / (1 - P0) - 1,
+                 phi_si = phi_k exp(psi_h + rho log mu_si), phi0 likewise with its own
+                 phi0_k and slope
     order_value_si = tickets_si * exp(pi_s,a(i) + gamma_s s_d(i) + sigma_s eps_si)
 
 (:mod:`bayescope.models.ticket_demand`), vectorised over the stored draws. :func:`forecast`
@@ -22,14 +25,7 @@ import pandas as pd
 
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.inference.predictive import predictive_summary_and_totals, summarise_totals
-from bayescope.models.ticket_demand import (
-    MAX_LOG_MU,
-    forecast_log_mu,
-    forecast_mu,
-    listed_zero_share,
-    log_price,
-    row_dispersion,
-)
+from bayescope.models.ticket_demand import forecast_mu, log_price, row_outcome
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -57,13 +53,17 @@ class TicketSimulator:
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``(draws, len(index))`` tickets and order values."""
         rows = self.panel.take(index)
-        log_mu = forecast_log_mu(params, rows, self.feature_means, self.size.size)
-        mu = forecast_mu(log_mu)
-        # The dispersion from the same capped mean: a runaway draw would make phi 0 or inf.
-        phi = row_dispersion(params, rows, self.tier,
-                             np.clip(log_mu, -MAX_LOG_MU * 5, MAX_LOG_MU))
-        tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
-        tickets[rng.random(tickets.shape) < listed_zero_share(params, rows, self.tier)] = 0.0
+        part = row_outcome(params, rows, self.feature_means, self.size.size, self.tier)
+        phi = part.phi
+        if part.hurdle:
+            excess = part.excess
+            tickets = 1.0 + rng.poisson(rng.gamma(phi, excess / phi)).astype(float)
+        else:
+            mu = forecast_mu(part.log_mu)
+            tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
+        no_sale = (part.zero_share + (1.0 - part.zero_share) * np.exp(part.log_no_sale)
+                   if part.hurdle else part.zero_share)
+        tickets[rng.random(tickets.shape) < no_sale] = 0.0
         price = log_price(params, rows.artist, self.size[rows.dma],
                           rng.standard_normal(tickets.shape))
         return {"tickets": tickets, "order_value": tickets * np.exp(price)}

@@ -20,7 +20,9 @@ computes the every-cell term and its gradient in one pass:
     dL/dphi_aw  = sum_d g_adw phi_adw / phi_aw,
     dL/drho     = sum_adw g_adw phi_adw eta_adw,
 
-with cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
+(In the model's hurdle, :mod:`bayescope.models.ticket_demand`, this term is the log
+probability of no sale, and ``phi`` and ``rho`` are that part's own, ``phi0`` and ``rho0``.)
+With cell features ``x``, artist-week features ``z`` (social momentum, national sales) and
 week features ``s`` (the season), the last two added once per artist-week; the dispersion
 ``phi_aw`` varies by artist and week (the artist's tier and the week's weeks ahead), and each
 cell's ``phi_adw`` grows with its mean as ``mu^rho`` (``rho = 0``: the plain negative

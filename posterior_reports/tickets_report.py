@@ -62,7 +62,10 @@ def build_tickets_report(run: TicketsRunView, out_dir: Path, forecast: TicketFor
                   "week (smaller = heavier tails), dispersion_weeks_ahead[h] the log factor "
                   "on it h weeks ahead (positive = narrower forecasts than the tier's "
                   "average) and dispersion_slope the power of the mean it grows with "
-                  "(0: one size at every mean; positive: busy weeks relatively tighter)."),
+                  "(0: one size at every mean; positive: busy weeks relatively tighter). "
+                  "Whether a week sells at all has its own size and slope, sale_phi and "
+                  "sale_dispersion_slope (a hurdle: sale_phi = phi and equal slopes is the "
+                  "plain negative binomial; a larger sale_phi = more weeks sell)."),
         Table(frame, f"Posterior of the population parameters (mean, sd, {HDI_PROB:.0%} HDI)"),
     ])
     table = parameter_table(posterior, gated(posterior))

@@ -46,7 +46,10 @@ def _truth(generated) -> dict[str, float]:
            "gamma_size": truth.price_size, "sigma_price_artist": truth.sigma_price_artist,
            "sigma_price": truth.sigma_price}
     out.update({f"beta[{k}]": v for k, v in truth.coefficients.items()})
-    out.update({f"phi[{tier}]": v for tier, v in
+    # The generator's zero is NB(0 | mu, phi), which the hurdle's no-sale part is with phi0 =
+    # sale_phi (rho0 = 0 and no weeks-ahead factor in the truth); its phi shapes the count
+    # above one, which has no counterpart in the generator.
+    out.update({f"sale_phi[{tier}]": v for tier, v in
                 zip(("superstar", "established", "emerging"), truth.dispersion, strict=True)})
     return out
 
@@ -225,14 +228,16 @@ def test_static_features_and_runs_saved_before_feature_sets(tmp_path):
 def test_forecasts_written_by_dask_workers_match_the_pandas_engine(fitted, tmp_path,
                                                                    monkeypatch):
     """Parts of three artists on a two-process cluster: same rows and columns; means, quantiles
-    and totals as close to the pandas engine's as another seed's are."""
+    and totals as close to the pandas engine's as other seeds' are (within twice the largest
+    difference between three pandas seeds: one pair alone left a 2x bound to chance)."""
     distributed = pytest.importorskip("distributed")
     from bayescope.families import tickets
 
     run_dir = fitted[3] / "run"
     base = ["-q", "predict", str(run_dir)]
     assert main([*base, "--seed", "1", "--out", str(tmp_path / "one.parquet")]) == 0
-    assert main([*base, "--seed", "2", "--out", str(tmp_path / "two.parquet")]) == 0
+    for seed, stem in ((2, "two"), (3, "three")):
+        assert main([*base, "--seed", str(seed), "--out", str(tmp_path / f"{stem}.parquet")]) == 0
     monkeypatch.setattr(tickets, "ARTISTS_PER_PART", 3)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
@@ -241,23 +246,29 @@ def test_forecasts_written_by_dask_workers_match_the_pandas_engine(fitted, tmp_p
     assert len(list((tmp_path / "parts").glob("part-*.parquet"))) == 3
     key = ["artist_id", "dma_id", "week_start"]
     ours = pd.read_parquet(tmp_path / "parts").sort_values(key, ignore_index=True)
-    one, two = (pd.read_parquet(tmp_path / name).sort_values(key, ignore_index=True)
-                for name in ("one.parquet", "two.parquet"))
+    one, two, three = (pd.read_parquet(tmp_path / name).sort_values(key, ignore_index=True)
+                       for name in ("one.parquet", "two.parquet", "three.parquet"))
     assert list(ours.columns) == PREDICT_COLUMNS
     pd.testing.assert_frame_equal(ours[key], one[key])
     for name, suffix in (("artist_week", ["artist_id", "week_start"]),
                          ("national", ["week_start"])):
         ours_totals = pd.read_parquet(tmp_path / f"parts_{name}.parquet").sort_values(
             suffix, ignore_index=True)
-        one_totals, two_totals = (pd.read_parquet(tmp_path / f"{stem}_{name}.parquet")
-                                  .sort_values(suffix, ignore_index=True)
-                                  for stem in ("one", "two"))
+        one_totals, two_totals, three_totals = (
+            pd.read_parquet(tmp_path / f"{stem}_{name}.parquet")
+            .sort_values(suffix, ignore_index=True) for stem in ("one", "two", "three"))
         pd.testing.assert_frame_equal(ours_totals[suffix], one_totals[suffix])
         for column in ("tickets_mean", "tickets_low", "tickets_high"):
             engines = np.abs(ours_totals[column] - one_totals[column]).mean()
-            seeds = np.abs(two_totals[column] - one_totals[column]).mean()
+            seeds = _largest_seed_difference(one_totals, two_totals, three_totals, column=column)
             assert engines <= 2.0 * seeds + 1e-9, (name, column, engines, seeds)
     for column in ("tickets_mean", "tickets_high", "order_value_mean"):
         engines = np.abs(ours[column] - one[column]).mean()
-        seeds = np.abs(two[column] - one[column]).mean()
+        seeds = _largest_seed_difference(one, two, three, column=column)
         assert engines <= 1.5 * seeds + 1e-9, (column, engines, seeds)
+
+
+def _largest_seed_difference(*frames: pd.DataFrame, column: str) -> float:
+    """The largest mean absolute difference in ``column`` between any two of ``frames``."""
+    return max(float(np.abs(a[column] - b[column]).mean())
+               for k, a in enumerate(frames) for b in frames[k + 1:])

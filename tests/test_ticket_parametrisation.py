@@ -149,9 +149,7 @@ def test_forecasts_read_runs_saved_before_the_reparametrisation():
     np.testing.assert_allclose(new, expected)
 
 
-def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
-    """``pointwise_loglik`` against scipy's negative binomial: plain off the listed weeks,
-    ``log(pi + (1 - pi) NB(0))`` at zero and ``log(1 - pi) + log NB(y)`` above it on them."""
+def _hurdle_rows_and_draws() -> tuple[SimpleNamespace, dict[str, np.ndarray], np.ndarray]:
     rng = np.random.default_rng(6)
     n_draws, n_rows = 4, 8
     rows = SimpleNamespace(
@@ -159,24 +157,86 @@ def test_pointwise_loglik_is_the_zero_inflated_negative_binomial():
         x=np.column_stack([rng.normal(size=n_rows),
                            np.log1p(np.array([0, 0, 1, 2, 0, 1, 1, 0]))]),
         tickets=np.array([0.0, 3.0, 0.0, 7.0, 2.0, 0.0, 12.0, 0.0]),
-        features=("streams_index", "log_events_listed"), n=n_rows)
+        features=("streams_index", "log_events_listed"), n=n_rows, weeks_ahead=None)
     draws = {"alpha_artist": rng.normal(size=(n_draws, 2)),
              "delta_dma": rng.normal(size=(n_draws, 2)),
              "pair_effect": rng.normal(0, 0.3, size=(n_draws, 2, 2)),
              "beta": rng.normal(size=(n_draws, 2)), "phi": rng.gamma(2.0, size=(n_draws, 3)),
              "listed_zero_share": rng.uniform(0.05, 0.5, size=(n_draws, 3)),
-             "dispersion_slope": rng.normal(0, 0.5, size=n_draws)}
-    tier = np.array([2, 0])
+             "dispersion_slope": rng.normal(0, 0.5, size=n_draws),
+             "sale_phi": rng.gamma(2.0, size=(n_draws, 3)),
+             "sale_dispersion_slope": rng.normal(0, 0.5, size=n_draws)}
+    return rows, draws, np.array([2, 0])
+
+
+def test_pointwise_loglik_is_the_zero_inflated_hurdle():
+    """``pointwise_loglik`` against scipy's negative binomial: ``P0 = NB(0 | mu, phi0)`` at
+    zero and ``(1 - P0) NB(y - 1 | m, phi)`` above it with ``m = mu / (1 - P0) - 1``,
+    zero-inflated by ``pi`` on the listed weeks; a run saved before the hurdle keeps the
+    plain negative binomial."""
+    rows, draws, tier = _hurdle_rows_and_draws()
     got = pointwise_loglik(draws, rows, np.zeros(2), 2, tier)  # type: ignore[arg-type]
     mu = np.exp(forecast_log_mu(draws, rows, np.zeros(2), n_dmas=2))  # type: ignore[arg-type]
     phi = draws["phi"][:, tier[rows.artist]] * mu ** draws["dispersion_slope"][:, None]
-    nb = stats.nbinom.logpmf(rows.tickets, phi, phi / (phi + mu))
+    phi0 = (draws["sale_phi"][:, tier[rows.artist]]
+            * mu ** draws["sale_dispersion_slope"][:, None])
+    no_sale = stats.nbinom.pmf(0, phi0, phi0 / (phi0 + mu))
+    m = mu / (1 - no_sale) - 1
+    hurdle = np.where(rows.tickets == 0, no_sale,
+                      (1 - no_sale) * stats.nbinom.pmf(rows.tickets - 1, phi, phi / (phi + m)))
     pi = draws["listed_zero_share"][:, tier[rows.artist]]
     listed = rows.x[:, 1] > 0
-    expected = np.where(~listed, nb, np.where(
-        rows.tickets == 0, np.log(pi + (1 - pi) * np.exp(nb)), np.log1p(-pi) + nb))
+    expected = np.log(np.where(~listed, hurdle, np.where(
+        rows.tickets == 0, pi + (1 - pi) * hurdle, (1 - pi) * hurdle)))
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     assert 0 < listed.mean() < 1 and (rows.tickets[listed] == 0).any()
+    assert np.all(m > 0)
+    plain = {k: v for k, v in draws.items() if not k.startswith("sale_")}
+    nb = stats.nbinom.pmf(rows.tickets, phi, phi / (phi + mu))
+    zi_nb = np.log(np.where(~listed, nb, np.where(rows.tickets == 0, pi + (1 - pi) * nb,
+                                                   (1 - pi) * nb)))
+    np.testing.assert_allclose(pointwise_loglik(plain, rows, np.zeros(2), 2, tier),  # type: ignore[arg-type]
+                               zi_nb, rtol=1e-10)
+
+
+def test_simulated_tickets_follow_the_hurdle():
+    """The simulator's draws of each row: P(0) is ``pi + (1 - pi) P0``, the mean is ``(1 -
+    pi) mu`` whatever ``phi0`` (small, middling or large), and the counts above one follow
+    ``NB(m, phi)`` (chi-square over the first counts)."""
+    from bayescope.inference.ticket_prediction import TicketSimulator
+
+    rows, draws, tier = _hurdle_rows_and_draws()
+    n = 40_000
+    one = {k: np.repeat(v[:1], n, axis=0) for k, v in draws.items()}
+    one["sale_phi"] = np.repeat(np.array([[0.02, 5.0, 0.3]]), n, axis=0)
+    one["price_artist"] = np.zeros((n, 2))
+    one["gamma_size"], one["sigma_price"] = np.zeros(n), np.ones(n)
+    panel = SimpleNamespace(**{**vars(rows), "take": lambda index: rows})
+    simulator = TicketSimulator(panel, tier, np.zeros(2), np.zeros(2))  # type: ignore[arg-type]
+    sample = simulator.simulate(one, np.arange(rows.n), np.random.default_rng(3))["tickets"]
+    mu = np.exp(forecast_log_mu(one, rows, np.zeros(2), n_dmas=2))[0]  # type: ignore[arg-type]
+    phi = one["phi"][0, tier[rows.artist]] * mu ** one["dispersion_slope"][0]
+    phi0 = one["sale_phi"][0, tier[rows.artist]] * mu ** one["sale_dispersion_slope"][0]
+    pi = one["listed_zero_share"][0, tier[rows.artist]] * (rows.x[:, 1] > 0)
+    no_sale = stats.nbinom.pmf(0, phi0, phi0 / (phi0 + mu))
+    p0 = pi + (1 - pi) * no_sale
+    assert np.all(np.abs((sample == 0).mean(axis=0) - p0)
+                  < 4 * np.sqrt(p0 * (1 - p0) / n) + 1e-3)
+    np.testing.assert_allclose(sample.mean(axis=0), (1 - pi) * mu,
+                               rtol=6 * (sample.std(axis=0) / np.sqrt(n) / mu).max())
+    m = mu / (1 - no_sale) - 1
+    tested = 0
+    for i in range(rows.n):
+        above = sample[:, i][sample[:, i] > 0] - 1
+        counts = np.bincount(above.astype(int), minlength=5)[:5]
+        expected = stats.nbinom.pmf(np.arange(5), phi[i], phi[i] / (phi[i] + m[i])) * above.size
+        keep = expected > 20
+        if keep.sum() < 2:
+            continue
+        tested += 1
+        chi2 = ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+        assert chi2 < stats.chi2.ppf(0.999, keep.sum()), (i, counts, expected)
+    assert tested >= 4
 
 
 def test_row_dispersion_grows_with_the_mean_and_runs_saved_before_the_slope_keep_theirs():
@@ -222,7 +282,8 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
         model = build_ticket_model(inputs, 5)
         assert ("dispersion_weeks_ahead" in model.named_vars) == bool(leads)
         names = ["alpha_artist", "delta_dma", "pair_effect", "beta", "phi",
-                 "listed_zero_share", "dispersion_slope"] + (
+                 "listed_zero_share", "dispersion_slope", "sale_phi",
+                 "sale_dispersion_slope"] + (
                      ["dispersion_weeks_ahead"] if leads else [])
         outputs = model.compile_fn([model[n] for n in names] + [model["tickets_loglik"]],
                                    inputs=model.value_vars, on_unused_input="ignore")
@@ -237,6 +298,7 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
                 assert abs(params["dispersion_weeks_ahead"].sum()) < 1e-10
                 assert np.ptp(params["dispersion_weeks_ahead"]) > 0
             assert params["dispersion_slope"][0] != 0
+            assert params["sale_dispersion_slope"][0] != params["dispersion_slope"][0]
             train = panels.train
             expected = pointwise_loglik(params, train, inputs.feature_means, 6,
                                         panels.tier).sum()

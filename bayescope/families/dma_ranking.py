@@ -7,7 +7,8 @@ dynamics and recent sales in the DMA at the artist's typical state on tour (the 
 its toured weeks before the origin: listings, their growth, weeks listed, tickets per event,
 recent sales; every artist's median if it never toured then). Per posterior draw:
 
-    expected tickets per show = ON_SALE_WEEKS * exp(log mu_ad(scenario))
+    expected tickets per show = ON_SALE_WEEKS * E[tickets_ad(scenario)]
+        (the hurdle's mean, models.ticket_demand.RowOutcome.expected_tickets)
     price per ticket = exp(pi_a + gamma_size s_d + sigma_price^2 / 2)
 
 so each DMA gets the posterior mean and 90% interval of its expected tickets, its expected
@@ -29,12 +30,7 @@ import pandas as pd
 from bayescope.data.ticket_panel import TicketPanel
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.predictive import thin_draws
-from bayescope.models.ticket_demand import (
-    expected_price,
-    forecast_log_mu,
-    forecast_mu,
-    listed_zero_share,
-)
+from bayescope.models.ticket_demand import expected_price, row_outcome
 from bayescope.posterior_reports.runs import TicketsRunView
 
 log = logging.getLogger(__name__)
@@ -58,11 +54,10 @@ def rank_dmas(run: TicketsRunView, artist: str, top: int = 10, seed: int = 0,
     params = thin_draws(run.artifact.posterior, RANK_DRAWS, rng)
     scenario = _scenario(run, a)
     size = np.asarray(run.attr("size"), float)
-    log_mu = forecast_log_mu(params, scenario, np.asarray(run.attr("feature_means"), float),
-                             size.size)
     tier = np.asarray(run.attr("tier"), int)
-    tickets = ON_SALE_WEEKS * forecast_mu(log_mu) * (1.0 - listed_zero_share(params, scenario,
-                                                                              tier))
+    tickets = ON_SALE_WEEKS * row_outcome(
+        params, scenario, np.asarray(run.attr("feature_means"), float), size.size,
+        tier).expected_tickets
     price = expected_price(params, np.array([a]), size)
     recent = np.asarray(run.attr("recent_events"), float)[a]
     played = recent > 0

@@ -154,7 +154,7 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
         raise BayescopeInputError(
             f"only {(inputs.tickets > 0).sum()} artist-DMA-weeks with sales before the origin: "
             "too few to fit (pick a later origin or more artists)", field="origin")
-    log.info("fitting the hierarchical negative binomial on %d artist-DMA-weeks (%d with "
+    log.info("fitting the hierarchical negative-binomial hurdle on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     model = build_ticket_model(inputs, panels.tier.size)
     if warm_start is not None:
@@ -378,7 +378,7 @@ def predict_tickets_on_dask(run: TicketsRun, out: str | Path, seed: int = 0,
 
 
 class TicketDemand(Estimator):
-    """Live-event ticket demand: a hierarchical negative binomial over artist x DMA x week
+    """Live-event ticket demand: a hierarchical negative-binomial hurdle over artist x DMA x week
     with lagged, leakage-free signals (:mod:`bayescope.models.ticket_demand`), NUTS.
 
     Parameters
