@@ -54,15 +54,13 @@ class TicketSimulator:
         """``(draws, len(index))`` tickets and order values."""
         rows = self.panel.take(index)
         part = row_outcome(params, rows, self.feature_means, self.size.size, self.tier)
-        phi = part.phi
+        phi, share = part.phi, part.zero_share
         if part.hurdle:
-            excess = part.excess
-            tickets = 1.0 + rng.poisson(rng.gamma(phi, excess / phi)).astype(float)
-        else:
-            mu = forecast_mu(part.log_mu)
-            tickets = rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
-        no_sale = (part.zero_share + (1.0 - part.zero_share) * np.exp(part.log_no_sale)
-                   if part.hurdle else part.zero_share)
+            tickets = 1.0 + rng.poisson(rng.gamma(phi, part.excess / phi)).astype(float)
+            no_sale = share + (1.0 - share) * np.exp(part.log_no_sale)
+        else:  # a run saved before the hurdle: the plain negative binomial
+            tickets = rng.poisson(rng.gamma(phi, forecast_mu(part.log_mu) / phi)).astype(float)
+            no_sale = share
         tickets[rng.random(tickets.shape) < no_sale] = 0.0
         price = log_price(params, rows.artist, self.size[rows.dma],
                           rng.standard_normal(tickets.shape))

@@ -306,7 +306,6 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         eta_sold = (alpha[a_s] + delta[d_s] + pair[a_s, d_s]
                     + pt.dot(pm.Data("x_sold", inputs.x[sold]), beta))
         log_phi_sold = log_phi_grid[a_s, w_s] + slope * eta_sold
-        phi_sold = pt.exp(log_phi_sold)
         # The every-cell term gave these weeks log P(no sale); they need log P(sale) and the
         # count above one (the hurdle of the module docstring).
         log_no_sale = nb_log_zero(log_sale_phi_grid[a_s, w_s] + sale_slope * eta_sold,
@@ -314,11 +313,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int) -> pm.Model:
         log_sale = pt.log1mexp(log_no_sale)
         log_excess = pt.log(excess_mean(eta_sold, log_sale))
         listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
-        excess = y - 1.0
-        with_sales = pt.sum(pt.gammaln(excess + phi_sold) - pt.gammaln(phi_sold)
-                            - pt.gammaln(excess + 1)
-                            + excess * (log_excess - pt.logaddexp(log_phi_sold, log_excess))
-                            + nb_log_zero(log_phi_sold, log_excess)
+        with_sales = pt.sum(nb_logpmf(y - 1.0, log_excess, log_phi_sold)
                             - log_no_sale + log_sale
                             + listed_sold * pt.log1p(-zero_share[tier[a_s]]))
         pm.Potential("tickets_loglik", every_cell + with_sales)
@@ -650,9 +645,9 @@ def pointwise_loglik(params: Params, panel: TicketPanel, feature_means: np.ndarr
     y = panel.tickets[None, :]
     if part.hurdle:
         count = log1mexp(part.log_no_sale) + nb_logpmf(y - 1.0, np.log(part.excess),
-                                                         part.phi)
+                                                         np.log(part.phi))
     else:
-        count = nb_logpmf(y, part.log_mu, part.phi)
+        count = nb_logpmf(y, part.log_mu, np.log(part.phi))
     share = part.zero_share
     with np.errstate(divide="ignore"):
         return np.where(y == 0, np.logaddexp(np.log(share), np.log1p(-share)
@@ -660,12 +655,17 @@ def pointwise_loglik(params: Params, panel: TicketPanel, feature_means: np.ndarr
                         np.log1p(-share) + count)
 
 
-def nb_logpmf(y: np.ndarray, log_mu: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """``log NB(y | mu, phi)`` (NumPy; ``y >= 0``; any value where ``y < 0``)."""
+def nb_logpmf(y: Any, log_mu: Any, log_phi: Any) -> Any:
+    """``log NB(y | mu, phi)`` from the logs of ``mu`` and ``phi``, on PyTensor variables or
+    NumPy arrays alike (``y >= 0``; NumPy gives any value where ``y < 0``)."""
+    if any(isinstance(v, pt.TensorVariable) for v in (y, log_mu, log_phi)):
+        phi = pt.exp(log_phi)
+        return (pt.gammaln(y + phi) - pt.gammaln(phi) - pt.gammaln(y + 1)
+                + y * (log_mu - pt.logaddexp(log_phi, log_mu)) + nb_log_zero(log_phi, log_mu))
     from scipy.special import gammaln
 
     y = np.maximum(y, 0.0)
-    log_phi = np.log(phi)
+    phi = np.exp(log_phi)
     return (gammaln(y + phi) - gammaln(phi) - gammaln(y + 1)
             + y * (log_mu - np.logaddexp(log_phi, log_mu)) + nb_log_zero(log_phi, log_mu))
 
