@@ -1,11 +1,15 @@
 """P(X = n) of BG/NBD and MBG/NBD, and the closed forms at the edges an outside check found.
 
-The PMF is checked against Fader, Hardie & Lee's (2005) published conditional expectation
-(its mean), against lifetimes' new-customer PMF (FHL eq. 8 and its MBG/NBD counterpart), and
-against simulation of the purchase process for new and existing customers.
+The PMF is checked against R BTYD's published values (``bgnbd.pmf`` at the help page's
+arguments; the walkthrough vignette's conditional expectations, P(alive) and calibration fit
+histogram), against Fader, Hardie & Lee's (2005) published conditional expectation (its mean),
+against lifetimes' new-customer PMF (FHL eq. 8 and its MBG/NBD counterpart), and against
+simulation of the purchase process for new and existing customers.
 """
 
 from __future__ import annotations
+
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,8 @@ from bayescope.models import purchase_model
 
 FHL = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 MODELS = ("bgnbd", "mbgnbd")
+# The unrounded CDNOW estimate the BTYD walkthrough prints (v2.4.1-2.4.3, LL -9582.429).
+BTYD_FIT = {"r": 0.2425967, "alpha": 4.413659, "a": 0.7929869, "b": 2.426164}
 
 
 def _params(values: dict[str, float], draws: int = 1) -> dict[str, np.ndarray]:
@@ -33,6 +39,58 @@ def test_mean_of_the_conditional_pmf_is_fader_hardie_lees_published_1_226():
                     np.full(n.size, 38.86), 39.0, n)[0]
     assert pmf.sum() == pytest.approx(1.0, abs=1e-12)
     assert float(n @ pmf) == pytest.approx(1.226, abs=5e-4)
+
+
+def test_new_customer_pmf_is_r_btyds_published_bgnbd_pmf():
+    # BTYD's bgnbd.pmf help-page arguments; the outputs as lifetimes' test_estimation.py
+    # records them "same as R BTYD" (7 significant digits).
+    model = purchase_model("bgnbd")
+    assert model.pmf_new(_params(FHL), 2.0, np.array([10.0]))[0, 0] == pytest.approx(
+        1.07869e-07, rel=5e-6)
+    assert model.pmf_new(_params(FHL), 39.0, np.array([0.0]))[0, 0] == pytest.approx(
+        0.5737864, rel=2e-7)
+    published = [0.0019995214, 0.0015170236, 0.0011633150, 0.0009003148, 0.0007023638,
+                 0.0005517902, 0.0004361913, 0.0003467171, 0.0002769613, 0.0002222260]
+    np.testing.assert_allclose(model.pmf_new(_params(FHL), 30.0, np.arange(11, 21.0))[0],
+                               published, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("x", "tx", "T", "published"), [
+    (10.0, 20.0, 39.0, 0.3474606), (15.0, 20.0, 39.0, 0.04283391),
+    (20.0, 20.0, 39.0, 0.004158973), (25.0, 20.0, 39.0, 0.0003583685),
+    (26.0, 216 / 7, 31.0, 25.75659),  # customer 1516 (t.x printed as 30.85714: 216 days)
+])
+def test_conditional_pmf_mean_is_the_btyd_walkthroughs_printed_expectation(x, tx, T, published):
+    # bgnbd.ConditionalExpectedTransactions(params, T.star = 52, x, t.x, T.cal)
+    model = purchase_model("bgnbd")
+    n = np.arange(0, 400.0)
+    same = np.ones(n.size)
+    pmf = model.pmf(_params(BTYD_FIT), x * same, tx * same, T * same, 52.0, n)[0]
+    assert float(n @ pmf) == pytest.approx(published, rel=2e-7)
+
+
+def test_p_alive_is_the_btyd_walkthroughs_printed_value_for_customer_1516():
+    alive = purchase_model("bgnbd").p_alive(_params(BTYD_FIT), np.array([26.0]),
+                                             np.array([216 / 7]), np.array([31.0]))
+    assert float(alive[0, 0]) == pytest.approx(0.9688523, abs=1e-7)
+
+
+def test_calibration_histogram_of_the_cdnow_cohort_is_btyds_figure():
+    # The expected number of CDNOW's 2,357 customers with 0, 1, ..., 6 and 7+ repeat purchases
+    # in calibration, sum_i P(X(T_i) = x), as bgnbd.PlotFrequencyInCalibration(params, cbs, 7)
+    # draws it in the walkthrough (its figure 7; BTYD's 7+ bin sums x = 7 .. max(x) = 29).
+    # The matrix is not printed: the bar heights were read off the vector figure to +-0.05.
+    path = resources.files("lifetimes") / "datasets" / "cdnow_customers_summary.csv"
+    with resources.as_file(path) as local:
+        T = pd.read_csv(local)["T"].to_numpy(float)
+    model = purchase_model("bgnbd")
+    values, customers = np.unique(T, return_counts=True)
+    n = np.arange(0, 30.0)
+    expected = sum(c * model.pmf_new(_params(FHL), float(t), n)[0]
+                   for t, c in zip(values, customers, strict=True))
+    binned = np.r_[expected[:7], expected[7:].sum()]
+    figure = [1406.5, 460.8, 192.7, 101.3, 59.9, 38.2, 25.6, 71.4]
+    np.testing.assert_allclose(binned, figure, atol=0.1)
 
 
 @pytest.mark.parametrize("name", MODELS)
