@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,17 +44,26 @@ BACKENDS = ("numba", "jax")
 ADAPTATIONS = ("low_rank", "diag")
 DEFAULT_TUNE = 1000
 
-# Compiled nutpie models by structural key. Compiling (numba) costs 5-8 s, sampling a
-# million customers' sufficient statistics a few more; a process that fits the same model
-# structure again (segments, weekly refits, the benchmark) swaps the data in instead.
-_COMPILED: dict[str, Any] = {}
+# Compiled nutpie models by structural key. Compiling (numba) costs 5-8 s for BTYD and about
+# a minute for the ticket model; a process that fits the same model structure again
+# (segments, weekly refits, backtest origins, the benchmark) swaps the data in instead. The
+# few most recent are kept: each holds a copy of its model's data.
+_COMPILED: OrderedDict[str, tuple[tuple[tuple[str, tuple[int, ...]], ...], Any]] = OrderedDict()
+COMPILED_KEPT = 4
+
+
+def free_variable_shapes(model: pm.Model) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Name and shape of every unconstrained variable of ``model``, in order."""
+    point = model.initial_point()
+    return tuple((var.name, tuple(point[var.name].shape)) for var in model.value_vars)
 
 
 def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "numba"
                  ) -> Any:
     """A nutpie-compiled model, reusing a compiled one with the same ``cache_key``.
 
-    Models sharing a key must differ only in their ``pm.Data`` values (any lengths).
+    Models sharing a key must differ only in their ``pm.Data`` values (any lengths); one
+    whose free variables differ in name or shape from the cached model's is compiled anew.
     ``backend="jax"`` compiles logp and gradient with JAX (XLA fuses the elementwise work of
     large likelihoods; needs the ``jax`` extra, and runs on a GPU when JAX sees one).
     """
@@ -63,8 +73,10 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
 
     # nutpie's JAX compile freezes the data into the graph (no ``with_data``): never cached.
     key = None if cache_key is None or backend == "jax" else f"{cache_key}-{backend}"
-    if key is not None and key in _COMPILED:
-        cached = _COMPILED[key]
+    shapes = free_variable_shapes(model) if key is not None else ()
+    if key is not None and key in _COMPILED and _COMPILED[key][0] == shapes:
+        _COMPILED.move_to_end(key)
+        cached = _COMPILED[key][1]
         data = {var.name: var.get_value() for var in model.data_vars}
         # The starting points (support points plus jitter) depend on the data too, and the
         # cached model's would be those of the model it was compiled from.
@@ -80,7 +92,10 @@ def compile_nuts(model: pm.Model, cache_key: str | None = None, backend: str = "
     else:
         compiled = nutpie.compile_pymc_model(model)
     if key is not None:
-        _COMPILED[key] = compiled
+        _COMPILED[key] = (shapes, compiled)
+        _COMPILED.move_to_end(key)
+        while len(_COMPILED) > COMPILED_KEPT:
+            _COMPILED.popitem(last=False)
     return compiled
 
 
@@ -194,24 +209,29 @@ def fit_model(
                 model, compiled.n_dim, warm_start))
             warm_settings["initial_step"] = warm_start.step_size
         import nutpie
+        from threadpoolctl import threadpool_limits
 
-        idata = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune if tune is not None else DEFAULT_TUNE,
-            chains=chains,
-            seed=seed_to_int(seed),
-            progress_bar=progress,
-            # A low-rank correction to the diagonal mass matrix absorbs the strong linear
-            # correlations of BTYD posteriors in log space (r with alpha, p with q and v):
-            # on CDNOW it raised the minimum bulk ESS from 789 to 4,525 and cut sampling from
-            # 9.0 s to 2.0 s.
-            adaptation=adaptation,
-            maxdepth=max_tree_depth,
-            # Warmup draws are never read; at 655,200 ticket cells they held 150 MB per fit.
-            save_warmup=False,
-            **warm_settings,
-        )
+        # nutpie runs each chain in its own thread: BLAS threads inside a chain's gradient
+        # only contend with the other chains (a 10,000 x 78 logistic regression, 2 chains on
+        # 2 cores: 146 s with OpenBLAS' own threads, 16 s with one; bench/README.md).
+        with threadpool_limits(limits=1, user_api="blas"):
+            idata = nutpie.sample(
+                compiled,
+                draws=draws,
+                tune=tune if tune is not None else DEFAULT_TUNE,
+                chains=chains,
+                seed=seed_to_int(seed),
+                progress_bar=progress,
+                # A low-rank correction to the diagonal mass matrix absorbs the strong linear
+                # correlations of BTYD posteriors in log space (r with alpha, p with q and v):
+                # on CDNOW it raised the minimum bulk ESS from 789 to 4,525 and cut sampling from
+                # 9.0 s to 2.0 s.
+                adaptation=adaptation,
+                maxdepth=max_tree_depth,
+                # Warmup draws are never read; at 655,200 ticket cells they held 150 MB per fit.
+                save_warmup=False,
+                **warm_settings,
+            )
         gate = check_convergence(idata, tuple(var_names))
         mode = None
         ended = WarmStart.from_fit(idata, [var.name for var in model.free_RVs])

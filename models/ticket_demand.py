@@ -348,6 +348,15 @@ class FeatureGrids:
     week: np.ndarray
 
 
+def structure_key(inputs: TicketModelInputs, n_artists: int) -> str:
+    """What the graph of :func:`build_ticket_model` depends on beyond its ``pm.Data``: the
+    numbers of artists and DMAs, the features and the longest weeks-ahead lag. Fits with the
+    same key share one compiled model (:func:`bayescope.inference.sampling.compile_nuts`)."""
+    leads = week_leads(inputs, n_artists, inputs.size.size)
+    return (f"tickets-{n_artists}x{inputs.size.size}-{','.join(inputs.features)}"
+            f"-lead{int(leads.max())}")
+
+
 def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> FeatureGrids:
     """:class:`FeatureGrids` of a training panel (a full artist x DMA x week grid)."""
     n_weeks = inputs.tickets.size // (n_artists * n_dmas)

@@ -205,3 +205,11 @@ def test_cached_compile_with_new_data_samples_like_a_fresh_one():
 
     draws(0.0, "swap-test")  # compiled at another level, then reused with level 50
     np.testing.assert_array_equal(draws(50.0, "swap-test"), draws(50.0, None))
+
+    # A model whose free variables differ under the same key is compiled, not swapped into.
+    with pm.Model() as wider:
+        mu = pm.Normal("mu", 0.0, 1.0, shape=3)
+        pm.Normal("y", mu, 1.0, observed=np.full((5, 3), 2.0))
+    result = fit_model(wider, ["mu"], draws=20, tune=20, chains=2, seed=1, progress=False,
+                       cache_key="swap-test")
+    assert np.asarray(result.idata["posterior"]["mu"]).shape == (2, 20, 3)

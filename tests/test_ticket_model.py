@@ -159,8 +159,10 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
     assert main(["-q", "generate", "artists", "--artists", "5", "--dmas", "6", "--weeks", "70",
                  "--seed", "4", "--out", str(tables)]) == 0
     out = tmp_path / "backtest"
+    # Every artist and a horizon of 2 in both the backtest and the fit below: one structure,
+    # compiled once (models.ticket_demand.structure_key).
     assert main(["-q", "backtest", "--tables", str(tables), "--origins", "4", "--horizon",
-                 "2", "--artists", "4", "--train-weeks", "30", "--draws", "60", "--tune",
+                 "2", "--artists", "5", "--train-weeks", "30", "--draws", "60", "--tune",
                  "100", "--chains", "1", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"ours", "seasonal_naive", "trailing_mean", "glm_nb",
@@ -168,7 +170,7 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
     for scores in metrics["models"].values():
         assert set(scores) == {"mae", "rmse", "crps", "coverage_80", "coverage_90"}
         assert 0 <= scores["coverage_80"] <= scores["coverage_90"] <= 1
-    assert len(metrics["origins"]) == 4 and metrics["n_rows"] == 4 * 2 * 4 * 6
+    assert len(metrics["origins"]) == 4 and metrics["n_rows"] == 4 * 2 * 5 * 6
     rows_sold = pd.read_parquet(out / "forecasts.parquet").query("tickets > 0")
     assert metrics["with_sales"]["n_rows"] == len(rows_sold)
     assert metrics["with_sales"]["models"]["ours"]["coverage_90"] == pytest.approx(
@@ -184,7 +186,8 @@ def test_cli_backtest_and_rank_dmas(tmp_path):
 
     run = tmp_path / "run"
     assert main(["-q", "fit", "tickets", "--tables", str(tables), "--origin", "2021-03-08",
-                 "--artists", "5", "--draws", "100", "--tune", "200", "--chains", "2",
+                 "--artists", "5", "--horizon", "2", "--draws", "100", "--tune", "200",
+                 "--chains", "2",
                  "--out", str(run)]) == 0
     ranking_path = tmp_path / "rank.csv"
     assert main(["-q", "rank-dmas", str(run), "--artist", "A0001", "--top", "3", "--out",

@@ -117,9 +117,7 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
     fit_settings = replace(settings.fit, origin=str(origin.date()))
     panels = build_panels(tables, artists, origin, fit_settings.horizon,
                           fit_settings.train_weeks, feature_set(fit_settings.features))
-    result, inputs = fit_ticket_model(panels, fit_settings,
-                                      cache_key=f"tickets-backtest-{id(tables)}",
-                                      warm_start=warm)
+    result, inputs = fit_ticket_model(panels, fit_settings, warm_start=warm)
     gate = {"origin": str(origin.date()),
             "tune": fit_settings.warmup(warm is not None),
             "fit_seconds": round(result.seconds, 1), **result.gate.to_dict()}

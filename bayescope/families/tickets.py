@@ -66,6 +66,7 @@ from bayescope.models.ticket_demand import (
     TicketModelInputs,
     build_ticket_model,
     gated,
+    structure_key,
 )
 from bayescope.posterior_reports.diagnostics import labelled_summary
 from bayescope.posterior_reports.html import ReportContent
@@ -143,12 +144,13 @@ def prepare_panels(tables: TicketTables, settings: TicketFitSettings) -> PanelPa
 
 
 def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
-                     cache_key: str | None = None, warm_start: WarmStart | None = None
+                     warm_start: WarmStart | None = None
                      ) -> tuple[FitResult, TicketModelInputs]:
     """NUTS fit of the hierarchical model on the training panel; ``warm_start`` (the
     ``warm_start`` of an earlier fit with as many artists and DMAs) starts the chains where
     that fit ended, and they tune for ``settings.warm_tune`` iterations instead of
-    ``settings.tune``."""
+    ``settings.tune``. A fit of the same structure earlier in the process lends its compiled
+    model (:func:`~bayescope.models.ticket_demand.structure_key`)."""
     inputs = TicketModelInputs.from_panels(panels)
     if (inputs.tickets > 0).sum() < 20:
         raise BayescopeInputError(
@@ -161,7 +163,8 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
         warm_start.check_shapes(model, "(an earlier fit)")
     result = fit_model(model, gated(model.named_vars), "nuts", settings.draws,
                        settings.warmup(warm_start is not None),
-                       settings.chains, settings.seed, settings.progress, cache_key,
+                       settings.chains, settings.seed, settings.progress,
+                       structure_key(inputs, panels.tier.size),
                        settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start)
     return result, inputs
 
