@@ -212,8 +212,8 @@ def fit_model(
         from threadpoolctl import threadpool_limits
 
         # nutpie runs each chain in its own thread: BLAS threads inside a chain's gradient
-        # only contend with the other chains (a 10,000 x 78 logistic regression, 2 chains on
-        # 2 cores: 146 s with OpenBLAS' own threads, 16 s with one; bench/README.md).
+        # only contend with the other chains (a 10,000 x 78 logistic regression, 4 chains on
+        # 2 cores: 86 s with OpenBLAS' own threads, 29 s with one; bench/README.md).
         with threadpool_limits(limits=1, user_api="blas"):
             idata = nutpie.sample(
                 compiled,
