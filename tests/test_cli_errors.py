@@ -1,5 +1,6 @@
-"""The CLI's one error path: every mistake in an option value or an output path exits 2 with
-one line naming it, before any work, and leaves what was there untouched."""
+"""The CLI's one error path: every mistake in an option value, an input path, a run directory
+or an output path exits 2 with one line naming it, before any work, and leaves what was there
+untouched (a matrix over the commands for input files and runs; per command for the rest)."""
 
 from __future__ import annotations
 
@@ -232,3 +233,80 @@ def test_the_lock_clears_only_bayescope_temporaries_and_puts_a_set_aside_run_bac
         assert (target / "summary.json").is_file()
         assert not dead.exists() and not set_aside(target).exists()
     assert all(path.read_text() == "mine" for path in keep)
+
+
+# Every command that reads a user's data, with the option naming it (``DATA``: the path
+# under test); the output goes to ``OUT``.
+DATA_READERS = [
+    ["fit", "btyd", "--transactions", "DATA", "--out", "OUT"],
+    ["fit", "spend", "--data", "DATA", "--out", "OUT"],
+    ["fit", "propensity", "--data", "DATA", "--out", "OUT"],
+    ["fit", "tickets", "--tables", "DATA", "--origin", "2024-01-01", "--out", "OUT"],
+    ["fit", "streams", "--tables", "DATA", "--origin", "2024-01-01", "--out", "OUT"],
+    ["backtest", "--tables", "DATA", "--out", "OUT"],
+    ["cohorts", "--tables", "DATA", "--as-of", "2024-01-01", "--out", "OUT"],
+]
+# Every command that reads a run directory (``RUN``).
+RUN_READERS = [
+    ["predict", "RUN", "--out", "OUT"],
+    ["simulate-alive", "RUN", "--out", "OUT"],
+    ["score", "RUN", "--data", "RUN/x.csv", "--out", "OUT"],
+    ["rank-dmas", "RUN", "--artist", "A0001", "--out", "OUT"],
+    ["report", "RUN", "--out", "OUT"],
+    ["compare", "RUN", "RUN", "--out", "OUT"],
+    ["export-mlflow", "RUN", "OUT"],
+    ["serve", "RUN", "--port", "1"],
+]
+
+
+def _run(command: list[str], replace: dict[str, str], capsys) -> tuple[int, str]:
+    arguments = [replace.get(a, a) for a in command]
+    arguments = [a.replace("RUN/", replace.get("RUN", "RUN") + "/") for a in arguments]
+    try:
+        code = main(arguments)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, _one_error_line(capsys)
+
+
+def _bad_inputs(tmp_path) -> dict[str, object]:
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"\x00\xff\xfe not,a\n\x89PNG table \x00\x01\n")
+    empty_folder = tmp_path / "empty_folder"
+    empty_folder.mkdir()
+    wrong_columns = tmp_path / "wrong_columns.csv"
+    wrong_columns.write_text("a,b\n1,2\n3,4\n")
+    return {"missing": tmp_path / "nothing_here.csv", "garbage": garbage,
+            "empty folder": empty_folder, "wrong columns": wrong_columns}
+
+
+@pytest.mark.parametrize("command", DATA_READERS, ids=lambda c: " ".join(c[:2]))
+def test_every_data_reader_refuses_a_bad_path_in_one_line(command, tmp_path, capsys) -> None:
+    for case, path in _bad_inputs(tmp_path).items():
+        out = tmp_path / f"out_{case.replace(' ', '_')}"
+        code, line = _run(command, {"DATA": str(path), "OUT": str(out)}, capsys)
+        assert code == 2, (case, line)
+        assert not out.exists(), case
+
+
+def _bad_runs(tmp_path) -> dict[str, object]:
+    not_there = tmp_path / "no_run"
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    tampered = tmp_path / "tampered_run"
+    tampered.mkdir()
+    (tampered / "posterior.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 4)
+    (tampered / "summary.json").write_text(json.dumps({"kind": "btyd"}))
+    for folder in (empty, tampered):
+        (folder / "x.csv").write_text("customer_id\nc1\n")
+    return {"missing": not_there, "not a run": empty, "tampered": tampered}
+
+
+@pytest.mark.parametrize("command", RUN_READERS, ids=lambda c: " ".join(c[:1]))
+def test_every_run_reader_refuses_a_missing_or_tampered_run_in_one_line(command, tmp_path,
+                                                                         capsys) -> None:
+    for case, run in _bad_runs(tmp_path).items():
+        out = tmp_path / f"out_{case.replace(' ', '_')}"
+        code, line = _run(command, {"RUN": str(run), "OUT": str(out)}, capsys)
+        assert code == 2, (case, line)
+        assert not out.exists(), case
