@@ -16,7 +16,7 @@ from bayescope.data.generate_btyd import BTYDTruth, generate_btyd_transactions
 from bayescope.data.rfm import rfm_summary
 from bayescope.data.transactions import validate_transactions
 from bayescope.inference.importance import pareto_k_threshold
-from bayescope.inference.laplace import UnconstrainedModel
+from bayescope.inference.laplace import UnconstrainedModel, newton_step_in_sd
 from bayescope.inference.sampling import fit_model
 from bayescope.models.btyd import BTYDModel, purchase_model
 from bayescope.models.gamma_gamma import GammaGammaModel
@@ -132,3 +132,17 @@ def test_cli_fits_btyd_by_psis_and_records_pareto_k(small_log_csv, tmp_path):
         assert "corrected by Pareto-smoothed importance sampling" in page
     else:
         assert "because PSIS&#x27;s Pareto k" in page or "because PSIS's Pareto k" in page
+
+
+def test_a_stopped_optimizer_is_judged_by_its_newton_step_in_posterior_sd():
+    # Gaussian log density with precision P: the Newton step from x is exactly m - x, so the
+    # criterion reads the distance to the mode in sds whatever the data's size (P's scale).
+    rng = np.random.default_rng(0)
+    root = rng.normal(size=(3, 3))
+    for scale in (1.0, 1e8):
+        precision = scale * (root @ root.T + 3 * np.eye(3))
+        covariance = np.linalg.inv(precision)
+        sd = np.sqrt(np.diag(covariance))
+        offset = np.array([0.02, -0.01, 0.005]) * sd
+        gradient = precision @ offset  # gradient of the negative log density at m + offset
+        assert newton_step_in_sd(gradient, covariance) == pytest.approx(0.02, rel=1e-6)
