@@ -209,11 +209,11 @@ def find_mode(target: UnconstrainedModel, rng: np.random.Generator, restarts: in
         problems.append("Hessian at the mode is not positive definite")
         covariance = np.diag(np.full(best.x.size, 1e-8))
     if not _converged(best, neg_grad):
-        step = np.inf if problems else newton_step_in_sd(neg_grad(best.x), covariance)
+        gradient = neg_grad(best.x)
+        step = np.inf if problems else newton_step_in_sd(gradient, covariance)
         if step > MODE_STEP_SD:
-            gradient = float(np.max(np.abs(neg_grad(best.x))))
-            problems.append(f"optimizer stopped with gradient {gradient:.3g}, {step:.2g} "
-                            f"posterior sd from the mode: {best.message}")
+            problems.append(f"optimizer stopped with gradient {np.max(np.abs(gradient)):.3g}, "
+                            f"{step:.2g} posterior sd from the mode: {best.message}")
     return LaplaceFit(best.x, (covariance + covariance.T) / 2, problems)
 
 
