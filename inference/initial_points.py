@@ -94,6 +94,12 @@ class WarmStart:
         return cls(tuple({name: v[k] for name, v in values.items()} for k in range(count)),
                    step_size)
 
+    def mean(self, name: str) -> float | None:
+        """The mean of a scalar free variable over the points (None where they lack it)."""
+        if name not in self.points[0] or np.size(self.points[0][name]) != 1:
+            return None
+        return float(np.mean([np.asarray(point[name]).item() for point in self.points]))
+
     def check_shapes(self, model: pm.Model, source: str) -> None:
         """One error naming ``source`` when the points do not fit ``model``'s free variables
         (another number of artists or DMAs, or another feature set)."""

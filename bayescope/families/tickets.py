@@ -62,6 +62,7 @@ from bayescope.inference.ticket_prediction import (
     national_totals,
 )
 from bayescope.models.ticket_demand import (
+    PAIR_SCALE_GUESS,
     SAMPLER_COORDINATES,
     TicketModelInputs,
     build_ticket_model,
@@ -149,8 +150,10 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     """NUTS fit of the hierarchical model on the training panel; ``warm_start`` (the
     ``warm_start`` of an earlier fit with as many artists and DMAs) starts the chains where
     that fit ended, and they tune for ``settings.warm_tune`` iterations instead of
-    ``settings.tune``. A fit of the same structure earlier in the process lends its compiled
-    model (:func:`~bayescope.models.ticket_demand.structure_key`)."""
+    ``settings.tune``, with the pair effects centred for that fit's ``sigma_pair`` (an exact
+    change of variables, :func:`~bayescope.models.ticket_demand.pair_centring`). A fit of the
+    same structure earlier in the process lends its compiled model
+    (:func:`~bayescope.models.ticket_demand.structure_key`)."""
     inputs = TicketModelInputs.from_panels(panels)
     if (inputs.tickets > 0).sum() < 20:
         raise BayescopeInputError(
@@ -158,7 +161,8 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
             "too few to fit (pick a later origin or more artists)", field="origin")
     log.info("fitting the hierarchical negative-binomial hurdle on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
-    model = build_ticket_model(inputs, panels.tier.size)
+    pair_scale = warm_start.mean("sigma_pair") if warm_start is not None else None
+    model = build_ticket_model(inputs, panels.tier.size, pair_scale or PAIR_SCALE_GUESS)
     if warm_start is not None:
         warm_start.check_shapes(model, "(an earlier fit)")
     result = fit_model(model, gated(model.named_vars), "nuts", settings.draws,
