@@ -29,7 +29,7 @@ from bayescope.cli_checks import (
 )
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
-from bayescope.files import output_lock
+from bayescope.files import output_lock, plot_path, truth_path
 from bayescope.version import __version__
 
 log = logging.getLogger("bayescope")
@@ -143,7 +143,7 @@ def _simulate_alive(args: argparse.Namespace) -> None:
     model = BTYD.from_run(args.run_dir)
     table = model.simulate_alive(args.customers, args.at, args.runs, args.seed, args.existing)
     atomic_write_frame(table, Path(args.out))
-    plot = plot_alive(table, args.customers, Path(args.out).with_suffix(".png"))
+    plot = plot_alive(table, args.customers, plot_path(Path(args.out)))
     console.print(table.to_string(index=False), soft_wrap=True, highlight=False)
     console.print(f"wrote {args.out} and {plot}")
 
@@ -164,11 +164,11 @@ def _generate_btyd(args: argparse.Namespace) -> None:
                                       time_unit=args.time_unit)
     out = Path(args.out)
     atomic_write_frame(log_.transactions, out)
-    truth_path = out.with_name(out.stem + ".truth.json")
-    atomic_write_text(truth_path, json.dumps({**truth.to_dict(), "seed": args.seed,
+    truth_file = truth_path(out)
+    atomic_write_text(truth_file, json.dumps({**truth.to_dict(), "seed": args.seed,
                                               "time_unit": args.time_unit}, indent=2))
     console.print(f"wrote {len(log_.transactions)} transactions of {args.customers} customers "
-                  f"to {out} and the truth to {truth_path}")
+                  f"to {out} and the truth to {truth_file}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -230,10 +230,10 @@ def _generate_spend(args: argparse.Namespace) -> None:
     table = generated.table.assign(
         campaign_send_date=generated.table["campaign_send_date"].dt.strftime("%Y-%m-%d"))
     atomic_write_frame(table, out)
-    truth_path = out.with_name(out.stem + ".truth.json")
-    atomic_write_text(truth_path, json.dumps({**generated.truth.to_dict(), "seed": args.seed},
+    truth_file = truth_path(out)
+    atomic_write_text(truth_file, json.dumps({**generated.truth.to_dict(), "seed": args.seed},
                                              indent=2))
-    console.print(f"wrote {len(table)} customers to {out} and the truth to {truth_path}")
+    console.print(f"wrote {len(table)} customers to {out} and the truth to {truth_file}")
 
 
 SERVER_LIMITS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 10,
@@ -290,12 +290,12 @@ def _generate_propensity(args: argparse.Namespace) -> None:
         raise BayescopeInputError(str(exc), field="type_shares") from exc
     out = Path(args.out)
     atomic_write_frame(generated.table, out)
-    truth_path = out.with_name(out.stem + ".truth.json")
-    atomic_write_text(truth_path, json.dumps({**generated.truth.to_dict(), "seed": args.seed},
+    truth_file = truth_path(out)
+    atomic_write_text(truth_file, json.dumps({**generated.truth.to_dict(), "seed": args.seed},
                                              indent=2))
     console.print(f"wrote {len(generated.table)} customers "
                   f"({generated.table['purchased_next_30d'].mean():.1%} positive) to {out} "
-                  f"and the truth to {truth_path}")
+                  f"and the truth to {truth_file}")
 
 
 def _demo(args: argparse.Namespace) -> None:

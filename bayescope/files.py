@@ -136,21 +136,37 @@ def set_aside(target: Path) -> Path:
     return target.with_name(f".{target.name}.bayescope-old")
 
 
+def truth_path(out: Path) -> Path:
+    """Where a generator writing ``out`` writes the truth it drew from."""
+    return out.with_name(out.stem + ".truth.json")
+
+
+def plot_path(out: Path) -> Path:
+    """Where a command writing the table ``out`` writes its plot."""
+    return out.with_suffix(".png")
+
+
 def remove_stale_work(target: Path) -> None:
-    """Remove what writers of ``target`` killed before they finished left beside it: their
-    temporaries (:func:`work_prefix`); a run set aside by a writer killed between its two
-    renames is put back first when ``target`` is missing. Call it holding
-    :func:`output_lock`: CLI writers of ``target`` take that lock, so none of them is live
-    (a Python-API writer of the same path at the same moment, without the lock, is not
-    protected)."""
+    """Remove what writers of ``target`` killed before they finished left: their temporaries
+    (:func:`work_prefix`) beside ``target`` and beside its companions (:func:`truth_path`,
+    :func:`plot_path`), and inside ``target`` when it is a folder (a report written into a
+    run); a run set aside by a writer killed between its two renames is put back first when
+    ``target`` is missing. Call it holding :func:`output_lock`: CLI writers of ``target`` and
+    its companions take that lock, so none of them is live (a Python-API writer of the same
+    path at the same moment, without the lock, is not protected)."""
     old = set_aside(target)
     if old.is_dir() and not target.exists():
         old.rename(target)
-    for stale in target.parent.glob(glob.escape(work_prefix(target)) + "*"):
-        if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
+    patterns = [(target.parent, glob.escape(work_prefix(path)) + "*")
+                for path in (target, truth_path(target), plot_path(target))]
+    if target.is_dir() and not target.is_symlink():
+        patterns.append((target, ".*.bayescope-*"))
+    for folder, pattern in patterns:
+        for stale in folder.glob(pattern):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def umask() -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bayescope.cli_checks import monday, output_file, output_folder
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
+from bayescope.files import plot_path
 
 if TYPE_CHECKING:
     from bayescope.families.tickets import TicketDemand
@@ -110,7 +111,7 @@ def rank_dmas(args: argparse.Namespace) -> None:
     table = model.rank_dmas(args.artist, args.top, args.seed, args.include_played)
     out = Path(args.out)
     atomic_write_frame(table, out)
-    plot = plot_dma_ranking(table, args.artist, args.top, out.with_suffix(".png"))
+    plot = plot_dma_ranking(table, args.artist, args.top, plot_path(out))
     best = table.head(min(args.top, 5))
     played = int(table["played_recently"].sum())
     console.print(
