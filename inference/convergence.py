@@ -35,6 +35,9 @@ class GateReport:
     importance: dict[str, float] | None = None
     """PSIS only: Pareto ``k``, importance ESS, proposals and the ``k`` threshold (kept when
     the fit fell back to NUTS, to say why)."""
+    chains_added: int = 0
+    """NUTS only: chains added because the first ones fell short of effective draws
+    (:func:`bayescope.inference.sampling.fit_model`'s ``top_up_tune``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""

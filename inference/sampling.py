@@ -26,6 +26,7 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pymc as pm
+import xarray as xr
 
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.convergence import ESS_MIN, GateReport, announce, check_convergence
@@ -142,6 +143,7 @@ def fit_model(
     max_tree_depth: int = 10,
     adaptation: str = "low_rank",
     warm_start: WarmStart | None = None,
+    top_up_tune: int | None = None,
 ) -> FitResult:
     """Fit ``model`` and gate the result.
 
@@ -178,6 +180,11 @@ def fit_model(
         NUTS only: start the chains at draws of an earlier fit of the same model structure,
         with its step size (:mod:`bayescope.inference.initial_points`; exact, and a shorter
         ``tune`` then suffices). The result's ``warm_start`` is this fit's, for the next.
+    top_up_tune
+        NUTS only: when the gate fails on effective sample size or R-hat alone (no
+        divergence), add the chains the ESS shortfall asks for (:func:`topped_up_chains`),
+        each started where the fit's chains ended with this many warmup iterations, and gate
+        all chains together (the added chains are recorded in the gate).
     """
     if method not in METHODS:
         raise BayescopeInputError(f"method must be one of {METHODS}, got {method!r}",
@@ -196,7 +203,8 @@ def fit_model(
         log.warning("PSIS could not correct the Laplace approximation (%s): sampling with "
                     "NUTS instead", "; ".join(psis_gate.problems))
         fallback = fit_model(model, var_names, "nuts", draws, tune, chains, seed, progress,
-                             cache_key, backend, max_tree_depth, adaptation, warm_start)
+                             cache_key, backend, max_tree_depth, adaptation, warm_start,
+                             top_up_tune)
         fallback.gate.importance = psis_gate.importance
         return dataclasses.replace(fallback, seconds=time.perf_counter() - start)
     mode: dict[str, float] | None
@@ -208,33 +216,16 @@ def fit_model(
             compiled = with_initial_points(compiled, warm_initial_points(
                 model, compiled.n_dim, warm_start))
             warm_settings["initial_step"] = warm_start.step_size
-        import nutpie
-        from threadpoolctl import threadpool_limits
-
-        # nutpie runs each chain in its own thread: BLAS threads inside a chain's gradient
-        # only contend with the other chains (a 10,000 x 78 logistic regression, 4 chains on
-        # 2 cores: 86 s with OpenBLAS' own threads, 29 s with one; bench/README.md).
-        with threadpool_limits(limits=1, user_api="blas"):
-            idata = nutpie.sample(
-                compiled,
-                draws=draws,
-                tune=tune if tune is not None else DEFAULT_TUNE,
-                chains=chains,
-                seed=seed_to_int(seed),
-                progress_bar=progress,
-                # A low-rank correction to the diagonal mass matrix absorbs the strong linear
-                # correlations of BTYD posteriors in log space (r with alpha, p with q and v):
-                # on CDNOW it raised the minimum bulk ESS from 789 to 4,525 and cut sampling from
-                # 9.0 s to 2.0 s.
-                adaptation=adaptation,
-                maxdepth=max_tree_depth,
-                # Warmup draws are never read; at 655,200 ticket cells they held 150 MB per fit.
-                save_warmup=False,
-                **warm_settings,
-            )
+        idata = _sample_nuts(compiled, draws, tune if tune is not None else DEFAULT_TUNE,
+                             chains, seed_to_int(seed), progress, adaptation, max_tree_depth,
+                             warm_settings)
         gate = check_convergence(idata, tuple(var_names))
         mode = None
         ended = WarmStart.from_fit(idata, [var.name for var in model.free_RVs])
+        if top_up_tune is not None and topped_up_chains(gate, draws, chains):
+            idata, gate = _top_up(compiled, model, idata, gate, ended, var_names, draws,
+                                  chains, top_up_tune, seed_to_int(seed), progress,
+                                  adaptation, max_tree_depth)
     else:
         idata, gate, mode = _fit_map_laplace(model, var_names, draws * chains, seed)
         compile_seconds = 0.0
@@ -242,6 +233,94 @@ def fit_model(
     announce(gate)
     return FitResult(idata, gate, method, time.perf_counter() - start, mode, compile_seconds,
                      ended)
+
+
+def _sample_nuts(compiled: Any, draws: int, tune: int, chains: int, seed: int, progress: bool,
+                 adaptation: str, max_tree_depth: int, warm_settings: dict[str, float]) -> Any:
+    """One nutpie run (see :func:`fit_model` for the settings)."""
+    import nutpie
+    from threadpoolctl import threadpool_limits
+
+    # nutpie runs each chain in its own thread: BLAS threads inside a chain's gradient
+    # only contend with the other chains (a 10,000 x 78 logistic regression, 4 chains on
+    # 2 cores: 86 s with OpenBLAS' own threads, 29 s with one; bench/README.md).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress_bar=progress,
+            # A low-rank correction to the diagonal mass matrix absorbs the strong linear
+            # correlations of BTYD posteriors in log space (r with alpha, p with q and v):
+            # on CDNOW it raised the minimum bulk ESS from 789 to 4,525 and cut sampling from
+            # 9.0 s to 2.0 s.
+            adaptation=adaptation,
+            maxdepth=max_tree_depth,
+            # Warmup draws are never read; at 655,200 ticket cells they held 150 MB per fit.
+            save_warmup=False,
+            **warm_settings,
+        )
+
+
+# The ESS a top-up aims at, as a multiple of the gate's minimum (ESS grows about linearly
+# with draws, give or take the noise of its estimate), and the most chains it adds, as a
+# multiple of the fit's.
+TOP_UP_MARGIN = 1.1
+TOP_UP_MAX_SHARE = 2
+
+
+def topped_up_chains(gate: GateReport, draws: int, chains: int) -> int:
+    """Chains of ``draws`` draws to add so that the smallest ESS reaches
+    ``TOP_UP_MARGIN * ESS_MIN`` if ESS grows in proportion to the draws: 0 when the gate
+    passed, saw divergences (more draws do not mend a geometry) or has no finite ESS; at most
+    ``TOP_UP_MAX_SHARE * chains``."""
+    smallest = min(gate.min_ess_bulk or 0.0, gate.min_ess_tail or 0.0)
+    if gate.passed or gate.divergences or not (np.isfinite(smallest) and smallest > 0):
+        return 0
+    total = draws * chains * TOP_UP_MARGIN * ESS_MIN / smallest
+    wanted = int(np.ceil(max(total - draws * chains, 0.0) / draws))
+    return min(max(wanted, 1), TOP_UP_MAX_SHARE * chains)
+
+
+def _top_up(compiled: Any, model: pm.Model, idata: Any, gate: GateReport, ended: WarmStart,
+            var_names: Sequence[str], draws: int, chains: int, tune: int, seed: int,
+            progress: bool, adaptation: str, max_tree_depth: int) -> tuple[Any, GateReport]:
+    """More chains for a fit short of effective draws (:func:`fit_model`'s ``top_up_tune``).
+
+    Each added chain starts at a draw of the fit (:func:`~bayescope.inference.initial_points.
+    warm_initial_points`) and warms up for ``tune`` iterations before it keeps ``draws``; as
+    with any set of chains, R-hat over all of them checks that they agree. Which draws are
+    kept does not depend on their values, only the number of chains on the first verdict, so
+    the draws stay draws of the posterior.
+    """
+    added = topped_up_chains(gate, draws, chains)
+    log.info("the gate found %s: adding %d chains of %d draws (warmup %d) started where the "
+             "first %d ended", "; ".join(gate.problems), added, draws, tune, chains)
+    more = _sample_nuts(
+        with_initial_points(compiled, warm_initial_points(model, compiled.n_dim, ended)),
+        draws, tune, added, int(np.random.SeedSequence(seed).generate_state(1)[0]), progress,
+        adaptation, max_tree_depth, {"initial_step": ended.step_size})
+    combined = chains_together(idata, more)
+    topped = check_convergence(combined, tuple(var_names))
+    topped.chains_added = added
+    return combined, topped
+
+
+def chains_together(first: Any, second: Any) -> Any:
+    """Two nutpie fits of one model with the same number of draws as one: the groups with a
+    ``chain`` dimension joined along it (the second's chains numbered after the first's),
+    the others as in ``first``."""
+    groups = {"/": first.to_dataset()}
+    for path, node in first.children.items():
+        dataset = node.to_dataset()
+        if "chain" in dataset.dims and path in second:
+            extra = second[path].to_dataset()
+            extra = extra.assign_coords(chain=extra["chain"].values + dataset.sizes["chain"])
+            dataset = xr.concat([dataset, extra], dim="chain", combine_attrs="override")
+        groups[f"/{path}"] = dataset
+    return xr.DataTree.from_dict(groups)
 
 
 def _fit_map_laplace(

@@ -415,6 +415,15 @@ def size_scaled_dma_effects(beta_size: pt.TensorVariable, sigma_dma: pt.TensorVa
                             + pt.dot(basis, coordinates), dims="dma")
 
 
+def centring_weight(information: np.ndarray, variance: float) -> np.ndarray:
+    """Weight of the centred form, ``kappa = I sigma^2 / (1 + I sigma^2)``, for a normal
+    effect of prior variance ``sigma^2`` measured with precision ``I`` (Papaspiliopoulos,
+    Roberts & Skold 2007, section 3): the share of its posterior that the data decide,
+    clipped to [0, 1] (0 where the moments gave no number)."""
+    kappa = information * variance / (1.0 + information * variance)
+    return np.clip(np.nan_to_num(kappa), 0.0, 1.0)
+
+
 def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -> np.ndarray:
     """Weight ``kappa_j`` of the centred form for each DMA coordinate along ``basis``.
 
@@ -446,8 +455,7 @@ def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -
     off_size = basis[:, 1:].T @ dma_means
     variance = max(float(np.mean(off_size**2) - np.mean(dma_variance)), 0.0)
     information = (basis**2).T @ (1.0 / dma_variance)
-    kappa = information * variance / (1.0 + information * variance)
-    return np.clip(np.nan_to_num(kappa), 0.0, 1.0)
+    return centring_weight(information, variance)
 
 
 def pair_centring(inputs: TicketModelInputs, n_artists: int, sigma: float) -> np.ndarray:
@@ -474,8 +482,7 @@ def pair_centring(inputs: TicketModelInputs, n_artists: int, sigma: float) -> np
     excess = np.maximum(weekly.var(axis=2) - means, 0.0)[means > 0].sum()
     dispersion = float((means[means > 0] ** 2).sum() / excess) if excess > 0 else np.inf
     information = expected / (1.0 + expected / (weeks * dispersion))
-    kappa = information * sigma**2 / (1.0 + information * sigma**2)
-    return np.clip(np.nan_to_num(kappa), 0.0, 1.0)
+    return centring_weight(information, sigma**2)
 
 
 def partially_centred_pair_effects(sigma: pt.TensorVariable, feature_part: pt.TensorVariable,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from publishing_steps import counted_publishing_steps
 from test_cli_errors import FILE_WRITERS, FOLDER_WRITERS
 
 from bayescope.cli import main
@@ -81,51 +82,13 @@ def _temporary(name: str) -> bool:
     return name.startswith(".") and ".bayescope-" in name
 
 
-# Runs the CLI with every publishing step (``os.replace`` of a finished temporary file, the
-# exchange of a finished temporary folder with the target) counted, and kills the process
-# with SIGKILL at the step numbered by the first argument (0: never).
-KILLING_RUNNER = """
-import os, signal, sys
-import bayescope.files as files
-from bayescope.cli import main
-kill_at, calls = int(sys.argv[1]), [0]
-def counted(real):
-    def publish(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(*args, **kwargs)
-    return publish
-os.replace = counted(os.replace)
-files.exchange_paths = counted(files.exchange_paths)
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def _publishing_steps(arguments: list[str], monkeypatch) -> int:
-    """Run the CLI in this process, counting its publishing steps (see the runner)."""
-    import os
-
-    import bayescope.files as files
-
-    calls = [0]
-
-    def counted(real):
-        def publish(*args, **kwargs):
-            calls[0] += 1
-            return real(*args, **kwargs)
-        return publish
-
-    with monkeypatch.context() as patch:
-        patch.setattr(os, "replace", counted(os.replace))
-        patch.setattr(files, "exchange_paths", counted(files.exchange_paths))
-        assert main(arguments) == 0
-    return calls[0]
+# Runs the CLI and kills it with SIGKILL at the publishing step numbered by its first argument.
+RUNNER = str(Path(__file__).with_name("publishing_steps.py"))
 
 
 @pytest.mark.parametrize("name", list(KILLED_WRITERS))
-def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_run, tmp_path,
-                                                                   monkeypatch) -> None:
+def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_run, tmp_path
+                                                                   ) -> None:
     """The command writes once; a rewrite is killed (SIGKILL) at its first publishing step
     and at its last (the swap onto the output); after each kill the first output is byte
     for byte what it was and nothing but the killed writer's temporaries is beside it, and
@@ -140,11 +103,13 @@ def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_ru
     arguments = ["-q", *[str(out) if a == "OUT" else str(btyd_run) if a == "RUN" else a
                          for a in command]]
     assert main(arguments) == 0
-    steps = _publishing_steps(arguments, monkeypatch)  # a rewrite: every step a swap
+    with counted_publishing_steps() as calls:  # a rewrite: every step a swap
+        assert main(arguments) == 0
+    steps = calls[0]
     assert steps >= 1
     before = _snapshot(tmp_path, written)
     for kill_at in sorted({1, steps}):
-        process = subprocess.run([sys.executable, "-c", KILLING_RUNNER, str(kill_at),
+        process = subprocess.run([sys.executable, RUNNER, str(kill_at),
                                   *arguments], capture_output=True, timeout=300)
         assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
         assert _snapshot(tmp_path, written) == before, kill_at

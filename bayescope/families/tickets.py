@@ -153,7 +153,9 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     ``settings.tune``, with the pair effects centred for that fit's ``sigma_pair`` (an exact
     change of variables, :func:`~bayescope.models.ticket_demand.pair_centring`). A fit of the
     same structure earlier in the process lends its compiled model
-    (:func:`~bayescope.models.ticket_demand.structure_key`)."""
+    (:func:`~bayescope.models.ticket_demand.structure_key`). A fit short of effective draws
+    gets more chains, started where its chains ended and warmed up for ``warm_tune``
+    (:func:`~bayescope.inference.sampling.fit_model`'s ``top_up_tune``)."""
     inputs = TicketModelInputs.from_panels(panels)
     if (inputs.tickets > 0).sum() < 20:
         raise BayescopeInputError(
@@ -162,14 +164,16 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative-binomial hurdle on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     pair_scale = warm_start.mean("sigma_pair") if warm_start is not None else None
-    model = build_ticket_model(inputs, panels.tier.size, pair_scale or PAIR_SCALE_GUESS)
+    model = build_ticket_model(inputs, panels.tier.size,
+                               PAIR_SCALE_GUESS if pair_scale is None else pair_scale)
     if warm_start is not None:
         warm_start.check_shapes(model, "(an earlier fit)")
     result = fit_model(model, gated(model.named_vars), "nuts", settings.draws,
                        settings.warmup(warm_start is not None),
                        settings.chains, settings.seed, settings.progress,
                        structure_key(inputs, panels.tier.size),
-                       settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start)
+                       settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start,
+                       top_up_tune=settings.warm_tune)
     return result, inputs
 
 
