@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from bayescope.data.propensity_table import CATEGORICAL, FEATURE_GROUPS
+from bayescope.data.propensity_table import CATEGORICAL, FEATURE_GROUPS, NUMERIC
+from bayescope.data.validation import raise_outside_ranges, scorable_range
 
 LOG_FEATURES = ("sessions_30d", "avg_session_duration", "pages_per_session",
                 "email_opens_90d", "email_clicks_90d", "cart_adds_30d", "wishlist_adds_30d",
@@ -70,11 +71,15 @@ class PropensityDesign:
     names: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     n_standardised: int = 0
+    ranges: dict[str, list[float]] = field(default_factory=dict)
+    """Per numeric column, the values the model scores (:func:`scorable_range` of the
+    training values); empty for runs saved before it was stored."""
 
     @classmethod
     def fit(cls, table: Table) -> PropensityDesign:
         """Learn medians, knots, levels and scales from the training table."""
         design = cls()
+        design.ranges = {column: list(scorable_range(table[column])) for column in NUMERIC}
         for column in MISSING_ALLOWED:
             values = np.asarray(table[column], float)
             observed = values[~np.isnan(values)]
@@ -97,6 +102,11 @@ class PropensityDesign:
                 design.names.append(f"{column}={level}")
                 design.groups.append("demographics")
         return design
+
+    def check_ranges(self, table: Table, row_offset: int) -> None:
+        """One error naming the first column with values beyond :attr:`ranges`, the range
+        and the rows (numbered from ``row_offset``)."""
+        raise_outside_ranges(table, self.ranges, row_offset)
 
     def transform(self, table: Table) -> tuple[np.ndarray, dict[str, int]]:
         """Design matrix (rows, columns) and the count of unseen levels per categorical."""
@@ -148,10 +158,12 @@ class PropensityDesign:
         """JSON-ready form for the artifact."""
         return {"medians": self.medians, "knots": self.knots, "levels": self.levels,
                 "mean": self.mean, "scale": self.scale, "names": self.names,
-                "groups": self.groups, "n_standardised": self.n_standardised}
+                "groups": self.groups, "n_standardised": self.n_standardised,
+                "ranges": self.ranges}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PropensityDesign:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: data[k] for k in ("medians", "knots", "levels", "mean", "scale",
-                                           "names", "groups", "n_standardised")})
+                                           "names", "groups", "n_standardised")},
+                   ranges=data.get("ranges", {}))

@@ -7,7 +7,9 @@ API, which reports the rows as instance indices) speaks the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,3 +108,31 @@ def raise_for_repeated_ids(hashes: np.ndarray, shown: int = 10) -> None:
         raise BayescopeInputError(
             f"column 'customer_id' is duplicated in {rows.size} rows: {listed}{more}",
             field="customer_id", rows=rows[:shown].tolist())
+
+
+def scorable_range(values: np.ndarray) -> tuple[float, float]:
+    """The values a model fitted on ``values`` may score: their observed range (NaN left
+    out) widened by its own width, at least 1, on each side."""
+    observed = np.asarray(values, float)
+    observed = observed[~np.isnan(observed)]
+    if observed.size == 0:
+        return (-np.inf, np.inf)
+    low, high = float(observed.min()), float(observed.max())
+    width = max(high - low, 1.0)
+    return (low - width, high + width)
+
+
+def raise_outside_ranges(table: Mapping[str, Any], ranges: Mapping[str, Sequence[float]],
+                         row_offset: int) -> None:
+    """One error for the first column of ``table`` with values outside its range in
+    ``ranges`` (:func:`scorable_range`), naming the range and the rows (numbered from
+    ``row_offset``); missing values pass."""
+    for column, (low, high) in ranges.items():
+        values = np.asarray(table[column], float)
+        outside = np.flatnonzero((values < low) | (values > high)) + row_offset
+        if outside.size:
+            raise BayescopeInputError(
+                f"{column} is outside what this model can score, {low:.4g} to {high:.4g} (its "
+                f"training range widened by its width each side), in rows "
+                f"{describe_rows(outside.tolist())}", field=column, rows=outside.tolist())
+

@@ -7,8 +7,11 @@ import json
 import pandas as pd
 import pytest
 
+import bayescope
 from bayescope.cli import main
 from bayescope.data.propensity_table import TARGET
+from bayescope.errors import BayescopeInputError
+from bayescope.inference.artifacts import load_artifact
 
 SCORE_COLUMNS = ["customer_id", "p_mean", "p_low", "p_high", "segment", "segment_name"]
 
@@ -67,6 +70,20 @@ def test_fit_and_score(tmp_path):
     assert not (tmp_path / "never.parquet").exists()
     assert main(["-q", "score", str(tmp_path), "--data", str(data), "--out",
                  str(tmp_path / "never.parquet")]) == 2
+    # Far beyond the training range: refused, naming the column, the range and the rows.
+    extreme = new.copy()
+    extreme.loc[[3, 9], "orders_12m"] = 10**6
+    extreme.to_csv(tmp_path / "extreme.csv", index=False)
+    assert main(["-q", "score", str(run), "--data", str(tmp_path / "extreme.csv"),
+                 "--out", str(tmp_path / "never.parquet")]) == 2
+    assert not (tmp_path / "never.parquet").exists()
+    low, high = json.loads(load_artifact(run).attrs["design"])["ranges"]["orders_12m"]
+    trained = pd.read_csv(data)["orders_12m"]
+    width = max(trained.max() - trained.min(), 1)
+    assert (low, high) == (trained.min() - width, trained.max() + width)
+    with pytest.raises(BayescopeInputError, match=r"orders_12m is outside .* rows 4, 10") as err:
+        bayescope.load(run).predict(tmp_path / "extreme.csv")
+    assert err.value.field == "orders_12m"
 
 
 def test_the_api_serves_the_propensity_model_like_score(tmp_path):
@@ -93,3 +110,7 @@ def test_the_api_serves_the_propensity_model_like_score(tmp_path):
     instances[0]["orders_12m"] = None  # missing where the brief does not allow it
     bad = client.post("/v1/models/shop_run:predict", json={"instances": instances})
     assert bad.status_code == 422 and bad.json["field"] == "orders_12m"
+    instances[0]["orders_12m"] = 10**6  # valid by the schema, far beyond the training data
+    beyond = client.post("/v1/models/shop_run:predict", json={"instances": instances})
+    assert beyond.status_code == 422 and beyond.json["field"] == "orders_12m"
+    assert "outside what this model can score" in beyond.json["error"]

@@ -60,7 +60,7 @@ def previous(tmp_path_factory):
 def _check(previous_run, table):
     columns = validate_propensity_columns(table)
     return drift_check(previous_run, columns, np.random.default_rng(0).uniform(size=len(table)),
-                       *score_run(previous_run, columns))
+                       *score_run(previous_run, columns, within_training=False))
 
 
 def test_same_process_is_stable(previous):

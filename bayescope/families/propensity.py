@@ -122,7 +122,9 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
     # Before anything is written: the previous run may live in the same folder.
     drift = None
     if previous is not None:
-        drift = drift_check(previous, columns, p_all, *score_run(previous, columns))
+        # Drift measures the very shift (a column now in cents) that the range check refuses.
+        drift = drift_check(previous, columns, p_all,
+                            *score_run(previous, columns, within_training=False))
     if drift is not None:
         summary["drift"] = {"worst_feature": drift["worst_feature"],
                             "features_major": drift["features_major"],
@@ -393,7 +395,7 @@ class Propensity(Estimator):
             score_on_dask(self.run_, str(table), str(out), scheduler)
             return reader()
         columns = validate_propensity_columns(read_source(table), require_target=False)
-        frame, _ = score_run(self.run_, columns)
+        frame, _ = score_run(self.run_, columns, row_offset=1)
         return frame[SCORE_COLUMNS]
 
     def write_predictions(self, out: Path, options: PredictOptions,

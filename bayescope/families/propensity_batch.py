@@ -75,9 +75,17 @@ class PropensityScorer:
         mean, chol = run.gaussian
         return cls(run.design, run.segments, mean, chol)
 
-    def score(self, columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, int]]:
+    def score(self, columns: dict[str, np.ndarray], row_offset: int = 0,
+              within_training: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
         """``customer_id, p_mean, p_median, p_low, p_high, segment, segment_name`` and the
-        count of unseen category values per column, for one chunk of validated columns."""
+        count of unseen category values per column, for one chunk of validated columns.
+
+        With ``within_training``, values beyond the run's training ranges are refused
+        (:meth:`~bayescope.data.propensity_features.PropensityDesign.check_ranges`; rows
+        numbered from ``row_offset``): a logistic model extrapolates without bound in them.
+        """
+        if within_training:
+            self.design.check_ranges(columns, row_offset)
         x, unseen = self.design.transform(columns)
         p_mean, p_low, p_high = score_exact(x, self.mean, self.chol)
         segment = self.segments.assign(x)
@@ -91,17 +99,20 @@ class PropensityScorer:
 
 
 def score_run(run: StoredPropensity | PropensityScorer, columns: dict[str, np.ndarray],
-              progress: Callable[[int, int], None] | None = None
-              ) -> tuple[pd.DataFrame, dict[str, int]]:
+              progress: Callable[[int, int], None] | None = None, row_offset: int = 0,
+              within_training: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
     """Scores and segments for validated columns held in memory, in row chunks; also the
-    unseen counts. (Files go through :func:`bayescope.families.propensity_batch.score_file`.)"""
+    unseen counts (``row_offset`` and ``within_training`` as in
+    :meth:`PropensityScorer.score`). (Files go through
+    :func:`bayescope.families.propensity_batch.score_file`.)"""
     scorer = run if isinstance(run, PropensityScorer) else PropensityScorer.from_run(run)
     n = len(columns["customer_id"])
     parts = []
     unseen_total = dict.fromkeys(CATEGORICAL, 0)
     for start in range(0, n, SCORE_CHUNK):
         index = slice(start, min(start + SCORE_CHUNK, n))
-        frame, unseen = scorer.score({k: v[index] for k, v in columns.items()})
+        frame, unseen = scorer.score({k: v[index] for k, v in columns.items()},
+                                     row_offset + start, within_training)
         for column, count in unseen.items():
             unseen_total[column] += count
         parts.append(frame)
@@ -152,7 +163,7 @@ class _ChunkWriter:
 def _score_partition(raw: pd.DataFrame, first_row: int, number: int, scorer: PropensityScorer
                      ) -> tuple[pd.DataFrame, tuple[np.ndarray, dict[str, int]]]:
     columns = validate_propensity_columns(raw, require_target=False, row_offset=first_row)
-    frame, unseen = scorer.score(columns)
+    frame, unseen = scorer.score(columns, first_row)
     return frame[SCORE_COLUMNS], (pd.util.hash_array(columns["customer_id"]), unseen)
 
 
@@ -213,7 +224,7 @@ def score_file(run: StoredPropensity, source: str | Path, out: str | Path,
                 columns = validate_propensity_columns(chunk, require_target=False,
                                                       row_offset=first)
                 hashes.append(pd.util.hash_array(columns["customer_id"]))
-                frame, unseen = scorer.score(columns)
+                frame, unseen = scorer.score(columns, first)
                 writer.write(frame[SCORE_COLUMNS])
                 for column, count in unseen.items():
                     report.unseen[column] += count

@@ -30,7 +30,7 @@ from bayescope.data.campaign_spend import (
 from bayescope.data.holdout import split_holdout
 from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
 from bayescope.data.table_chunks import read_source
-from bayescope.data.validation import raise_for_repeated_ids
+from bayescope.data.validation import raise_for_repeated_ids, raise_outside_ranges, scorable_range
 from bayescope.errors import ArtifactError, BayescopeInputError, describe_rows
 from bayescope.families.base import (
     Estimator,
@@ -192,13 +192,8 @@ class SpendRun:
     def input_ranges(self) -> dict[str, tuple[float, float]]:
         """Per numeric feature, the values the model scores: the training range widened by
         its own width on each side (:func:`predict_spend_run` refuses the rest)."""
-        ranges = {}
-        for column in NUMERIC_COLUMNS:
-            values = np.asarray(self.artifact.arrays[column], float)
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            width = max(high - low, 1.0)
-            ranges[column] = (low - width, high + width)
-        return ranges
+        return {column: scorable_range(self.artifact.arrays[column])
+                for column in NUMERIC_COLUMNS}
 
     @property
     def treatment_identified(self) -> bool:
@@ -236,14 +231,7 @@ def predict_spend_run(run: SpendRun, table: Table, seed: int = 0,
         raise BayescopeInputError("--seed must be a non-negative integer", field="seed")
     if warn and not run.artifact.converged:
         log.warning("this run FAILED its convergence gate: treat its numbers with suspicion")
-    for column, (low, high) in run.input_ranges().items():
-        values = np.asarray(table[column], float)
-        outside = np.flatnonzero((values < low) | (values > high)) + row_offset
-        if outside.size:
-            raise BayescopeInputError(
-                f"{column} is outside what this model can score, {low:.4g} to {high:.4g} (its "
-                f"training range widened by its width each side), in rows "
-                f"{describe_rows(outside.tolist())}", field=column, rows=outside.tolist())
+    raise_outside_ranges(table, run.input_ranges(), row_offset)
     design = SpendDesign.from_table(table, run.scaling)
     posterior = run.posterior if thinned is None else thinned
     frame = predict_spend(posterior, design, np.asarray(table["customer_id"]), seed=seed,
