@@ -273,15 +273,19 @@ TOP_UP_MAX_SHARE = 2
 
 def topped_up_chains(gate: GateReport, draws: int, chains: int) -> int:
     """Chains of ``draws`` draws to add so that the smallest ESS reaches
-    ``TOP_UP_MARGIN * ESS_MIN`` if ESS grows in proportion to the draws: 0 when the gate
-    passed, saw divergences (more draws do not mend a geometry) or has no finite ESS; at most
-    ``TOP_UP_MAX_SHARE * chains``."""
+    ``TOP_UP_MARGIN * ESS_MIN`` if ESS grows in proportion to the draws.
+
+    0 when the gate passed, saw divergences (more draws do not mend a geometry), has no
+    finite ESS, or would need more than ``TOP_UP_MAX_SHARE * chains`` chains: a fit that far
+    short (a quick look with a few dozen draws, a model that mixes badly) is reported as it
+    is rather than tripled in cost for a gate it would still fail.
+    """
     smallest = min(gate.min_ess_bulk or 0.0, gate.min_ess_tail or 0.0)
     if gate.passed or gate.divergences or not (np.isfinite(smallest) and smallest > 0):
         return 0
     total = draws * chains * TOP_UP_MARGIN * ESS_MIN / smallest
-    wanted = int(np.ceil(max(total - draws * chains, 0.0) / draws))
-    return min(max(wanted, 1), TOP_UP_MAX_SHARE * chains)
+    wanted = max(int(np.ceil(max(total - draws * chains, 0.0) / draws)), 1)
+    return wanted if wanted <= TOP_UP_MAX_SHARE * chains else 0
 
 
 def _top_up(compiled: Any, model: pm.Model, idata: Any, gate: GateReport, ended: WarmStart,

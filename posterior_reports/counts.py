@@ -46,6 +46,9 @@ class CountCheck:
         per_draw = np.bincount((capped + offsets).ravel(), minlength=capped.shape[0] * width)
         self.expected += per_draw.reshape(capped.shape[0], width).mean(axis=0)
         zeros = (draws == 0).sum(axis=1)
+        if self.zeros_per_draw is not None and zeros.size != self.zeros_per_draw.size:
+            raise ValueError(f"every chunk needs the same draws: {zeros.size} after "
+                             f"{self.zeros_per_draw.size}")
         self.zeros_per_draw = zeros if self.zeros_per_draw is None else self.zeros_per_draw + zeros
         self.observed_zeros += int((y == 0).sum())
         self.n_units += y.size

@@ -21,7 +21,9 @@ def test_the_chains_added_follow_the_ess_shortfall() -> None:
     # 2,000 draws gave ESS 222: 2,000 * 1.1 * 400 / 222 = 3,964 wanted, 1,964 more, 4 chains.
     assert topped_up_chains(_gate(), draws=500, chains=4) == 4
     assert topped_up_chains(_gate(bulk=390.0), draws=500, chains=4) == 1
-    assert topped_up_chains(_gate(bulk=10.0), draws=500, chains=4) == 8  # at most twice
+    assert topped_up_chains(_gate(bulk=150.0), draws=500, chains=4) == 8  # at most twice
+    assert topped_up_chains(_gate(bulk=140.0), draws=500, chains=4) == 0  # too far short
+    assert topped_up_chains(_gate(bulk=23.0), draws=60, chains=1) == 0
     assert topped_up_chains(_gate(passed=True, bulk=ESS_MIN), 500, 4) == 0
     assert topped_up_chains(_gate(divergences=3), 500, 4) == 0  # a geometry, not a count
     assert topped_up_chains(_gate(bulk=float("nan")), 500, 4) == 0

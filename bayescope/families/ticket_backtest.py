@@ -124,11 +124,14 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
     warm = result.warm_start
     posterior = flat_posterior(result.idata["posterior"].to_dataset())
     del result
-    params = thin_draws(posterior, settings.predictive_draws, rng)
+    # As many predictive draws at every origin, whatever chains a top-up added: the zero
+    # check adds up the zeros of draw s across origins.
+    count = min(settings.predictive_draws, fit_settings.draws * fit_settings.chains)
+    params = thin_draws(posterior, count, rng)
     simulator = TicketSimulator(panels.forecast, panels.tier, panels.size, inputs.feature_means)
     draws = {"ours": simulator.simulate(params, np.arange(panels.forecast.n), rng)["tickets"]}
     for name, fitter in FITTERS.items():
-        draws[name] = fitter(panels, settings.predictive_draws, rng).draws
+        draws[name] = fitter(panels, count, rng).draws
     return _score_origin(panels, draws, origin, checks), gate, warm
 
 
