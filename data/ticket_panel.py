@@ -25,7 +25,8 @@ Popularity tiers and artist sampling also live here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,10 @@ from bayescope.data.ticket_features import (
     weeks_ahead_lags,
 )
 from bayescope.data.ticket_tables import TicketTables
+from bayescope.data.validation import scorable_range
 from bayescope.errors import BayescopeInputError
+
+log = logging.getLogger(__name__)
 
 TIERS = ("superstar", "established", "emerging")
 TIER_SHARES = (0.1, 0.3, 0.6)
@@ -112,6 +116,10 @@ class PanelPair:
     dma_names: np.ndarray
     recent_events: np.ndarray
     audience_index: np.ndarray
+    feature_ranges: dict[str, tuple[float, float]] | None = None
+    """Per feature, the values the forecast may use (:func:`clamp_forecast_features`)."""
+    clamped_rows: dict[str, int] | None = None
+    """Per feature, the forecast rows clipped to its range (features with none left out)."""
 
 
 def popularity_tiers(tables: TicketTables, before: pd.Timestamp) -> pd.Series:
@@ -182,6 +190,8 @@ def build_panels(tables: TicketTables, artists: np.ndarray, origin: str | pd.Tim
     lags = weeks_ahead_lags(weeks.size, o, horizon)
     train = _panel(cubes, values, features, np.arange(start, o), observed_until, lags)
     forecast = _panel(cubes, values, features, np.arange(o, o + horizon), observed_until, lags)
+    ranges = {name: scorable_range(train.x[:, k]) for k, name in enumerate(features)}
+    forecast, clamped = clamp_forecast_features(forecast, ranges)
     tiers = popularity_tiers(tables, origin).reindex(cubes.artists)
     tier = np.asarray([TIERS.index(t) for t in tiers], dtype=int)
     households = tables.dma["tv_households"].to_numpy(float)
@@ -190,7 +200,34 @@ def build_panels(tables: TicketTables, artists: np.ndarray, origin: str | pd.Tim
                      popularity(cubes.global_streams[:, :o]), market_size(households),
                      households, tables.dma["dma_name"].to_numpy(dtype=object),
                      cubes.events[:, :, recent].sum(axis=2),
-                     _audience_index(cubes, households, o))
+                     _audience_index(cubes, households, o), ranges, clamped)
+
+
+def clamp_forecast_features(forecast: TicketPanel, ranges: dict[str, tuple[float, float]]
+                            ) -> tuple[TicketPanel, dict[str, int]]:
+    """The forecast rows with each feature clipped to what the training weeks support, and
+    per feature the number of rows clipped (a warning names them).
+
+    The model is log-linear in its features, so a forecast week far outside the training
+    weeks (a streaming spike 100 times the largest seen) would be extrapolated exponentially,
+    to millions of tickets or beyond what a float holds. Each feature is held to its
+    training range widened by its own width each side
+    (:func:`~bayescope.data.validation.scorable_range`): a stated clamp, stored with the run.
+    """
+    x = forecast.x.copy()
+    clamped: dict[str, int] = {}
+    for k, name in enumerate(forecast.features):
+        low, high = ranges[name]
+        outside = int(((x[:, k] < low) | (x[:, k] > high)).sum())
+        if outside:
+            clamped[name] = outside
+            x[:, k] = np.clip(x[:, k], low, high)
+            log.warning("%s is outside what the training weeks support (%.4g to %.4g: their "
+                        "range widened by its width each side) in %d forecast rows: clipped "
+                        "to it", name, low, high, outside)
+    if not clamped:
+        return forecast, clamped
+    return replace(forecast, x=x), clamped
 
 
 def _audience_index(cubes: SignalCubes, households: np.ndarray, origin: int) -> np.ndarray:

@@ -122,17 +122,20 @@ def scorable_range(values: np.ndarray) -> tuple[float, float]:
     return (low - width, high + width)
 
 
+WIDENED = "its training range widened by its width each side"
+
+
 def raise_outside_ranges(table: Mapping[str, Any], ranges: Mapping[str, Sequence[float]],
-                         row_offset: int) -> None:
+                         row_offset: int, basis: str = WIDENED) -> None:
     """One error for the first column of ``table`` with values outside its range in
-    ``ranges`` (:func:`scorable_range`), naming the range and the rows (numbered from
-    ``row_offset``); missing values pass."""
+    ``ranges`` (by default :func:`scorable_range`, which ``basis`` describes), naming the
+    range and the rows (numbered from ``row_offset``); missing values pass."""
     for column, (low, high) in ranges.items():
         values = np.asarray(table[column], float)
         outside = np.flatnonzero((values < low) | (values > high)) + row_offset
         if outside.size:
             raise BayescopeInputError(
-                f"{column} is outside what this model can score, {low:.4g} to {high:.4g} (its "
-                f"training range widened by its width each side), in rows "
-                f"{describe_rows(outside.tolist())}", field=column, rows=outside.tolist())
+                f"{column} is outside what this model can score, {low:.4g} to {high:.4g} "
+                f"({basis}), in rows {describe_rows(outside.tolist())}", field=column,
+                rows=outside.tolist())
 

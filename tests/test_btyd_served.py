@@ -65,3 +65,34 @@ def test_bad_instances_are_422_naming_the_field(served, instance, query, field) 
                          json={"instances": [instance]})
     assert answer.status_code == 422
     assert answer.get_json()["field"] == field
+
+
+def test_summaries_beyond_the_training_customers_are_422_and_the_edge_is_finite(served):
+    model, run, client = served
+    rfm = model.run_.rfm
+    top = {"frequency": rfm.frequency.max(), "recency": rfm.recency.max(), "T": rfm.T.max(),
+           "monetary_value": rfm.monetary_value.max()}
+    # Before the check, frequency 10^9 over 10^12 periods answered a negative 5% quantile
+    # of purchases and T = 10^15 a NaN spend.
+    for field, value in (("frequency", 10**9), ("T", 1e15), ("monetary_value", 1e300)):
+        instance = {"frequency": 3, "recency": 20.0, "T": 30.0, "monetary_value": 10.0,
+                    field: value}
+        answer = client.post(f"/v1/models/{run.name}:predict",
+                             json={"instances": [instance]})
+        body = answer.get_json()
+        assert answer.status_code == 422, body
+        assert body["field"] == field and "outside what this model can score" in body["error"]
+    # At the edge of what it scores, every number is finite and the intervals ordered; a
+    # customer newer than every training customer (T near 0) is scored too.
+    edge = {"frequency": int(2 * top["frequency"]), "recency": 2 * top["T"],
+            "T": 2 * top["T"], "monetary_value": 2 * top["monetary_value"]}
+    new = {"frequency": 0, "recency": 0.0, "T": 0.5, "monetary_value": 0.0}
+    answer = client.post(f"/v1/models/{run.name}:predict?horizon=3650",
+                         json={"instances": [edge, new]})
+    assert answer.status_code == 200, answer.get_json()
+    for prediction in answer.get_json()["predictions"]:
+        numbers = {k: v for k, v in prediction.items() if k != "customer_id"}
+        assert all(np.isfinite(v) for v in numbers.values()), numbers
+        assert 0 <= prediction["purchases_low"] <= prediction["purchases_mean"] \
+            <= prediction["purchases_high"]
+        assert 0 <= prediction["spend_low"] <= prediction["spend_high"]

@@ -227,3 +227,31 @@ def test_origin_errors_exit_2(generated, tmp_path):
     assert main([*base, "--origin", "2030-01-07"]) == 2  # long after the tables end
     assert main([*base, "--origin", "soon"]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_forecast_features_beyond_the_training_weeks_are_clipped_and_counted(generated,
+                                                                              tmp_path):
+    folder, _ = generated
+    origin = pd.Timestamp(ORIGIN)
+    last_known = (origin - pd.Timedelta(weeks=1)).strftime("%Y-%m-%d")
+
+    def spike(tables):
+        listings = tables["lsecondaryticket_artist_dma_week"]
+        week = listings["week_start"].str[:10] == last_known
+        listings.loc[week, "sl_num_listings"] = "1000000000000"
+
+    spiked = load_ticket_tables(_copy(folder, tmp_path / "spiked", spike))
+    artists = np.asarray(sorted(spiked["artist_mstreams_week"]["artist_id"].unique()))[:6]
+    panels = build_panels(spiked, artists, ORIGIN, horizon=2, train_weeks=40)
+    assert panels.clamped_rows, "a listings count 10^12 reached no forecast feature's edge"
+    for k, name in enumerate(panels.forecast.features):
+        low, high = panels.feature_ranges[name]
+        observed = panels.train.x[:, k]
+        width = max(observed.max() - observed.min(), 1.0)
+        assert (low, high) == pytest.approx((observed.min() - width, observed.max() + width))
+        assert low <= panels.forecast.x[:, k].min() and panels.forecast.x[:, k].max() <= high
+    clipped = next(iter(panels.clamped_rows))
+    assert clipped.startswith(("log_listings", "listings_growth", "log_tickets_per_event"))
+    unspiked = build_panels(load_ticket_tables(folder), artists, ORIGIN, horizon=2,
+                            train_weeks=40)
+    assert not set(panels.clamped_rows) & set(unspiked.clamped_rows or {})

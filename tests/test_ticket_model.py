@@ -108,6 +108,13 @@ def test_forecasts_are_calibrated_and_totals_consistent(fitted):
     inside = (national["tickets_low"].to_numpy() <= weekly_actual.to_numpy() * 1.0) & \
         (weekly_actual.to_numpy() <= national["tickets_high"].to_numpy())
     assert inside.sum() >= 3
+    # The run states what each feature may forecast from, and the stored rows lie within it.
+    ranges = run.attr("feature_ranges")
+    assert set(ranges) == set(run.features)
+    for k, name in enumerate(run.features):
+        assert ranges[name][0] <= panel.x[:, k].min() <= panel.x[:, k].max() <= ranges[name][1]
+    assert json.loads((folder / "run" / "summary.json").read_text())[
+        "clamped_forecast_rows"] == run.attr("clamped_forecast_rows")
 
 
 def test_cli_fit_and_predict_contract(tmp_path):

@@ -34,6 +34,7 @@ from bayescope.data.transactions import (
     load_transactions,
     validate_transactions,
 )
+from bayescope.data.validation import raise_outside_ranges, scorable_range
 from bayescope.errors import BayescopeInputError
 from bayescope.families.base import (
     Estimator,
@@ -516,10 +517,14 @@ class ServedBTYDModel:
     query_defaults: Mapping[str, str] = field(default_factory=lambda: {"horizon": "365"})
     _params: dict[str, np.ndarray] = field(init=False, repr=False)
     _index: dict[str, int] = field(init=False, repr=False)
+    _ranges: dict[str, tuple[float, float]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._params = thin_draws(self.run.posterior, self.max_draws, np.random.default_rng(0))
         self._index = {str(c): i for i, c in enumerate(self.run.rfm.customer_id)}
+        self._ranges = {name: summary_range(getattr(self.run.rfm, name))
+                        for name in SUMMARY_FIELDS}
+        self._ranges["recency"] = self._ranges["T"]  # any recency up to T is a customer
 
     @property
     def kind(self) -> str:
@@ -619,9 +624,26 @@ class ServedBTYDModel:
             i = self._index[key]
             rows[k] = [stored.frequency[i], stored.recency[i], stored.T[i],
                        stored.monetary_value[i]]
+        raise_outside_ranges(dict(zip(SUMMARY_FIELDS, rows.T, strict=True)), self._ranges, 0,
+                             SUMMARY_RANGE)
         ids = np.asarray([str(instance.get("customer_id", "")) for instance in instances])
         return RFMSummary(ids, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3],
                           stored.time_unit, stored.calibration_end, stored.observation_end)
+
+
+SUMMARY_RANGE = ("0 to the larger of twice the training maximum and the training range "
+                 "widened by its width")
+
+
+def summary_range(values: np.ndarray) -> tuple[float, float]:
+    """The summaries a served BTYD run scores, per field (:data:`SUMMARY_RANGE`).
+
+    Far beyond the training customers the closed forms lose every digit (frequency 10^9
+    over 10^12 periods gave a negative 5% quantile of purchases, T = 10^15 a NaN spend);
+    anything from 0 is a customer the model describes (a customer acquired last week has a
+    T below every training customer's), so only the top is held.
+    """
+    return (0.0, max(scorable_range(values)[1], 2.0 * float(np.nanmax(values))))
 
 
 def _number(instance: Mapping[str, Any], name: str, index: int) -> float:

@@ -202,6 +202,10 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
         "audience_index": json.dumps(np.round(panels.audience_index, 4).tolist()),
         "tour_profile": json.dumps(profile),
         "features": json.dumps(list(panels.train.features)),
+        "feature_ranges": json.dumps({name: bounds for name, bounds in
+                                      (panels.feature_ranges or {}).items()
+                                      if np.isfinite(bounds).all()}),
+        "clamped_forecast_rows": json.dumps(panels.clamped_rows or {}),
         "tour_listings": json.dumps(profile["log_listings"]),
         "forecast_weeks": json.dumps(
             panels.forecast.weeks[np.unique(panels.forecast.week)].strftime("%Y-%m-%d")
@@ -213,7 +217,8 @@ def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str 
                "artists": panels.tier.size, "dmas": panels.size.size,
                "training_rows": int(inputs.tickets.size),
                "training_rows_with_sales": int((inputs.tickets > 0).sum()),
-               "forecast_rows": panels.forecast.n, "seconds": result.seconds,
+               "forecast_rows": panels.forecast.n,
+               "clamped_forecast_rows": panels.clamped_rows or {}, "seconds": result.seconds,
                "gate": result.gate.to_dict(),
                "parameters": labelled_summary(posterior, gated(posterior))}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=float))
