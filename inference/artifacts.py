@@ -191,16 +191,22 @@ def load_artifact(run_dir: str | Path) -> Artifact:
                             field="run_dir")
     try:
         tree = xr.open_datatree(path, engine="h5netcdf").load()
-    except (OSError, ValueError) as exc:
+    # h5py answers corrupt bytes with whatever its C layer met first (OSError, ValueError,
+    # KeyError for a bad metadata checksum, RuntimeError...): all of them mean unreadable.
+    except Exception as exc:
         raise ArtifactError(f"cannot read {path}: {exc}", field="run_dir") from exc
     attrs = {str(k): v for k, v in tree.attrs.items()}
     missing = [k for k in COMMON_ATTRS if k not in attrs]
     if missing or "posterior" not in tree.children or "constant_data" not in tree.children:
         raise ArtifactError(f"{path} lacks metadata {missing} or a group: not a bayescope "
                             "artifact", field="run_dir")
-    # Runs written before the content fingerprint existed have none and are read as before.
-    if CONTENT_KEY in attrs and str(attrs[CONTENT_KEY]) != content_fingerprint(
-            tree["posterior"].to_dataset(), attrs):
+    # A run without the fingerprint cannot be told from one whose fingerprint was removed to
+    # hide an edit, so runs saved before it existed (2026-11-30) are refused too.
+    if CONTENT_KEY not in attrs:
+        raise ArtifactError(f"{path} carries no content fingerprint (saved by a bayescope "
+                            "before 2026-11-30, or altered): its draws and verdict cannot be "
+                            "checked: refit", field="run_dir")
+    if str(attrs[CONTENT_KEY]) != content_fingerprint(tree["posterior"].to_dataset(), attrs):
         raise ArtifactError(f"{path}: the posterior draws or the run's attributes do not match "
                             "its fingerprint (file altered or corrupt): refit", field="run_dir")
     try:

@@ -113,25 +113,17 @@ def test_a_busy_port_exits_2_before_claiming_to_serve(small_log_csv, tmp_path, c
     assert "serving" not in said.out + said.err and "error:" in said.err
 
 
-def test_flipped_draws_or_an_edited_verdict_are_refused(small_log_csv, tmp_path, capsys
-                                                        ) -> None:
-    import shutil
-
-    import h5py
-
-    run = tmp_path / "run"
-    assert main(["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
-                 "--calibration-end", "2024-12-31", "--out", str(run)]) == 0
-    for name, edit in (("verdict", _flip_verdict), ("draws", _nudge_one_draw)):
-        copy = tmp_path / name
-        shutil.copytree(run, copy)
-        with h5py.File(copy / "posterior.nc", "r+") as handle:
-            edit(handle)
-        capsys.readouterr()
-        assert main(["predict", str(copy), "--horizon", "30",
-                     "--out", str(tmp_path / f"{name}.csv")]) == 2
-        assert "fingerprint" in capsys.readouterr().err
-        assert not (tmp_path / f"{name}.csv").exists()
+@pytest.fixture(scope="module")
+def btyd_runs(small_log_csv, tmp_path_factory):
+    """Two MAP runs of one log (different seeds): one to tamper with, one to swap in."""
+    folder = tmp_path_factory.mktemp("tampered")
+    for name, seed in (("run", "0"), ("other", "1")):
+        assert main(["-q", "fit", "btyd", "--transactions", small_log_csv, "--method", "map",
+                     "--seed", seed, "--calibration-end", "2024-12-31",
+                     "--out", str(folder / name)]) == 0
+    assert main(["-q", "predict", str(folder / "run"), "--horizon", "30",
+                 "--out", str(folder / "expected.csv")]) == 0
+    return folder
 
 
 def _flip_verdict(handle) -> None:
@@ -140,10 +132,107 @@ def _flip_verdict(handle) -> None:
     handle.attrs.modify("converged", 1 - int(np.asarray(handle.attrs["converged"]).ravel()[0]))
 
 
-def _nudge_one_draw(handle) -> None:
-    values = handle["posterior/r"][...]
-    values.flat[3] *= 1.0 + 1e-9
-    handle["posterior/r"][...] = values
+def _scale_draws(factor: float, where: slice | int = slice(None)):
+    def edit(handle) -> None:
+        values = handle["posterior/r"][...]
+        values.reshape(-1)[where] *= factor
+        handle["posterior/r"][...] = values
+    return edit
+
+
+def _nan_draw(handle) -> None:
+    values = handle["posterior/alpha"][...]
+    values.flat[7] = float("nan")
+    handle["posterior/alpha"][...] = values
+
+
+def _set_attr(name: str, value: str):
+    def edit(handle) -> None:
+        del handle.attrs[name]  # a value of another type, as an editor would leave it
+        handle.attrs[name] = value
+    return edit
+
+
+def _drop(name: str):
+    def edit(handle) -> None:
+        if name in handle.attrs:
+            del handle.attrs[name]
+        else:
+            del handle[name]
+    return edit
+
+
+TAMPERING = {
+    "verdict flipped": (_flip_verdict, "fingerprint"),
+    "one draw nudged by 1e-9": (_scale_draws(1.0 + 1e-9, 3), "fingerprint"),
+    "draws x3": (_scale_draws(3.0), "fingerprint"),
+    "a NaN draw": (_nan_draw, "fingerprint"),
+    "artifact_format 'x'": (_set_attr("artifact_format", "x"), "fingerprint"),
+    "time_unit 'X'": (_set_attr("time_unit", "X"), "fingerprint"),
+    "settings not JSON": (_set_attr("settings", "{not json"), "fingerprint"),
+    "fingerprint removed": (_drop("content_fingerprint"), "no content fingerprint"),
+    "verdict and fingerprint removed": (
+        lambda h: (_flip_verdict(h), _drop("content_fingerprint")(h)), "no content fingerprint"),
+    "posterior group removed": (_drop("posterior"), "a group"),
+}
+
+
+@pytest.mark.parametrize("name", TAMPERING)
+def test_tampered_draws_or_attributes_are_refused_by_every_reader(btyd_runs, name, tmp_path,
+                                                                   capsys) -> None:
+    """Issue 18 found each of these used silently or answered with a traceback."""
+    import shutil
+
+    import h5py
+
+    edit, says = TAMPERING[name]
+    copy = tmp_path / "run"
+    shutil.copytree(btyd_runs / "run", copy)
+    with h5py.File(copy / "posterior.nc", "r+") as handle:
+        edit(handle)
+    for command in (["predict", str(copy), "--horizon", "30", "--out", str(tmp_path / "p.csv")],
+                    ["report", str(copy)], ["serve", str(copy), "--port", "1"]):
+        capsys.readouterr()
+        assert main(command) == 2, command
+        assert says in _one_error_line(capsys), command
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_another_runs_posterior_swapped_in_is_refused(btyd_runs, tmp_path, capsys) -> None:
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(btyd_runs / "run", copy)
+    shutil.copy(btyd_runs / "other" / "posterior.nc", copy / "posterior.nc")
+    assert main(["predict", str(copy), "--horizon", "30", "--out", str(tmp_path / "p.csv")]) == 2
+    assert "belongs to another run" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_byte_flips_are_refused_or_change_nothing(btyd_runs, seed, tmp_path, capsys
+                                                         ) -> None:
+    """Eight bytes flipped anywhere in posterior.nc: exit 2 in one line, or (a flip in
+    unused space) the very predictions of the intact run; never a traceback or other
+    numbers."""
+    import shutil
+
+    import numpy as np
+
+    copy = tmp_path / "run"
+    shutil.copytree(btyd_runs / "run", copy)
+    raw = bytearray((copy / "posterior.nc").read_bytes())
+    rng = np.random.default_rng(seed)
+    for offset in rng.choice(len(raw), 8, replace=False):
+        raw[offset] ^= int(rng.integers(1, 256))
+    (copy / "posterior.nc").write_bytes(bytes(raw))
+    capsys.readouterr()
+    code = main(["predict", str(copy), "--horizon", "30", "--out", str(tmp_path / "p.csv")])
+    if code == 2:
+        _one_error_line(capsys)
+        assert not (tmp_path / "p.csv").exists()
+    else:
+        assert code == 0
+        assert (tmp_path / "p.csv").read_bytes() == (btyd_runs / "expected.csv").read_bytes()
 
 
 def test_a_second_writer_of_the_same_output_exits_2(tmp_path, capsys) -> None:

@@ -31,6 +31,7 @@ from bayescope.data.generate_spend import generate_spend_table
 from bayescope.data.generate_tickets import generate_ticket_tables
 from bayescope.data.ticket_tables import write_ticket_tables
 from bayescope.families import REGISTRY
+from bayescope.inference.artifacts import content_fingerprint
 
 
 @dataclass
@@ -210,8 +211,15 @@ def test_load_refuses_other_kinds_and_altered_identity(fitted, tmp_path: Path) -
     tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
     with pytest.raises(bs.ArtifactError, match="fingerprint"):
         bs.load(run)
-    # Without the content fingerprint (a run from before it), the identity check refuses it.
+    # Removing the content fingerprint hides nothing: a run without one is refused.
     del tree.attrs["content_fingerprint"]
+    (run / "posterior.nc").unlink()
+    tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
+    with pytest.raises(bs.ArtifactError, match="no content fingerprint"):
+        bs.load(run)
+    # Behind it, the stored settings are still checked against the model identity.
+    tree.attrs["content_fingerprint"] = content_fingerprint(tree["posterior"].to_dataset(),
+                                                            dict(tree.attrs))
     (run / "posterior.nc").unlink()
     tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
     with pytest.raises(bs.ArtifactError, match="model identity"):

@@ -18,7 +18,7 @@ from bayescope.families.tickets import (
     load_tickets_run,
     predict_tickets_run,
 )
-from bayescope.inference.artifacts import flat_posterior
+from bayescope.inference.artifacts import content_fingerprint, flat_posterior
 
 PREDICT_COLUMNS = ["artist_id", "dma_id", "week_start", "tickets_mean", "tickets_median",
                    "tickets_low", "tickets_high", "order_value_mean", "order_value_low",
@@ -226,8 +226,9 @@ def test_static_features_and_runs_saved_before_feature_sets(tmp_path):
         STATIC_FEATURES)
     expected = model.predict(seed=3).rows
     tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf").load()
-    del tree.attrs["features"]
-    del tree.attrs["content_fingerprint"]  # runs from before either attribute had neither
+    del tree.attrs["features"]  # as a run saved before feature sets, fingerprinted anew
+    tree.attrs["content_fingerprint"] = content_fingerprint(tree["posterior"].to_dataset(),
+                                                            dict(tree.attrs))
     (run / "posterior.nc").unlink()
     tree.to_netcdf(run / "posterior.nc", engine="h5netcdf")
     pd.testing.assert_frame_equal(bs.load(run).predict(seed=3).rows, expected)
