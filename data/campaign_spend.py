@@ -33,7 +33,12 @@ import pandas as pd
 from pandas._libs.tslibs.nattype import NaTType
 
 from bayescope.data.table_chunks import read_table
-from bayescope.data.validation import NumericRule, numeric_column, raise_for_rows
+from bayescope.data.validation import (
+    NumericRule,
+    numeric_column,
+    raise_for_implausible_dates,
+    raise_for_rows,
+)
 from bayescope.errors import BayescopeInputError
 
 CAMPAIGNS = ("RETENTION_SUMMER", "RETENTION_FALL", "RETENTION_WINTER")
@@ -104,6 +109,7 @@ def validate_campaign_columns(raw: pd.DataFrame | Columns, require_target: bool 
     given = np.asarray(raw["campaign_send_date"])
     dates = _parse_dates(given)
     raise_for_rows(dates.isna().to_numpy(), rows, "campaign_send_date", "is not a date", given)
+    raise_for_implausible_dates(dates.to_numpy(), rows, "campaign_send_date", given)
     out["campaign_send_date"] = dates.to_numpy()
     rules = {**FEATURE_RULES, **({TARGET: TARGET_RULE} if require_target else {})}
     for column, rule in rules.items():

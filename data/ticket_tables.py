@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.table_chunks import read_table
-from bayescope.data.validation import MISSING_TEXT, NumericRule, numeric_column, raise_for_rows
+from bayescope.data.validation import (
+    MISSING_TEXT,
+    NumericRule,
+    numeric_column,
+    raise_for_implausible_dates,
+    raise_for_rows,
+)
 from bayescope.errors import BayescopeInputError
 
 COUNT = NumericRule(0, 1e13, integer=True)
@@ -187,6 +193,7 @@ def _dates(values: pd.Series, rows: np.ndarray, column: str) -> pd.Series:
         parsed = parsed.dt.tz_localize(None)
     raise_for_rows(parsed.isna().to_numpy(), rows, column, "is not a date",
                    values.to_numpy())
+    raise_for_implausible_dates(parsed.to_numpy(), rows, column, values.to_numpy())
     return parsed.dt.normalize().astype("datetime64[ns]")
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bayescope.data.table_chunks import read_table
-from bayescope.data.validation import raise_for_rows
+from bayescope.data.validation import raise_for_implausible_dates, raise_for_rows
 from bayescope.errors import BayescopeInputError
 
 STANDARD_COLUMNS = ("customer_id", "timestamp", "value")
@@ -147,7 +147,9 @@ def _parse_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> n
         try:
             utc = pc.cast(pa.array(raw), pa.timestamp("ns", tz="UTC"))
             if utc.null_count == 0:
-                return utc.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+                fast = utc.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+                raise_for_implausible_dates(fast, row_numbers, column, raw.to_numpy())
+                return fast
         except _ARROW_REFUSALS:
             pass
     text = raw.astype(str).str.strip()
@@ -160,4 +162,6 @@ def _parse_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> n
             parsed = parsed.fillna(retry)
     raise_for_rows(parsed.isna().to_numpy(), row_numbers, column,
                    "is not a timestamp (expected ISO 8601, e.g. 2024-03-01T14:05:00Z)", raw)
+    raise_for_implausible_dates(parsed.dt.tz_localize(None).to_numpy(), row_numbers, column,
+                                raw.to_numpy())
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")

@@ -110,6 +110,21 @@ def raise_for_repeated_ids(hashes: np.ndarray, shown: int = 10) -> None:
             field="customer_id", rows=rows[:shown].tolist())
 
 
+PLAUSIBLE_DATES = (np.datetime64("1900-01-01"), np.datetime64("2200-01-01"))
+"""Dates any of the package's inputs may carry, as ``[first, end)``: a year-1000 timestamp
+is a typo or a sentinel, and would stretch a customer's T or a weekly calendar by centuries."""
+
+
+def raise_for_implausible_dates(dates: np.ndarray, rows: np.ndarray, column: str,
+                                values: np.ndarray | None = None) -> None:
+    """One error naming ``column`` and the rows of dates outside :data:`PLAUSIBLE_DATES`
+    (missing dates pass: their own check names them)."""
+    stamps = np.asarray(dates)  # compared in the dates' own unit: year 1000 overflows ns
+    first, end = PLAUSIBLE_DATES
+    raise_for_rows(~np.isnat(stamps) & ((stamps < first) | (stamps >= end)), rows, column,
+                   f"is outside {PLAUSIBLE_DATES[0]} to {PLAUSIBLE_DATES[1] - 1}", values)
+
+
 def scorable_range(values: np.ndarray) -> tuple[float, float]:
     """The values a model fitted on ``values`` may score: their observed range (NaN left
     out) widened by its own width, at least 1, on each side."""

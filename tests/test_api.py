@@ -73,7 +73,7 @@ def test_predictions_equal_the_cli_for_the_same_rows_and_seed(client, instances,
                                   "missing", "mistyped", "bool_as_number", "out_of_range",
                                   "bad_campaign", "bad_date", "too_many", "bad_seed",
                                   "negative_seed", "huge_integer", "huge_spend", "long_string",
-                                  "relative_date", "duplicate_id"])
+                                  "relative_date", "year_1000", "duplicate_id"])
 def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
     good = dict(instances[0])
     body: object = {"instances": [good]}
@@ -121,6 +121,9 @@ def test_bad_requests_get_4xx_json_naming_the_field(client, instances, case):
             422, "customer_id", 0)
     elif case == "relative_date":
         body, expected = {"instances": [{**good, "campaign_send_date": "now"}]}, (
+            422, "campaign_send_date", 0)
+    elif case == "year_1000":
+        body, expected = {"instances": [{**good, "campaign_send_date": "1000-01-01"}]}, (
             422, "campaign_send_date", 0)
     elif case == "duplicate_id":
         body, expected = {"instances": [good, {**instances[1],
@@ -276,6 +279,7 @@ def test_bad_ticket_instances_get_422_naming_the_field(tickets_run, change, fiel
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"price_sensitivity": -1000.0}, "price_sensitivity"),
+    ({"price_sensitivity": -20.0}, "price_sensitivity"),  # a 30-day spend of 6.6e12 before
     ({"historical_lifetime_spend": 1e9}, "historical_lifetime_spend"),
 ])
 def test_inputs_far_outside_the_training_data_are_422_never_null(client, instances, change,

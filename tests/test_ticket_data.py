@@ -90,6 +90,8 @@ def test_messy_extract_loads_the_same(generated, tmp_path):
      "artist_social_week.week_start", 3),
     (lambda t: t["dma"].loc.__setitem__((1, "tv_households"), "lots"),
      "dma.tv_households", 2),
+    (lambda t: t["artist_social_week"].loc.__setitem__((2, "week_start"), "1000-01-06"),
+     "artist_social_week.week_start", 3),
 ])
 def test_bad_tables_name_table_column_and_row(generated, tmp_path, change, field, row):
     folder, _ = generated

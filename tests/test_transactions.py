@@ -59,6 +59,10 @@ def test_exact_duplicates_are_dropped_and_counted(tmp_path):
         (GOOD + "c,2024-01-01,-3\n", "PurchaseValue", [4]),
         (GOOD + "c,2024-01-01,abc\n", "PurchaseValue", [4]),
         (GOOD + ",2024-01-01,1\n", "CustomerID", [4]),
+        # A typo or a sentinel date would stretch T by centuries (issue 18).
+        (GOOD + "c,1000-01-01,1\nd,2201-03-01,1\ne,9999-12-31T00:00:00Z,1\n", "Timestamp",
+         [4, 5, 6]),
+        (GOOD + "c,2200-01-01T00:00:00Z,1\n", "Timestamp", [4]),
     ],
 )
 def test_bad_input_names_column_and_rows(tmp_path, text, column, rows):
