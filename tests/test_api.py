@@ -315,6 +315,14 @@ def test_nan_literals_are_422_and_a_405_says_what_is_allowed(client, instances):
     assert answer.status_code == 422 and answer.json["field"] == "price_sensitivity"
     wrong = client.get("/v1/models/run:predict")
     assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
+    assert "GET" not in wrong.headers["Allow"] and wrong.json["field"] == "method"
+    # OPTIONS advertises what each route takes: POST alone where predictions are made.
+    for path, allowed in (("/v1/models/run:predict", {"POST", "OPTIONS"}),
+                          ("/predict", {"POST", "OPTIONS"}),
+                          ("/v1/models/run", {"GET", "HEAD", "OPTIONS"})):
+        options = client.open(path, method="OPTIONS")
+        assert options.status_code == 200
+        assert set(options.headers["Allow"].replace(" ", "").split(",")) == allowed, path
 
 
 def test_a_request_whose_client_hung_up_is_not_computed(client, instances, monkeypatch):

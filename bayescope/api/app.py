@@ -28,6 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from bayescope.api.served import ServedModel, load_served
 from bayescope.errors import BayescopeInputError
@@ -73,6 +74,14 @@ def _refuse_unencodable(value: Any, index: int, field: str | None = None) -> Non
             _refuse_unencodable(item, index, field)
 
 
+class ModelNameConverter(BaseConverter):
+    """A served model's name in a route: no ``/`` and no ``:``, so that
+    ``/v1/models/NAME:predict`` matches the predict route alone (a GET there is a 405 that
+    allows POST, and OPTIONS lists POST only)."""
+
+    regex = "[^/:]+"
+
+
 def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCES,
                max_body_bytes: int = MAX_BODY_BYTES, max_draws: int = 1000,
                allowed_hosts: Sequence[str] = ()) -> Flask:
@@ -84,6 +93,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     models = load_served(run_dirs, max_draws=max_draws)
     hosts = {h.strip("[]").lower() for h in (*LOOPBACK_HOSTS, *allowed_hosts)}
     app = Flask("bayescope")
+    app.url_map.converters["model"] = ModelNameConverter
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -113,7 +123,7 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
         status = exc.code or 500
         message = {413: f"request body larger than {max_body_bytes} bytes"}.get(
             status, exc.description or exc.name)
-        body, code = error(status, message, "body" if status == 413 else None)
+        body, code = error(status, message, {413: "body", 405: "method"}.get(status))
         # A 405 names the methods the route takes (RFC 9110, 15.5.6).
         allow = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         return body, code, allow
@@ -182,15 +192,13 @@ def create_app(run_dirs: Sequence[str | Path], max_instances: int = MAX_INSTANCE
     def list_models() -> Any:
         return jsonify({"models": [m.info() for m in models.values()]})
 
-    @app.get("/v1/models/<name>")
+    @app.get("/v1/models/<model:name>")
     def describe(name: str) -> Any:
-        if name.endswith(":predict"):
-            raise ApiError(405, "use POST for predictions", "method")
         model = model_or_404(name)
         return jsonify({**model.info(), "input_schema": model.schema(),
                         "outputs": model.outputs(), "max_instances": max_instances})
 
-    @app.post("/v1/models/<name>:predict")
+    @app.post("/v1/models/<model:name>:predict")
     def predict_named(name: str) -> Any:
         return predict(model_or_404(name), allow_bare=False)
 

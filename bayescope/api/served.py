@@ -29,7 +29,7 @@ def load_served(run_dirs: Sequence[str | Path], max_draws: int = 1000
     served: dict[str, ServedModel] = {}
     for run_dir in run_dirs:
         path = Path(run_dir)
-        name = path.resolve().name
+        name = path.resolve().name.replace(":", "_")  # ':' separates a name from ':predict'
         while name in served:
             name += "_2"
         model = load(path).served(name, max_draws)
