@@ -12,9 +12,9 @@ from bayescope.inference.sampling import fit_model, topped_up_chains
 
 
 def _gate(passed: bool = False, bulk: float = 222.0, tail: float = 500.0,
-          divergences: int = 0) -> GateReport:
-    return GateReport(method="nuts", passed=passed, min_ess_bulk=bulk, min_ess_tail=tail,
-                      divergences=divergences)
+          divergences: int = 0, rhat: float = 1.005) -> GateReport:
+    return GateReport(method="nuts", passed=passed, max_rhat=rhat, min_ess_bulk=bulk,
+                      min_ess_tail=tail, divergences=divergences)
 
 
 def test_the_chains_added_follow_the_ess_shortfall() -> None:
@@ -26,6 +26,7 @@ def test_the_chains_added_follow_the_ess_shortfall() -> None:
     assert topped_up_chains(_gate(bulk=23.0), draws=60, chains=1) == 0
     assert topped_up_chains(_gate(passed=True, bulk=ESS_MIN), 500, 4) == 0
     assert topped_up_chains(_gate(divergences=3), 500, 4) == 0  # a geometry, not a count
+    assert topped_up_chains(_gate(rhat=1.023), 500, 4) == 0  # chains that disagree
     assert topped_up_chains(_gate(bulk=float("nan")), 500, 4) == 0
 
 
