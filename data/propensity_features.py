@@ -59,6 +59,13 @@ def group_of(column: str) -> str:
     raise KeyError(column)
 
 
+def scorable_ranges(table: Table) -> dict[str, list[float]]:
+    """Per numeric column, :func:`scorable_range` of ``table``'s values, judged on the scale
+    the design uses (``log1p`` for :data:`LOG_FEATURES`)."""
+    return {column: list(scorable_range(table[column], column in LOG_FEATURES))
+            for column in NUMERIC}
+
+
 @dataclass
 class PropensityDesign:
     """Training-fitted transform from a validated table to the model's design matrix."""
@@ -79,7 +86,7 @@ class PropensityDesign:
     def fit(cls, table: Table) -> PropensityDesign:
         """Learn medians, knots, levels and scales from the training table."""
         design = cls()
-        design.ranges = {column: list(scorable_range(table[column])) for column in NUMERIC}
+        design.ranges = scorable_ranges(table)
         for column in MISSING_ALLOWED:
             values = np.asarray(table[column], float)
             observed = values[~np.isnan(values)]

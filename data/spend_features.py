@@ -31,6 +31,10 @@ FEATURES = ("log_lifetime_spend", "log_recency", "log_web_activity", "log_tenure
             "brand_affinity_score", "email_open_rate", "price_sensitivity")
 
 
+LOG1P_COLUMNS = ("historical_lifetime_spend", "days_since_last_purchase", "web_activity_score",
+                 "customer_tenure_days")
+"""The input columns :func:`raw_features` takes as ``log1p``."""
+
 Table = pd.DataFrame | Mapping[str, Any]
 
 

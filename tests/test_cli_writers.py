@@ -64,7 +64,28 @@ KILLED_WRITERS = {
     "simulate-alive": (["simulate-alive", "RUN", "--out", "OUT"], "csv"),
     "report": (["report", "OUT"], "report"),  # OUT: a copy of the run; writes OUT/report
     "compare": (["compare", "RUN", "RUN", "--out", "OUT"], "folder"),
+    # The fits the issue saw mix an old metrics.json with a new posterior.nc when killed.
+    "fit spend": (["fit", "spend", "--data", "SPEND", "--draws", "50", "--chains", "1",
+                   "--out", "OUT"], "folder"),
+    "fit propensity": (["fit", "propensity", "--data", "PROPENSITY", "--out", "OUT"],
+                       "folder"),
+    "score": (["score", "PROPENSITY_RUN", "--data", "PROPENSITY", "--out", "OUT"], "csv"),
 }
+
+
+@pytest.fixture(scope="module")
+def inputs(btyd_run, tmp_path_factory) -> dict[str, str]:
+    """What the killed writers read: ``RUN`` (a BTYD run), campaign and propensity tables
+    and a propensity run."""
+    folder = tmp_path_factory.mktemp("writer_inputs")
+    spend, propensity = folder / "spend.csv", folder / "propensity.csv"
+    assert main(["-q", "generate", "spend", "--customers", "400", "--out", str(spend)]) == 0
+    assert main(["-q", "generate", "propensity", "--customers", "3000",
+                 "--out", str(propensity)]) == 0
+    assert main(["-q", "fit", "propensity", "--data", str(propensity),
+                 "--out", str(folder / "propensity_run")]) == 0
+    return {"RUN": str(btyd_run), "SPEND": str(spend), "PROPENSITY": str(propensity),
+            "PROPENSITY_RUN": str(folder / "propensity_run")}
 
 
 def _snapshot(folder: Path, written: Path) -> dict[str, bytes]:
@@ -87,8 +108,8 @@ RUNNER = str(Path(__file__).with_name("publishing_steps.py"))
 
 
 @pytest.mark.parametrize("name", list(KILLED_WRITERS))
-def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_run, tmp_path
-                                                                   ) -> None:
+def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_run, inputs,
+                                                                   tmp_path) -> None:
     """The command writes once; a rewrite is killed (SIGKILL) at its first publishing step
     and at its last (the swap onto the output); after each kill the first output is byte
     for byte what it was and nothing but the killed writer's temporaries is beside it, and
@@ -100,8 +121,7 @@ def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_ru
     if kind == "report":
         shutil.copytree(btyd_run, out)
     written = out / "report" if kind == "report" else out
-    arguments = ["-q", *[str(out) if a == "OUT" else str(btyd_run) if a == "RUN" else a
-                         for a in command]]
+    arguments = ["-q", *[str(out) if a == "OUT" else inputs.get(a, a) for a in command]]
     assert main(arguments) == 0
     with counted_publishing_steps() as calls:  # a rewrite: every step a swap
         assert main(arguments) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,10 +78,16 @@ def test_fit_and_score(tmp_path):
     assert main(["-q", "score", str(run), "--data", str(tmp_path / "extreme.csv"),
                  "--out", str(tmp_path / "never.parquet")]) == 2
     assert not (tmp_path / "never.parquet").exists()
+    # The range is judged on the log1p scale the design uses, over the whole fitted file.
     low, high = json.loads(load_artifact(run).attrs["design"])["ranges"]["orders_12m"]
-    trained = pd.read_csv(data)["orders_12m"]
+    trained = np.log1p(pd.read_csv(data)["orders_12m"])
     width = max(trained.max() - trained.min(), 1)
-    assert (low, high) == (trained.min() - width, trained.max() + width)
+    assert (low, high) == pytest.approx((np.expm1(trained.min() - width),
+                                         np.expm1(trained.max() + width)))
+    # Every row it was fitted from, holdout included, is scorable (a linear widening had
+    # refused a held-out order value of 480 against a training maximum of 160).
+    assert main(["-q", "score", str(run), "--data", str(data),
+                 "--out", str(tmp_path / "itself.parquet")]) == 0
     with pytest.raises(BayescopeInputError, match=r"orders_12m is outside .* rows 4, 10") as err:
         bayescope.load(run).predict(tmp_path / "extreme.csv")
     assert err.value.field == "orders_12m"

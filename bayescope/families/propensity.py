@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bayescope.data.holdout import split_holdout
-from bayescope.data.propensity_features import PropensityDesign
+from bayescope.data.propensity_features import PropensityDesign, scorable_ranges
 from bayescope.data.propensity_table import (
     CATEGORICAL,
     FEATURES,
@@ -108,6 +108,7 @@ def fit_propensity(columns: dict[str, np.ndarray], settings: PropensityFitSettin
         raise BayescopeInputError("need at least 100 training customers with both outcomes",
                                   field=TARGET)
     design, x, y, posterior = fit_posterior(train)
+    design.ranges = scorable_ranges(columns)  # the whole file it was fitted from is scorable
     segments = fit_segments(x, design.names, rng)
     log.info("Laplace posterior in %d Newton steps; %d segments (ARI %s)",
              posterior.iterations, segments.k,

@@ -28,7 +28,7 @@ from bayescope.data.campaign_spend import (
     validate_campaign_table,
 )
 from bayescope.data.holdout import split_holdout
-from bayescope.data.spend_features import FEATURES, FeatureScaling, Table
+from bayescope.data.spend_features import FEATURES, LOG1P_COLUMNS, FeatureScaling, Table
 from bayescope.data.table_chunks import read_source
 from bayescope.data.validation import raise_for_repeated_ids, raise_outside_ranges, scorable_range
 from bayescope.errors import ArtifactError, BayescopeInputError, describe_rows
@@ -192,7 +192,7 @@ class SpendRun:
     def input_ranges(self) -> dict[str, tuple[float, float]]:
         """Per numeric feature, the values the model scores: the training range widened by
         its own width on each side (:func:`predict_spend_run` refuses the rest)."""
-        return {column: scorable_range(self.artifact.arrays[column])
+        return {column: scorable_range(self.artifact.arrays[column], column in LOG1P_COLUMNS)
                 for column in NUMERIC_COLUMNS}
 
     @property
