@@ -31,7 +31,6 @@ import xarray as xr
 from bayescope.errors import BayescopeInputError
 from bayescope.inference.convergence import (
     ESS_MIN,
-    RHAT_MAX,
     GateReport,
     announce,
     check_convergence,
@@ -187,8 +186,9 @@ def fit_model(
         with its step size (:mod:`bayescope.inference.initial_points`; exact, and a shorter
         ``tune`` then suffices). The result's ``warm_start`` is this fit's, for the next.
     top_up_tune
-        NUTS only: when the gate fails on effective sample size alone (R-hat within its
-        limit, no divergence), add the chains the ESS shortfall asks for (:func:`topped_up_chains`),
+        NUTS only: when the gate fails on effective sample size or on an R-hat at most
+        ``TOP_UP_RHAT_MAX`` (no divergence), add the chains the ESS shortfall asks for
+        (:func:`topped_up_chains`),
         each started where the fit's chains ended with this many warmup iterations, and gate
         all chains together (the added chains are recorded in the gate).
     """
@@ -275,6 +275,8 @@ def _sample_nuts(compiled: Any, draws: int, tune: int, chains: int, seed: int, p
 # multiple of the fit's.
 TOP_UP_MARGIN = 1.1
 TOP_UP_MAX_SHARE = 2
+TOP_UP_RHAT_MAX = 1.02
+"""The largest R-hat a top-up takes on (:func:`topped_up_chains`)."""
 
 
 def topped_up_chains(gate: GateReport, draws: int, chains: int) -> int:
@@ -282,16 +284,17 @@ def topped_up_chains(gate: GateReport, draws: int, chains: int) -> int:
     ``TOP_UP_MARGIN * ESS_MIN`` if ESS grows in proportion to the draws.
 
     0 when the gate passed, saw divergences (more draws do not mend a geometry), found
-    R-hat above its limit, has no finite ESS, or would need more than
+    R-hat above ``TOP_UP_RHAT_MAX``, has no finite ESS, or would need more than
     ``TOP_UP_MAX_SHARE * chains`` chains: a fit that far short (a quick look with a few
     dozen draws, a model that mixes badly) is reported as it is rather than tripled in cost
-    for a gate it would still fail. Chains that disagree stay disagreeing when the added
-    ones start where they ended: at the ticket model's default size six added chains (490 s)
-    left R-hat at 1.023 (bench/README.md).
+    for a gate it would still fail. An R-hat just over its limit is the noise of its
+    estimate and more chains settle it; chains that truly disagree stay disagreeing when the
+    added ones start where they ended (ticket model, default size: 1.011 -> 1.0095 with one
+    added chain; 1.023 -> 1.023 with six, 490 s; bench/README.md).
     """
     smallest = min(gate.min_ess_bulk or 0.0, gate.min_ess_tail or 0.0)
-    rhat_fine = gate.max_rhat is not None and gate.max_rhat <= RHAT_MAX
-    if gate.passed or gate.divergences or not rhat_fine or not (
+    rhat_near = gate.max_rhat is not None and gate.max_rhat <= TOP_UP_RHAT_MAX
+    if gate.passed or gate.divergences or not rhat_near or not (
             np.isfinite(smallest) and smallest > 0):
         return 0
     total = draws * chains * TOP_UP_MARGIN * ESS_MIN / smallest

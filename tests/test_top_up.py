@@ -27,6 +27,8 @@ def test_the_chains_added_follow_the_ess_shortfall() -> None:
     assert topped_up_chains(_gate(passed=True, bulk=ESS_MIN), 500, 4) == 0
     assert topped_up_chains(_gate(divergences=3), 500, 4) == 0  # a geometry, not a count
     assert topped_up_chains(_gate(rhat=1.023), 500, 4) == 0  # chains that disagree
+    # R-hat just over its limit with ESS to spare: one more chain of draws.
+    assert topped_up_chains(_gate(rhat=1.011, bulk=1000.0), 500, 4) == 1
     assert topped_up_chains(_gate(bulk=float("nan")), 500, 4) == 0
 
 
