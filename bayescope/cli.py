@@ -19,13 +19,17 @@ from rich.logging import RichHandler
 from bayescope.cli_checks import (
     Parser,
     above,
+    horizon_list,
     host,
+    non_negative_float,
+    non_negative_int,
     output_file,
     output_folder,
     output_path,
     port,
     positive_float,
     positive_int,
+    share,
 )
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
@@ -341,27 +345,27 @@ def build_parser() -> argparse.ArgumentParser:
                       "corrected by Pareto-smoothed importance sampling, --draws in all "
                       "(seconds at a million customers; NUTS when Pareto k says it cannot "
                       "be trusted); map: the Laplace approximation alone")
-    btyd.add_argument("--draws", type=int, default=1000)
-    btyd.add_argument("--chains", type=int, default=4)
-    btyd.add_argument("--seed", type=int, default=0)
+    btyd.add_argument("--draws", type=positive_int, default=1000)
+    btyd.add_argument("--chains", type=positive_int, default=4)
+    btyd.add_argument("--seed", type=non_negative_int, default=0)
     btyd.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     add_engine_options(btyd, "read and summarise the log")
     btyd.set_defaults(handler=_fit_btyd)
 
     spend = fit_sub.add_parser("spend", help="hurdle log-normal on a post-campaign spend table")
     spend.add_argument("--data", required=True, help="CSV or Parquet in the PostPilot schema")
-    spend.add_argument("--draws", type=int, default=1000)
-    spend.add_argument("--chains", type=int, default=4)
-    spend.add_argument("--seed", type=int, default=0)
-    spend.add_argument("--holdout-share", type=float, default=0.2,
+    spend.add_argument("--draws", type=positive_int, default=1000)
+    spend.add_argument("--chains", type=positive_int, default=4)
+    spend.add_argument("--seed", type=non_negative_int, default=0)
+    spend.add_argument("--holdout-share", type=share, default=0.2,
                        help="share of customers held out for the comparison (0 fits all)")
     spend.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     spend.set_defaults(handler=_fit_spend)
 
     prop = fit_sub.add_parser("propensity", help="Bayesian logistic propensity + segments")
     prop.add_argument("--data", required=True, help="CSV or Parquet in the ShopSphere schema")
-    prop.add_argument("--seed", type=int, default=0)
-    prop.add_argument("--holdout-share", type=float, default=0.2)
+    prop.add_argument("--seed", type=non_negative_int, default=0)
+    prop.add_argument("--holdout-share", type=share, default=0.2)
     prop.add_argument("--previous", default=None, metavar="RUN_DIR",
                       help="last month's propensity run: check this table for drift against it")
     prop.add_argument("--out", type=output_folder, required=True, help="run directory to write")
@@ -372,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--data", required=True,
                        help="CSV or Parquet (target not needed); with --engine dask also a "
                             "glob or a Parquet folder")
-    score.add_argument("--chunk-rows", type=int, default=100_000,
+    score.add_argument("--chunk-rows", type=positive_int, default=100_000,
                        help="rows per chunk: memory is one chunk, whatever the file size")
     score.add_argument("--out", type=output_path, required=True,
                        help="Parquet (or CSV) to write; with --engine dask a folder of Parquet "
@@ -383,16 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="per-customer predictions from a run")
     predict.add_argument("run_dir")
-    predict.add_argument("--horizon", type=float, default=None,
+    predict.add_argument("--horizon", type=positive_float, default=None,
                          help="horizon in days (repeat-purchase runs)")
     predict.add_argument("--data", default=None,
                          help="customers to score (spend runs): CSV or Parquet")
-    predict.add_argument("--top", type=int, default=None)
+    predict.add_argument("--top", type=positive_int, default=None)
     predict.add_argument("--by", choices=["purchases", "spend"], default="purchases")
-    predict.add_argument("--seed", type=int, default=0)
-    predict.add_argument("--discount-rate", type=float, default=None,
+    predict.add_argument("--seed", type=non_negative_int, default=0)
+    predict.add_argument("--discount-rate", type=non_negative_float, default=None,
                          help="annual rate; spend columns become discounted present values")
-    predict.add_argument("--pmf", type=int, default=None, metavar="N",
+    predict.add_argument("--pmf", type=non_negative_int, default=None, metavar="N",
                          help="repeat-purchase runs: add pmf_0 .. pmf_N, P(n purchases in "
                          "the horizon), posterior mean")
     predict.add_argument("--out", type=output_path, required=True,
@@ -404,10 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     alive = sub.add_parser("simulate-alive", help="simulate customers alive through time")
     alive.add_argument("run_dir")
-    alive.add_argument("--customers", type=int, default=100)
-    alive.add_argument("--at", default="10d,1y,10y,100y", help="horizons, e.g. 10d,1y,10y,100y")
-    alive.add_argument("--seed", type=int, default=7)
-    alive.add_argument("--runs", type=int, default=1000, help="simulated cohorts for the spread")
+    alive.add_argument("--customers", type=positive_int, default=100)
+    alive.add_argument("--at", type=horizon_list, default="10d,1y,10y,100y",
+                       help="horizons, e.g. 10d,1y,10y,100y")
+    alive.add_argument("--seed", type=non_negative_int, default=7)
+    alive.add_argument("--runs", type=positive_int, default=1000,
+                       help="simulated cohorts for the spread")
     alive.add_argument("--existing", action="store_true",
                        help="simulate existing customers from their histories, not new ones")
     alive.add_argument("--out", type=output_file, required=True)
@@ -427,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--customer-col", default="CustomerID")
     report.add_argument("--time-col", default="Timestamp")
     report.add_argument("--value-col", default="PurchaseValue")
-    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--seed", type=non_negative_int, default=0)
     report.set_defaults(handler=_report)
 
     compare = sub.add_parser("compare", help="two repeat-purchase runs on the same holdout "
@@ -442,13 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--customer-col", default="CustomerID")
     compare.add_argument("--time-col", default="Timestamp")
     compare.add_argument("--value-col", default="PurchaseValue")
-    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--seed", type=non_negative_int, default=0)
     compare.set_defaults(handler=_compare)
 
     generate = sub.add_parser("generate", help="seeded synthetic data with known truth")
     gen_sub = generate.add_subparsers(dest="family", required=True)
     gen = gen_sub.add_parser("btyd", help="Klaviyo-schema transactions from BG/NBD or MBG/NBD")
-    gen.add_argument("--customers", type=int, default=10_000)
+    gen.add_argument("--customers", type=positive_int, default=10_000)
     gen.add_argument("--model", choices=["mbgnbd", "bgnbd"], default="mbgnbd")
     gen.add_argument("--time-unit", choices=["D", "W"], default="W",
                      help="unit of alpha and of --periods")
@@ -459,14 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
         # Gamma-Gamma's mean spend needs q > 1; every other parameter is positive.
         gen.add_argument(f"--{name}", type=above(1.0) if name == "q" else positive_float,
                          default=default)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
     gen.add_argument("--out", type=output_file, required=True,
                      help="CSV or Parquet; truth goes to *.truth.json")
     gen.set_defaults(handler=_generate_btyd)
 
     gen_spend = gen_sub.add_parser("spend", help="PostPilot-schema campaign table (hurdle)")
-    gen_spend.add_argument("--customers", type=int, default=20_000)
-    gen_spend.add_argument("--seed", type=int, default=0)
+    gen_spend.add_argument("--customers", type=positive_int, default=20_000)
+    gen_spend.add_argument("--seed", type=non_negative_int, default=0)
     gen_spend.add_argument("--source", choices=["synthetic", "cdnow"], default="synthetic",
                            help="cdnow: the real task (spend in the window after --cutoff)")
     gen_spend.add_argument("--cutoff", default="1997-09-30", help="CDNOW cut-off date")
@@ -488,8 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     gen_prop = gen_sub.add_parser("propensity", help="ShopSphere-schema table (25 features)")
-    gen_prop.add_argument("--customers", type=int, default=240_000)
-    gen_prop.add_argument("--seed", type=int, default=0)
+    gen_prop.add_argument("--customers", type=positive_int, default=240_000)
+    gen_prop.add_argument("--seed", type=non_negative_int, default=0)
     gen_prop.add_argument("--type-shares", default=None,
                           help="shares of loyal, deal seeker, browser, lapsing customers "
                                "(default 0.2,0.25,0.3,0.25); another mix makes a drifted month")

@@ -76,6 +76,47 @@ def positive_int(value: str) -> int:
     return number
 
 
+def non_negative_int(value: str) -> int:
+    """An integer of at least 0 (a seed, warmup iterations)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
+    return number
+
+
+def share(value: str) -> float:
+    """A share from 0 up to, not including, 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be from 0 up to 1 (not 1)")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    """A finite number of at least 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a finite number of at least 0")
+    return number
+
+
+def horizon_list(value: str) -> str:
+    """A comma-separated list of horizons (``10d,1y``) with at least one; each is read by the
+    family, which names a bad one."""
+    if not any(part.strip() for part in value.split(",")):
+        raise argparse.ArgumentTypeError("needs at least one horizon, e.g. 10d,1y,10y,100y")
+    return value
+
+
 def port(value: str) -> int:
     """A TCP port, 1-65535."""
     number = positive_int(value)

@@ -9,7 +9,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bayescope.cli_checks import monday, output_file, output_folder
+from bayescope.cli_checks import (
+    monday,
+    non_negative_int,
+    output_file,
+    output_folder,
+    positive_int,
+)
 from bayescope.console import console, progress_bar
 from bayescope.errors import BayescopeInputError
 from bayescope.files import plot_path
@@ -181,21 +187,21 @@ def _estimator(args: argparse.Namespace, progress: bool) -> TicketDemand:
 
 def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
     """The options ``fit tickets`` and ``backtest`` share: sample, horizon and sampler."""
-    parser.add_argument("--artists", type=int, default=30,
+    parser.add_argument("--artists", type=positive_int, default=30,
                         help="artists to sample, stratified by popularity tier")
-    parser.add_argument("--horizon", type=int, default=4,
+    parser.add_argument("--horizon", type=positive_int, default=4,
                         help="weeks ahead (and the lag of the lagged features)")
-    parser.add_argument("--train-weeks", type=int, default=104)
-    parser.add_argument("--draws", type=int, default=draws)
-    parser.add_argument("--tune", type=int, default=400)
-    parser.add_argument("--warm-tune", type=int, default=None,
+    parser.add_argument("--train-weeks", type=positive_int, default=104)
+    parser.add_argument("--draws", type=positive_int, default=draws)
+    parser.add_argument("--tune", type=non_negative_int, default=400)
+    parser.add_argument("--warm-tune", type=non_negative_int, default=None,
                         help="warmup of a fit that starts where an earlier one ended (each "
                              "backtest origin after the first; fit tickets --warm-start); "
                              "default 150 (bench/README.md, warm refits)")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--max-tree-depth", type=int, default=None,
+    parser.add_argument("--chains", type=positive_int, default=4)
+    parser.add_argument("--max-tree-depth", type=positive_int, default=None,
                         help="at most 2**depth - 1 leapfrog steps per draw (default 6)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--features", choices=("dynamic", "lagged", "static"),
                         default="dynamic",
                         help="dynamic: signals, recent sales and listing dynamics, and the "
@@ -210,10 +216,10 @@ def _sample_and_sampler_arguments(parser: Any, draws: int) -> None:
 def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     """Register the ticket commands on the CLI's subparsers."""
     gen = gen_sub.add_parser("artists", help="Artist Performance tables (8 weekly + DMA)")
-    gen.add_argument("--artists", type=int, default=200)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--dmas", type=int, default=210)
-    gen.add_argument("--weeks", type=int, default=260)
+    gen.add_argument("--artists", type=positive_int, default=200)
+    gen.add_argument("--seed", type=non_negative_int, default=0)
+    gen.add_argument("--dmas", type=positive_int, default=210)
+    gen.add_argument("--weeks", type=positive_int, default=260)
     gen.add_argument("--start", type=monday, default="2020-01-06",
                      help="first week_start (a Monday)")
     gen.add_argument("--format", choices=("parquet", "csv"), default="parquet")
@@ -241,20 +247,21 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     st.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     st.add_argument("--origin", required=True,
                     help="forecast week (a week_start date); only earlier weeks used")
-    st.add_argument("--horizon", type=int, default=4, help="weeks ahead of the growth (1-4)")
-    st.add_argument("--train-weeks", type=int, default=52)
-    st.add_argument("--draws", type=int, default=1000)
-    st.add_argument("--tune", type=int, default=1000)
-    st.add_argument("--chains", type=int, default=4)
-    st.add_argument("--seed", type=int, default=0)
-    st.add_argument("--backtest-origins", type=int, default=3,
+    st.add_argument("--horizon", type=positive_int, default=4,
+                    help="weeks ahead of the growth (1-4)")
+    st.add_argument("--train-weeks", type=positive_int, default=52)
+    st.add_argument("--draws", type=positive_int, default=1000)
+    st.add_argument("--tune", type=non_negative_int, default=1000)
+    st.add_argument("--chains", type=positive_int, default=4)
+    st.add_argument("--seed", type=non_negative_int, default=0)
+    st.add_argument("--backtest-origins", type=positive_int, default=3,
                     help="earlier origins to back-test the growth forecasts at (0: none)")
     st.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     st.set_defaults(handler=fit_streams)
 
     bt = sub.add_parser("backtest", help="rolling-origin backtest of ticket demand vs baselines")
     bt.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
-    bt.add_argument("--origins", type=int, default=8)
+    bt.add_argument("--origins", type=positive_int, default=8)
     _sample_and_sampler_arguments(bt, draws=500)
     bt.add_argument("--out", type=output_folder, required=True,
                     help="folder for metrics.json, forecasts, plots")
@@ -263,10 +270,10 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     rk = sub.add_parser("rank-dmas", help="rank the DMAs an artist should play next")
     rk.add_argument("run_dir")
     rk.add_argument("--artist", required=True, help="artist_id (in the run's sample)")
-    rk.add_argument("--top", type=int, default=10, help="k of P(in the top k)")
+    rk.add_argument("--top", type=positive_int, default=10, help="k of P(in the top k)")
     rk.add_argument("--include-played", action="store_true",
                     help="rank DMAs with shows in the last 26 weeks too (flagged)")
-    rk.add_argument("--seed", type=int, default=0)
+    rk.add_argument("--seed", type=non_negative_int, default=0)
     rk.add_argument("--out", type=output_file, required=True,
                     help="CSV to write (and a .png beside it)")
     rk.set_defaults(handler=rank_dmas)
@@ -275,9 +282,9 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     co.add_argument("--tables", required=True, help="folder of the Artist Performance tables")
     co.add_argument("--as-of", required=True,
                     help="profiles use the weeks before this date only")
-    co.add_argument("--max-cohorts", type=int, default=8,
+    co.add_argument("--max-cohorts", type=positive_int, default=8,
                     help="largest number tried (the number is chosen on held-out likelihood)")
-    co.add_argument("--seed", type=int, default=0)
+    co.add_argument("--seed", type=non_negative_int, default=0)
     co.add_argument("--out", type=output_folder, required=True,
                     help="folder for cohorts.csv and the report")
     co.set_defaults(handler=cohorts)

@@ -88,8 +88,10 @@ def test_predict_pmf_columns_are_a_distribution_with_the_predicted_mean(run_dir,
     columns = ["pmf_0", "pmf_1", "pmf_2"]
     np.testing.assert_allclose(top_frame[columns].to_numpy(), whole[columns].to_numpy())
     bad = tmp_path / "bad.csv"
-    assert main(["-q", "predict", str(run_dir), "--horizon", "30", "--pmf", "-1",
-                 "--out", str(bad)]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # refused where the option is parsed
+        main(["-q", "predict", str(run_dir), "--horizon", "30", "--pmf", "-1",
+              "--out", str(bad)])
+    assert exit_info.value.code == 2
     assert not bad.exists()
 
 

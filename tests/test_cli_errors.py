@@ -77,6 +77,20 @@ def test_folder_outputs_never_replace_a_file(command, tmp_path, capsys) -> None:
     (["generate", "spend", "--window-days", "-30", "--out", "x.csv"], "at least 1"),
     (["generate", "artists", "--start", "garbage", "--out", "t"], "not a date"),
     (["generate", "artists", "--start", "2020-01-08", "--out", "t"], "Wednesday"),
+    # Checked where parsed, before the run is read (issue 18 saw empty columns written).
+    (["predict", "RUN", "--horizon", "nan", "--out", "x.csv"], "finite number above 0"),
+    (["predict", "RUN", "--horizon", "inf", "--out", "x.csv"], "finite number above 0"),
+    (["predict", "RUN", "--top", "-3", "--out", "x.csv"], "at least 1"),
+    (["predict", "RUN", "--discount-rate", "-0.1", "--out", "x.csv"], "at least 0"),
+    (["simulate-alive", "RUN", "--at", "", "--out", "x.csv"], "at least one horizon"),
+    (["simulate-alive", "RUN", "--customers", "0", "--out", "x.csv"], "at least 1"),
+    (["fit", "btyd", "--transactions", "x.csv", "--draws", "0", "--out", "r"], "at least 1"),
+    (["fit", "spend", "--data", "x.csv", "--holdout-share", "1", "--out", "r"], "up to 1"),
+    (["fit", "propensity", "--data", "x.csv", "--seed", "-1", "--out", "r"], "at least 0"),
+    (["fit", "tickets", "--tables", "t", "--origin", "2024-01-01", "--chains", "0",
+      "--out", "r"], "at least 1"),
+    (["backtest", "--tables", "t", "--origins", "0", "--out", "r"], "at least 1"),
+    (["generate", "btyd", "--customers", "-5", "--out", "x.csv"], "at least 1"),
 ])
 def test_option_values_are_checked_where_parsed(arguments, says, tmp_path, capsys,
                                                 monkeypatch) -> None:
