@@ -209,9 +209,27 @@ def test_real_server_process_answers_like_the_test_client(client, instances, sma
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(bad, timeout=10)
         assert info.value.code == 400 and json.load(info.value)["field"] == "body"
+        _idle_clients_starve_no_one_and_big_bodies_are_refused_unread(port)
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _idle_clients_starve_no_one_and_big_bodies_are_refused_unread(port: int) -> None:
+    """Issue 18: about 100 idle connections locked waitress' defaults, and a body was
+    buffered up to 1 GiB before the 16 MiB limit applied."""
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(150)]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            assert json.load(r)["status"] == "ok"
+    finally:
+        for connection in idle:
+            connection.close()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as big:
+        big.sendall(b"POST /v1/models/run:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n")
+        answer = big.recv(4096)  # at once: not one byte of the announced GiB was sent
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"413", answer[:200]
 
 
 @pytest.fixture(scope="module")
