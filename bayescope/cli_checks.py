@@ -65,34 +65,38 @@ def output_folder(value: str) -> str:
     return value
 
 
-def positive_int(value: str) -> int:
-    """An integer of at least 1."""
+def _integer(value: str, least: int) -> int:
+    """An integer of at least ``least``."""
     try:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    if number < least:
+        raise argparse.ArgumentTypeError(f"{value} must be at least {least}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """An integer of at least 1."""
+    return _integer(value, 1)
 
 
 def non_negative_int(value: str) -> int:
     """An integer of at least 0 (a seed, warmup iterations)."""
+    return _integer(value, 0)
+
+
+def _number(value: str) -> float:
+    """A float, or one error saying it is not a number."""
     try:
-        number = int(value)
+        return float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 0")
-    return number
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
 
 
 def share(value: str) -> float:
     """A share from 0 up to, not including, 1."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    number = _number(value)
     if not 0 <= number < 1:
         raise argparse.ArgumentTypeError(f"{value} must be from 0 up to 1 (not 1)")
     return number
@@ -100,10 +104,7 @@ def share(value: str) -> float:
 
 def non_negative_float(value: str) -> float:
     """A finite number of at least 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    number = _number(value)
     if not math.isfinite(number) or number < 0:
         raise argparse.ArgumentTypeError(f"{value} must be a finite number of at least 0")
     return number
@@ -137,10 +138,7 @@ def host(value: str) -> str:
 
 def positive_float(value: str) -> float:
     """A finite number above 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    number = _number(value)
     if not math.isfinite(number) or number <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be a finite number above 0")
     return number
