@@ -413,3 +413,20 @@ def test_every_run_reader_refuses_a_missing_or_tampered_run_in_one_line(command,
         code, line = _run(command, {"RUN": str(run), "OUT": str(out)}, capsys)
         assert code == 2, (case, line)
         assert not out.exists(), case
+
+
+def test_a_refit_without_a_holdout_keeps_nothing_of_the_earlier_fit(tmp_path) -> None:
+    """Issue 18: a refit with --holdout-share 0 printed the earlier fit's held-out table."""
+    data, run = tmp_path / "shop.csv", tmp_path / "run"
+    assert main(["-q", "generate", "propensity", "--customers", "2000", "--out", str(data)]) == 0
+    assert main(["-q", "fit", "propensity", "--data", str(data), "--out", str(run)]) == 0
+    first = json.loads((run / "metrics.json").read_text())
+    assert set(first) - {"run_id", "segments"}, "the first fit scored no held-out customers"
+    assert main(["-q", "fit", "propensity", "--data", str(data), "--holdout-share", "0",
+                 "--out", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert summary["n_holdout"] == 0 and set(metrics) == {"run_id", "segments"}
+    assert metrics["run_id"] == summary["run_id"] != first["run_id"]
+    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "posterior.nc",
+                                                     "summary.json"]
