@@ -27,8 +27,11 @@ def test_the_chains_added_follow_the_ess_shortfall() -> None:
     assert topped_up_chains(_gate(passed=True, bulk=ESS_MIN), 500, 4) == 0
     assert topped_up_chains(_gate(divergences=3), 500, 4) == 0  # a geometry, not a count
     assert topped_up_chains(_gate(rhat=1.023), 500, 4) == 0  # chains that disagree
-    # R-hat just over its limit with ESS to spare: one more chain of draws.
-    assert topped_up_chains(_gate(rhat=1.011, bulk=1000.0), 500, 4) == 1
+    # R-hat over its limit with ESS to spare: draws for its excess to fall below 0.01 / 1.5
+    # (1.011 at 4 x 500: 2,000 * 1.65 = 3,300, three chains; 1.013 at 4 x 1,000: 7,800,
+    # four).
+    assert topped_up_chains(_gate(rhat=1.011, bulk=1000.0), 500, 4) == 3
+    assert topped_up_chains(_gate(rhat=1.013, bulk=767.0, tail=2000.0), 1000, 4) == 4
     assert topped_up_chains(_gate(bulk=float("nan")), 500, 4) == 0
 
 
