@@ -44,7 +44,7 @@ from bayescope.data.ticket_features import (
     weeks_ahead_lags,
 )
 from bayescope.data.ticket_tables import TicketTables
-from bayescope.data.validation import scorable_range
+from bayescope.data.validation import WIDENED, scorable_range
 from bayescope.errors import BayescopeInputError
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,8 @@ def clamp_forecast_features(forecast: TicketPanel, ranges: dict[str, tuple[float
         if outside:
             clamped[name] = outside
             x[:, k] = np.clip(x[:, k], low, high)
-            log.warning("%s is outside what the training weeks support (%.4g to %.4g: their "
-                        "range widened by its width each side) in %d forecast rows: clipped "
-                        "to it", name, low, high, outside)
+            log.warning("%s is outside what the training weeks support (%.4g to %.4g: %s) in "
+                        "%d forecast rows: clipped to it", name, low, high, WIDENED, outside)
     if not clamped:
         return forecast, clamped
     return replace(forecast, x=x), clamped

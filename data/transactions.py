@@ -142,14 +142,21 @@ def _parse_values(raw: pd.Series) -> np.ndarray:
 
 
 def _parse_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> np.ndarray:
-    """Parse ISO 8601 timestamps (any offset) to tz-naive UTC; name unparseable rows."""
+    """Parse ISO 8601 timestamps (any offset) to tz-naive UTC nanoseconds; name unparseable
+    rows and rows outside the plausible dates."""
+    stamps = _read_timestamps(raw, column, row_numbers)
+    raise_for_implausible_dates(stamps, row_numbers, column, raw.to_numpy())
+    return stamps.astype("datetime64[ns]")
+
+
+def _read_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> np.ndarray:
+    """Timestamps as tz-naive UTC in the parser's own unit (pandas reads the year 1000 in
+    microseconds, beyond nanoseconds); unparseable rows named."""
     if not pd.api.types.is_datetime64_any_dtype(raw):
         try:
             utc = pc.cast(pa.array(raw), pa.timestamp("ns", tz="UTC"))
             if utc.null_count == 0:
-                fast = utc.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
-                raise_for_implausible_dates(fast, row_numbers, column, raw.to_numpy())
-                return fast
+                return utc.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
         except _ARROW_REFUSALS:
             pass
     text = raw.astype(str).str.strip()
@@ -162,6 +169,4 @@ def _parse_timestamps(raw: pd.Series, column: str, row_numbers: np.ndarray) -> n
             parsed = parsed.fillna(retry)
     raise_for_rows(parsed.isna().to_numpy(), row_numbers, column,
                    "is not a timestamp (expected ISO 8601, e.g. 2024-03-01T14:05:00Z)", raw)
-    raise_for_implausible_dates(parsed.dt.tz_localize(None).to_numpy(), row_numbers, column,
-                                raw.to_numpy())
-    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
