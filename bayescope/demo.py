@@ -21,7 +21,7 @@ from bayescope.data.cdnow import CDNOW_CALIBRATION_END, load_cdnow
 from bayescope.data.cdnow_spend import cdnow_spend_table
 from bayescope.data.transactions import load_transactions
 from bayescope.families import BTYD, Spend
-from bayescope.files import atomic_write_frame
+from bayescope.files import atomic_directory, atomic_write_frame
 from bayescope.posterior_reports.btyd_holdout import comparison_table
 from bayescope.posterior_reports.btyd_plots import plot_alive
 
@@ -36,8 +36,22 @@ def show(title: str, table: pd.DataFrame) -> None:
 
 
 def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
-    """Run the demo and return the paths it wrote."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Run the demo and return the paths it wrote.
+
+    Everything is built in a temporary folder beside ``out`` and swapped in whole
+    (:func:`bayescope.files.atomic_directory`): a demo stopped at any moment leaves the earlier
+    ``out`` as it was, never a mix of two runs.
+    """
+    with atomic_directory(out) as work:
+        written = _demo_into(work, draws, chains)
+    paths = {name: out / path.relative_to(work) for name, path in written.items()}
+    log.info("demo outputs in %s; the reports are %s and %s", out, paths["report"],
+             paths["spend_report"])
+    return paths
+
+
+def _demo_into(out: Path, draws: int, chains: int) -> dict[str, Path]:
+    """The demo's outputs, written into the folder ``out``."""
     transactions = load_cdnow()
     csv = out / "cdnow_transactions.csv"
     atomic_write_frame(pd.DataFrame({
@@ -46,7 +60,7 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
         "PurchaseValue": transactions["value"],
     }), csv)
     log.info("CDNOW: %d transactions of %d customers -> %s", len(transactions),
-             transactions["customer_id"].nunique(), csv)
+             transactions["customer_id"].nunique(), csv.name)
     # Fit from the CSV just written, through the same loader a user's export goes through.
     run = out / "run"
     clv = BTYD(model="mbgnbd", time_unit="W", draws=draws, chains=chains, seed=0)
@@ -75,8 +89,6 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
     show("alive out of 100 new customers (run 0, 5-95% over runs)", alive.round(1))
     paths.update(spend_demo(out, load_transactions(csv)[0], draws=max(draws // 2, 200),
                             chains=chains))
-    log.info("demo outputs in %s; the reports are %s and %s", out, paths["report"],
-             paths["spend_report"])
     return paths
 
 

@@ -254,7 +254,7 @@ def add_commands(sub: Any, fit_sub: Any, gen_sub: Any) -> None:
     st.add_argument("--tune", type=non_negative_int, default=1000)
     st.add_argument("--chains", type=positive_int, default=4)
     st.add_argument("--seed", type=non_negative_int, default=0)
-    st.add_argument("--backtest-origins", type=positive_int, default=3,
+    st.add_argument("--backtest-origins", type=non_negative_int, default=3,
                     help="earlier origins to back-test the growth forecasts at (0: none)")
     st.add_argument("--out", type=output_folder, required=True, help="run directory to write")
     st.set_defaults(handler=fit_streams)

@@ -120,3 +120,77 @@ def test_arbitrary_json_instances_never_get_a_5xx(served, name) -> None:
             assert _finite(answer.get_json()["predictions"])
 
     check()
+
+
+def _conforms(document: dict[str, Any], schema: dict[str, Any], value: Any) -> None:
+    """``value`` is valid against ``schema``, its ``#/components`` references read from the
+    document."""
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator({**document, **schema}).validate(value)
+
+
+def _documented(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(path, method.upper()) for path, operations in document["paths"].items()
+            for method in operations}
+
+
+def test_the_document_describes_every_route_and_every_answer(served, small_spend) -> None:
+    """Every route the server answers is in the document and nothing else is; every answer
+    of every route conforms to its documented schema; the constraints the server enforces
+    (seed >= 0, unique customer ids in a batch) are the documented ones."""
+    client, document = served
+    names = [m["name"] for m in client.get("/v1/models").get_json()["models"]]
+    answered = set()
+    for rule in client.application.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        paths = [rule.rule.replace("<model:name>", name) for name in names] \
+            if "<model:name>" in rule.rule else [rule.rule]
+        answered |= {(path, method) for path in paths
+                     for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert _documented(document) == answered
+    for path, method in sorted(answered):
+        operation = document["paths"][path][method.lower()]
+        assert operation["summary"] and all(r["description"]
+                                            for r in operation["responses"].values())
+        if method == "GET":
+            answer = client.get(path)
+            assert answer.status_code == 200
+            _conforms(document, operation["responses"]["200"]["content"]["application/json"]
+                      ["schema"], answer.get_json())
+    for name in names:
+        operation = document["paths"][f"/v1/models/{name}:predict"]["post"]
+        (seed,) = operation["parameters"]
+        assert seed["name"] == "seed" and seed["schema"]["minimum"] == 0
+        answer = client.post(f"/v1/models/{name}:predict?seed=-1", json={"instances": [{}]})
+        assert answer.status_code == 400 and answer.get_json()["field"] == "seed"
+        for code, content in operation["responses"].items():
+            if code != "200":
+                assert content["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"}
+    # The spend route refuses a repeated customer id in a batch, and says so.
+    assert "unique within a request" in _instance_schema(document, "run")["properties"][
+        "customer_id"]["description"]
+    # An answer of each kind conforms to its documented schema.
+    import pandas as pd
+
+    from bayescope.data.campaign_spend import TARGET
+
+    spend_row = pd.read_csv(small_spend[0]).drop(columns=TARGET).head(1).to_dict(
+        orient="records")[0]
+    for path, body, code in (
+            ("/v1/models/run:predict", {"instances": [spend_row]}, 200),
+            ("/v1/models/run:predict", {"instances": [spend_row, spend_row]}, 422),
+            ("/v1/models/nobody:predict", {"instances": [spend_row]}, 404),
+            ("/v1/models/clv:predict", {"instances": [
+                {"frequency": 2, "recency": 10.0, "T": 40.0, "monetary_value": 30.0}]},
+             200)):
+        answer = client.post(path, json=body)
+        assert answer.status_code == code, answer.get_json()
+        operation = document["paths"][path if code != 404 else "/v1/models/run:predict"][
+            "post"]
+        _conforms(document, operation["responses"][str(code)]["content"]["application/json"]
+                  ["schema"], answer.get_json())
+        if code == 422:
+            assert answer.get_json()["field"] == "customer_id"

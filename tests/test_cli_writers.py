@@ -5,18 +5,24 @@ write clears them)."""
 
 from __future__ import annotations
 
+import shutil
 import signal
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from publishing_steps import counted_publishing_steps
+from publishing_steps import (
+    assert_killed_rewrites_leave_the_output_whole,
+    counted_publishing_steps,
+    run_killed_at,
+    temporary,
+)
 from test_cli_errors import FILE_WRITERS, FOLDER_WRITERS
 
+from bayescope import BTYD
 from bayescope.cli import main
-from bayescope.files import output_lock
+from bayescope.files import atomic_write_frame, output_lock
 
 # Writers whose output is not named ``--out``: the report (into its run directory), the
 # comparison and the MLflow export (a positional folder).
@@ -70,11 +76,26 @@ KILLED_WRITERS = {
     "fit propensity": (["fit", "propensity", "--data", "PROPENSITY", "--out", "OUT"],
                        "folder"),
     "score": (["score", "PROPENSITY_RUN", "--data", "PROPENSITY", "--out", "OUT"], "csv"),
+    "demo": (["demo", "--out", "OUT"], "folder"),  # its content made small (_small_demo)
 }
 
 
+def _small_demo(small_log_csv: str) -> Callable[[Path, int, int], dict[str, Path]]:
+    """A stand-in for the demo's content (two minutes of fits and reports, tested by
+    ``make demo``) that writes as it does: a CSV, then a fitted run with its report, into the
+    folder :func:`bayescope.demo.run_demo` swaps in whole."""
+    def demo_into(out: Path, draws: int, chains: int) -> dict[str, Path]:
+        transactions = out / "transactions.csv"
+        atomic_write_frame(pd.read_csv(small_log_csv), transactions)
+        model = BTYD(method="map").fit(transactions, calibration_end="2024-12-31")
+        model.save(out / "run")
+        report = model.report()
+        return {"run": out / "run", "report": report, "spend_report": report}
+    return demo_into
+
+
 @pytest.fixture(scope="module")
-def inputs(btyd_run, tmp_path_factory) -> dict[str, str]:
+def inputs(btyd_run, small_log_csv, tmp_path_factory) -> dict[str, str]:
     """What the killed writers read: ``RUN`` (a BTYD run), campaign and propensity tables
     and a propensity run."""
     folder = tmp_path_factory.mktemp("writer_inputs")
@@ -85,59 +106,43 @@ def inputs(btyd_run, tmp_path_factory) -> dict[str, str]:
     assert main(["-q", "fit", "propensity", "--data", str(propensity),
                  "--out", str(folder / "propensity_run")]) == 0
     return {"RUN": str(btyd_run), "SPEND": str(spend), "PROPENSITY": str(propensity),
-            "PROPENSITY_RUN": str(folder / "propensity_run")}
-
-
-def _snapshot(folder: Path, written: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (the output and what its writer writes beside it, such as
-    a generator's truth) but the lock and the writers' temporaries; a CSV output must parse."""
-    if written.suffix == ".csv":
-        pd.read_csv(written)
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.endswith(".lock")
-            and not any(_temporary(part) for part in p.relative_to(folder).parts)}
-
-
-def _temporary(name: str) -> bool:
-    """A writer's temporary (:func:`bayescope.files.work_prefix`) of any output."""
-    return name.startswith(".") and ".bayescope-" in name
-
-
-# Runs the CLI and kills it with SIGKILL at the publishing step numbered by its first argument.
-RUNNER = str(Path(__file__).with_name("publishing_steps.py"))
+            "PROPENSITY_RUN": str(folder / "propensity_run"), "LOG": small_log_csv}
 
 
 @pytest.mark.parametrize("name", list(KILLED_WRITERS))
 def test_a_writer_killed_mid_write_leaves_the_earlier_output_whole(name, btyd_run, inputs,
-                                                                   tmp_path) -> None:
-    """The command writes once; a rewrite is killed (SIGKILL) at its first publishing step
-    and at its last (the swap onto the output); after each kill the first output is byte
-    for byte what it was and nothing but the killed writer's temporaries is beside it, and
-    a final rewrite replaces it whole and clears them."""
-    import shutil
+                                                                   tmp_path, monkeypatch
+                                                                   ) -> None:
+    """Killed at its first and at its last publishing step, a rewrite leaves the earlier
+    output byte for byte (:func:`assert_killed_rewrites_leave_the_output_whole`)."""
+    import bayescope.demo
 
+    monkeypatch.setattr(bayescope.demo, "_demo_into", _small_demo(inputs["LOG"]))
     command, kind = KILLED_WRITERS[name]
     out = tmp_path / ("out.csv" if kind == "csv" else "out")
     if kind == "report":
         shutil.copytree(btyd_run, out)
     written = out / "report" if kind == "report" else out
     arguments = ["-q", *[str(out) if a == "OUT" else inputs.get(a, a) for a in command]]
-    assert main(arguments) == 0
-    with counted_publishing_steps() as calls:  # a rewrite: every step a swap
+    assert_killed_rewrites_leave_the_output_whole(arguments, tmp_path, written)
+
+
+def test_an_mlflow_export_killed_mid_write_leaves_no_model(btyd_run, tmp_path) -> None:
+    """An export writes a new folder (it refuses an existing one): killed at its first and
+    last publishing step it leaves none, only its temporaries, which the next export clears."""
+    pytest.importorskip("mlflow")
+    out = tmp_path / "model"
+    arguments = ["-q", "export-mlflow", str(btyd_run), str(out)]
+    with counted_publishing_steps(under=tmp_path) as calls:
         assert main(arguments) == 0
     steps = calls[0]
-    assert steps >= 1
-    before = _snapshot(tmp_path, written)
+    assert steps >= 1 and (out / "MLmodel").is_file()
+    shutil.rmtree(out)
     for kill_at in sorted({1, steps}):
-        process = subprocess.run([sys.executable, RUNNER, str(kill_at),
-                                  *arguments], capture_output=True, timeout=300)
-        assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
-        assert _snapshot(tmp_path, written) == before, kill_at
-        leftovers = {p.name for p in written.parent.iterdir()} - {
-            *(Path(k).parts[0 if kind != "report" else 1] for k in before),
-            f".{out.name}.lock"}
-        assert all(_temporary(n) for n in leftovers), leftovers
+        assert run_killed_at(arguments, kill_at, tmp_path) == -signal.SIGKILL, kill_at
+        assert not out.exists()
+        leftovers = {p.name for p in tmp_path.iterdir()} - {".model.lock"}
+        assert leftovers and all(temporary(n) for n in leftovers), leftovers
     assert main(arguments) == 0
-    assert set(_snapshot(tmp_path, written)) == set(before)
-    assert not any(_temporary(p.name) for p in written.parent.iterdir())
-    assert not list(tmp_path.glob(".*.lock"))
+    assert (out / "MLmodel").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

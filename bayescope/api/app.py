@@ -228,10 +228,22 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
     errors["403"] = {"description": "Host not served (loopback names and --allowed-host)",
                      "content": {"application/json": {
                          "schema": {"$ref": "#/components/schemas/Error"}}}}
+    def json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {
+            "schema": schema}}}
+
+    card = {"type": "object", "required": ["name", "kind"], "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string"},
+        "converged": {"type": "boolean"}, "input_schema": {"type": "object"}}}
     paths: dict[str, Any] = {
-        "/healthz": {"get": {"summary": "liveness", "responses": {"200": {"description": "ok"}}}},
-        "/v1/models": {"get": {"summary": "served models",
-                               "responses": {"200": {"description": "model list"}}}},
+        "/healthz": {"get": {"summary": "liveness", "responses": {"200": json_answer(
+            "ok", {"type": "object", "properties": {"status": {"type": "string"},
+                                                    "models": {"type": "integer"}}})}}},
+        "/v1/models": {"get": {"summary": "served models", "responses": {"200": json_answer(
+            "model list", {"type": "object", "properties": {
+                "models": {"type": "array", "items": card}}})}}},
+        "/openapi.json": {"get": {"summary": "this document", "responses": {
+            "200": json_answer("OpenAPI 3.1", {"type": "object"})}}},
     }
     schemas: dict[str, Any] = {"Error": error_schema}
     seed = {"name": "seed", "in": "query", "required": False,
@@ -259,7 +271,7 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
         paths[f"/v1/models/{name}:predict"] = {"post": operation}
         paths[f"/v1/models/{name}"] = {"get": {
             "summary": f"{name}: model card, input schema, output fields",
-            "responses": {"200": {"description": "model card"}, "404": errors["404"]}}}
+            "responses": {"200": json_answer("model card", card), "404": errors["404"]}}}
         if model.default_route and "/predict" not in paths:
             paths["/predict"] = {"post": {**operation, "summary": f"predict with {name} (the "
                                           "spend route; a bare instance or list also taken)"}}

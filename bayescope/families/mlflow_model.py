@@ -14,13 +14,16 @@ loaded, ``bayescope`` must be installed (it is the model's pip requirement).
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 from bayescope.errors import BayescopeInputError
 from bayescope.families.base import Estimator
+from bayescope.files import work_prefix
 from bayescope.inference.artifacts import load_artifact
 from bayescope.version import __version__
 
@@ -76,17 +79,23 @@ def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
     served = load(run_dir).served("mlflow", MLFLOW_MAX_DRAWS)
     params = ParamSchema([ParamSpec("seed", "long", 0), *(
         ParamSpec(name, "string", default) for name, default in served.query_defaults.items())])
+    # Written whole into a temporary folder beside the target, then renamed onto it: a
+    # process killed mid-write leaves no half model at the target (the next writer clears
+    # the temporary, bayescope.files.output_lock).
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=work_prefix(target), dir=target.parent))
     try:
         with warnings.catch_warnings():
             # MLflow asks for an input example; the family checks every instance on predict.
             warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
             mlflow.pyfunc.save_model(
-                str(target), python_model=BayescopeModel(), artifacts={"run_dir": str(run_dir)},
+                str(work / "model"), python_model=BayescopeModel(),
+                artifacts={"run_dir": str(run_dir)},
                 signature=ModelSignature(inputs=None, params=params),
                 pip_requirements=[f"bayescope=={__version__}"],
                 metadata={"bayescope_kind": served.kind, "bayescope_version": __version__})
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
+        os.replace(work / "model", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return target
 
