@@ -100,7 +100,11 @@ def output_lock(target: Path) -> Iterator[None]:
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}.lock"
     while True:
-        handle = open(lock_path, "a+")
+        try:
+            handle = open(lock_path, "a+")
+        except PermissionError:
+            raise OSError(errno.EACCES, f"cannot write in {target.parent}", str(target)
+                          ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

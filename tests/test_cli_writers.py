@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,3 +147,59 @@ def test_an_mlflow_export_killed_mid_write_leaves_no_model(btyd_run, tmp_path) -
     assert main(arguments) == 0
     assert (out / "MLmodel").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def _exit_in_a_fork_as_nobody(arguments: list[str]) -> tuple[int, str]:
+    """Run the CLI in a forked child, as user ``nobody`` when this process is root (whom
+    permissions do not stop); its exit code and standard error."""
+    import os
+    import warnings
+
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+        pid = os.fork()
+    if pid == 0:
+        code = 70
+        sys.stderr = os.fdopen(write_end, "w")  # not pytest's capture, which stays here
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            code = main(arguments)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as err:
+        text = err.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), text
+
+
+@pytest.mark.parametrize("command", EVERY_WRITER, ids=lambda c: " ".join(c[:2]))
+def test_every_writer_refuses_an_output_in_a_read_only_folder(command) -> None:
+    """Issue 18 saw tracebacks for a read-only ``--out``: every writer exits 2 with one line
+    naming the folder, and nothing is written."""
+    import os
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="bayescope-read-only-"))
+    try:
+        base.chmod(0o755)  # other users may pass through
+        locked = base / "locked"
+        locked.mkdir(mode=0o555)
+        locked.chmod(0o555)
+        out = locked / "out"
+        arguments = [str(out) if a == "OUT" else str(base / "run") if a == "RUN" else a
+                     for a in command]
+        code, err = _exit_in_a_fork_as_nobody(arguments)
+        lines = err.strip().splitlines()
+        assert code == 2, err[-2000:]
+        assert len(lines) == 1 and "cannot write in" in lines[0] and str(locked) in lines[0], \
+            lines
+        assert os.listdir(locked) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
