@@ -19,6 +19,8 @@ from typing import NoReturn
 
 import pandas as pd
 
+from bayescope.files import refuse_foreign_folder
+
 
 class Parser(argparse.ArgumentParser):
     """``argparse`` with one-line errors (``error: ...``) and exit code 2."""
@@ -61,6 +63,10 @@ def output_folder(value: str) -> str:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is an existing file, not a folder; it "
                                          "would be replaced")
+    try:
+        refuse_foreign_folder(path)
+    except FileExistsError as exc:
+        raise argparse.ArgumentTypeError(f"{value} {exc.strerror}") from None
     _writable_parent(path)
     return value
 

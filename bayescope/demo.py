@@ -11,6 +11,8 @@ two cores.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -40,14 +42,43 @@ def run_demo(out: Path, draws: int = 1000, chains: int = 4) -> dict[str, Path]:
 
     Everything is built in a temporary folder beside ``out`` and swapped in whole
     (:func:`bayescope.files.atomic_directory`): a demo stopped at any moment leaves the earlier
-    ``out`` as it was, never a mix of two runs.
+    ``out`` as it was, never a mix of two runs. An ``out`` holding files bayescope did not
+    write is refused, never replaced.
     """
-    with atomic_directory(out) as work:
+    with atomic_directory(out) as work, _logged_as_published(work, out):
         written = _demo_into(work, draws, chains)
     paths = {name: out / path.relative_to(work) for name, path in written.items()}
     log.info("demo outputs in %s; the reports are %s and %s", out, paths["report"],
              paths["spend_report"])
     return paths
+
+
+class _PublishedPaths(logging.Filter):
+    """Rewrites the temporary folder's path in log lines to the path it is published at."""
+
+    def __init__(self, work: Path, out: Path) -> None:
+        super().__init__()
+        self.work, self.out = str(work), str(out)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.work in message:
+            record.msg, record.args = message.replace(self.work, self.out), ()
+        return True
+
+
+@contextmanager
+def _logged_as_published(work: Path, out: Path) -> Iterator[None]:
+    """Log lines written inside the block name ``out`` where they say ``work``."""
+    rewrite = _PublishedPaths(work, out)
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.addFilter(rewrite)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(rewrite)
 
 
 def _demo_into(out: Path, draws: int, chains: int) -> dict[str, Path]:

@@ -54,10 +54,13 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(20, "is a file, not a folder: refusing to replace it",
                                  str(target))
+    refuse_foreign_folder(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=work_prefix(target), dir=target.parent))
     try:
         yield work
+        (work / OUTPUT_MARK).write_text("written by bayescope; replaced whole by its next "
+                                        "write\n")
         os.chmod(work, 0o777 & ~umask())  # mkdtemp makes it private
         old = None
         if target.exists() and exchange_paths(work, target):
@@ -73,6 +76,26 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+# A folder holding this file was written by atomic_directory and may be replaced whole.
+OUTPUT_MARK = ".written-by-bayescope"
+# What marks outputs written before OUTPUT_MARK: run directories, reports and backtests
+# (summary.json, metrics.json), cohorts, the demo and generated artist tables.
+_EARLIER_OUTPUT_FILES = frozenset({"summary.json", "metrics.json", "posterior.nc",
+                                   "cohorts.csv", "cdnow_transactions.csv", "truth"})
+
+
+def refuse_foreign_folder(target: Path) -> None:
+    """Raise ``FileExistsError`` if ``target`` is a folder with files bayescope did not write
+    (``--out ~`` must never empty the home folder); missing, empty and earlier bayescope
+    outputs pass."""
+    if not target.is_dir():
+        return
+    names = {entry.name for entry in target.iterdir()}
+    if names and OUTPUT_MARK not in names and not names & _EARLIER_OUTPUT_FILES:
+        raise FileExistsError(17, "holds files bayescope did not write: refusing to replace "
+                                  "it (give a new or empty folder)", str(target))
 
 
 def exchange_paths(first: Path, second: Path) -> bool:
@@ -97,10 +120,10 @@ def output_lock(target: Path) -> Iterator[None]:
     import errno
     import fcntl
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}.lock"
     while True:
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             handle = open(lock_path, "a+")
         except PermissionError:
             raise OSError(errno.EACCES, f"cannot write in {target.parent}", str(target)

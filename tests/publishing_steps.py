@@ -70,16 +70,25 @@ def run_killed_at(arguments: Sequence[str], kill_at: int | Path, under: Path,
             code = stop.code if isinstance(stop.code, int) else 1
         finally:
             os._exit(code)
+    return wait_for_child(pid, timeout, " ".join(arguments))
+
+
+def wait_for_child(pid: int, timeout: float, what: str) -> int:
+    """The forked child's exit code (minus the signal that ended it); a child still running
+    after ``timeout`` seconds, or when the wait is interrupted, is killed and reaped."""
     deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise AssertionError(f"{' '.join(arguments)} hung for {timeout} s in the fork")
-        time.sleep(0.05)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} hung for {timeout} s in the fork")
+            time.sleep(0.05)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
 
 
 def temporary(name: str) -> bool:

@@ -65,6 +65,22 @@ def test_folder_outputs_never_replace_a_file(command, tmp_path, capsys) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["victim.csv"]
 
 
+@pytest.mark.parametrize("command", FOLDER_WRITERS, ids=lambda c: " ".join(c[:2]))
+def test_folder_outputs_never_replace_a_folder_of_someone_elses_files(command, tmp_path,
+                                                                       capsys) -> None:
+    """A folder writer replaces its output whole: ``--out ~`` must not empty a home folder.
+    A folder holding files bayescope did not write is refused before any work."""
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "thesis.tex").write_text("keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--out", str(documents)])
+    assert exit_info.value.code == 2
+    assert "holds files bayescope did not write" in _one_error_line(capsys)
+    assert [p.name for p in documents.iterdir()] == ["thesis.tex"]
+    assert [p.name for p in tmp_path.iterdir()] == ["documents"]
+
+
 @pytest.mark.parametrize(("arguments", "says"), [
     (["serve", "RUN", "--port", "70000"], "not a port"),
     (["serve", "RUN", "--port", "-1"], "at least 1"),

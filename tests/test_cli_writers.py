@@ -18,6 +18,7 @@ from publishing_steps import (
     counted_publishing_steps,
     run_killed_at,
     temporary,
+    wait_for_child,
 )
 from test_cli_errors import FILE_WRITERS, FOLDER_WRITERS
 
@@ -149,21 +150,21 @@ def test_an_mlflow_export_killed_mid_write_leaves_no_model(btyd_run, tmp_path) -
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
-def _exit_in_a_fork_as_nobody(arguments: list[str]) -> tuple[int, str]:
+def _exit_in_a_fork_as_nobody(arguments: list[str], err_file: Path) -> tuple[int, str]:
     """Run the CLI in a forked child, as user ``nobody`` when this process is root (whom
     permissions do not stop); its exit code and standard error."""
     import os
     import warnings
 
-    read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
         pid = os.fork()
     if pid == 0:
         code = 70
-        sys.stderr = os.fdopen(write_end, "w")  # not pytest's capture, which stays here
+        sys.stderr = open(err_file, "w")  # not pytest's capture, which stays here
         try:
             if os.geteuid() == 0:
+                os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
             code = main(arguments)
@@ -172,11 +173,8 @@ def _exit_in_a_fork_as_nobody(arguments: list[str]) -> tuple[int, str]:
         finally:
             sys.stderr.flush()
             os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end) as err:
-        text = err.read()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), text
+    code = wait_for_child(pid, 120.0, " ".join(arguments))
+    return code, err_file.read_text()
 
 
 @pytest.mark.parametrize("command", EVERY_WRITER, ids=lambda c: " ".join(c[:2]))
@@ -195,7 +193,7 @@ def test_every_writer_refuses_an_output_in_a_read_only_folder(command) -> None:
         out = locked / "out"
         arguments = [str(out) if a == "OUT" else str(base / "run") if a == "RUN" else a
                      for a in command]
-        code, err = _exit_in_a_fork_as_nobody(arguments)
+        code, err = _exit_in_a_fork_as_nobody(arguments, base / "stderr.txt")
         lines = err.strip().splitlines()
         assert code == 2, err[-2000:]
         assert len(lines) == 1 and "cannot write in" in lines[0] and str(locked) in lines[0], \
@@ -203,3 +201,18 @@ def test_every_writer_refuses_an_output_in_a_read_only_folder(command) -> None:
         assert os.listdir(locked) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_saving_a_run_into_a_folder_of_someone_elses_files_is_refused(btyd_run, tmp_path
+                                                                      ) -> None:
+    from bayescope import load
+
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    (documents / "thesis.tex").write_text("keep me")
+    with pytest.raises(FileExistsError, match="did not write"):
+        load(btyd_run).save(documents)
+    assert [p.name for p in documents.iterdir()] == ["thesis.tex"]
+    assert [p.name for p in tmp_path.iterdir()] == ["documents"]
+    assert load(btyd_run).save(tmp_path / "copy") == tmp_path / "copy"  # a new folder: fine
+    assert load(btyd_run).save(tmp_path / "copy") == tmp_path / "copy"  # its own output too

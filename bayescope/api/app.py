@@ -3,7 +3,7 @@
 Routes::
 
     GET  /healthz                      {"status": "ok", "models": N}
-    GET  /v1/models                    [{name, kind, model, trained_at, converged, ...}]
+    GET  /v1/models                    {"models": [{name, kind, model, trained_at, ...}]}
     GET  /v1/models/<name>             info + input schema + output fields
     POST /v1/models/<name>:predict     {"instances": [...]} -> {"model": {...}, "predictions"}
     POST /predict                      the same for the (first) spend model; also takes a
@@ -232,20 +232,34 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
         return {"description": description, "content": {"application/json": {
             "schema": schema}}}
 
-    card = {"type": "object", "required": ["name", "kind"], "properties": {
-        "name": {"type": "string"}, "kind": {"type": "string"},
-        "converged": {"type": "boolean"}, "input_schema": {"type": "object"}}}
+    # families.serving.artifact_info; a family adds fields of its own (time unit, draws
+    # used, forecast weeks).
+    card = {"type": "object", "required": [
+        "name", "kind", "model", "bayescope_version", "served_by", "trained_at", "converged",
+        "n_customers"], "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string"}, "model": {"type": "string"},
+        "bayescope_version": {"type": "string"}, "served_by": {"type": "string"},
+        "trained_at": {"type": "string"}, "converged": {"type": "boolean"},
+        "n_customers": {"type": "integer", "minimum": 0}}}
+    description = {"allOf": [{"$ref": "#/components/schemas/ModelCard"}, {
+        "type": "object", "required": ["input_schema", "outputs", "max_instances"],
+        "properties": {"input_schema": {"type": "object"},
+                       "outputs": {"type": "object", "additionalProperties": {
+                           "type": "string"}},
+                       "max_instances": {"type": "integer", "minimum": 1}}}]}
+    card_ref = {"$ref": "#/components/schemas/ModelCard"}
     paths: dict[str, Any] = {
         "/healthz": {"get": {"summary": "liveness", "responses": {"200": json_answer(
             "ok", {"type": "object", "properties": {"status": {"type": "string"},
                                                     "models": {"type": "integer"}}})}}},
         "/v1/models": {"get": {"summary": "served models", "responses": {"200": json_answer(
             "model list", {"type": "object", "properties": {
-                "models": {"type": "array", "items": card}}})}}},
+                "models": {"type": "array", "items": card_ref}}})}}},
         "/openapi.json": {"get": {"summary": "this document", "responses": {
             "200": json_answer("OpenAPI 3.1", {"type": "object"})}}},
     }
-    schemas: dict[str, Any] = {"Error": error_schema}
+    schemas: dict[str, Any] = {"Error": error_schema, "ModelCard": card,
+                               "ModelDescription": description}
     seed = {"name": "seed", "in": "query", "required": False,
             "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
     for name, model in models.items():
@@ -259,7 +273,7 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
             "type": "array", "maxItems": max_instances, "minItems": 1,
             "items": {"$ref": f"#/components/schemas/{name}_instance"}}}}
         answer = {"type": "object", "properties": {
-            "model": {"type": "object"}, "predictions": {
+            "model": card_ref, "predictions": {
                 "type": "array", "items": {"$ref": f"#/components/schemas/{name}_prediction"}}}}
         operation = {
             "summary": f"predict with {name} ({model.kind})", "parameters": [seed],
@@ -271,9 +285,15 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
         paths[f"/v1/models/{name}:predict"] = {"post": operation}
         paths[f"/v1/models/{name}"] = {"get": {
             "summary": f"{name}: model card, input schema, output fields",
-            "responses": {"200": json_answer("model card", card), "404": errors["404"]}}}
+            "responses": {"200": json_answer(
+                "model card, input schema, output fields",
+                {"$ref": "#/components/schemas/ModelDescription"}),
+                "404": errors["404"]}}}
         if model.default_route and "/predict" not in paths:
             paths["/predict"] = {"post": {**operation, "summary": f"predict with {name} (the "
                                           "spend route; a bare instance or list also taken)"}}
+    for operations in paths.values():  # every route checks Host first
+        for operation in operations.values():
+            operation["responses"].setdefault("403", errors["403"])
     return {"openapi": "3.1.0", "info": {"title": "bayescope API", "version": "1"},
             "paths": paths, "components": {"schemas": schemas}}
