@@ -422,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-mlflow", help="save a run as an MLflow pyfunc model (the "
                                                   "'mlflow' extra)")
     export.add_argument("run_dir")
-    export.add_argument("out", type=output_folder, help="MLflow model folder to create")
+    # An existing OUT is refused by save_mlflow, which says why (MLflow writes a new folder).
+    export.add_argument("out", type=output_path, help="MLflow model folder to create")
     export.set_defaults(handler=_export_mlflow)
 
     report = sub.add_parser("report", help="evaluation report of a run (HTML + PNG + JSON)")

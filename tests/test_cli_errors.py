@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from bayescope.cli import main
+from bayescope.files import OUTPUT_MARK
 
 FILE_WRITERS = [
     ["generate", "btyd", "--customers", "10"],
@@ -444,5 +445,5 @@ def test_a_refit_without_a_holdout_keeps_nothing_of_the_earlier_fit(tmp_path) ->
     metrics = json.loads((run / "metrics.json").read_text())
     assert summary["n_holdout"] == 0 and set(metrics) == {"run_id", "segments"}
     assert metrics["run_id"] == summary["run_id"] != first["run_id"]
-    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "posterior.nc",
-                                                     "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == [OUTPUT_MARK, "metrics.json",
+                                                     "posterior.nc", "summary.json"]

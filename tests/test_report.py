@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bayescope.cli import main
+from bayescope.files import OUTPUT_MARK
 from bayescope.posterior_reports.btyd_assumptions import ASSUMPTIONS
 
 SECTIONS = ("Summary", "Assumptions, strengths and remedies", "Convergence diagnostics",
@@ -69,7 +70,7 @@ def test_report_has_every_section_figure_and_metric(nuts_run):
     assert set(ours["zero_check"]) >= {"observed", "predicted_mean", "p_value"}
     assert metrics["predictive_check"]["loo"]["n_units"] == metrics["run"]["customers"]
     assert metrics["diagnostics"]["sampler"]["divergences"] >= 0
-    assert [p.name for p in nuts_run.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in nuts_run.iterdir() if p.name.startswith(".")] == [OUTPUT_MARK]
     # Every number in the scores table is the one in metrics.json.
     mae = holdout["comparison"]["bayescope"]["mae"]
     assert f"{mae:.4g}" in page
@@ -111,7 +112,7 @@ def test_bad_holdout_exits_2_and_keeps_the_previous_report(nuts_run, small_log_c
     early.rename(columns={"CustomerID": "cust"}).to_csv(missing, index=False)
     assert main(["-q", "report", str(nuts_run), "--holdout", str(missing)]) == 2
     assert (nuts_run / "report" / "metrics.json").read_text() == before
-    assert [p.name for p in nuts_run.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in nuts_run.iterdir() if p.name.startswith(".")] == [OUTPUT_MARK]
 
 
 def test_failed_gate_is_red_and_map_run_reports_without_chains(small_log_csv, tmp_path):
