@@ -49,7 +49,8 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     the new one under ``target``, never neither; elsewhere the old ``target`` is renamed aside
     and removed only after the new one is in place. A failure removes the temporary folder
     and leaves ``target`` as it was. A ``target`` that is a file is refused
-    (``NotADirectoryError``), never put aside.
+    (``NotADirectoryError``), never put aside, and so is a folder of files bayescope did not
+    write (:func:`refuse_foreign_folder`); the folder written carries :data:`OUTPUT_MARK`.
     """
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(20, "is a file, not a folder: refusing to replace it",

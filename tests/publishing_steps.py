@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,19 +57,32 @@ def run_killed_at(arguments: Sequence[str], kill_at: int | Path, under: Path,
     """Run the CLI in a forked child that kills itself at publishing step ``kill_at`` (of
     those onto paths under ``under``; a path: the step onto it); the child's exit code, or
     minus the signal that ended it."""
+    @contextmanager
+    def killed() -> Iterator[None]:
+        # OpenMP's thread pool (scikit-learn's boosting) does not survive a fork: one thread
+        # in the child never asks it for work.
+        with threadpool_limits(1), counted_publishing_steps(kill_at, under):
+            yield
+
+    return exit_in_a_fork(arguments, killed, timeout)
+
+
+def exit_in_a_fork(arguments: Sequence[str], setting: Callable[[], AbstractContextManager[Any]],
+                   timeout: float) -> int:
+    """Run the CLI inside ``setting()`` in a forked child (which inherits this process's
+    compiled models); its exit code, or minus the signal that ended it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
         pid = os.fork()
     if pid == 0:
         code = 70
         try:
-            # OpenMP's thread pool (scikit-learn's boosting) does not survive a fork: one
-            # thread in the child never asks it for work.
-            with threadpool_limits(1), counted_publishing_steps(kill_at, under):
+            with setting():
                 code = main(list(arguments))
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 1
         finally:
+            sys.stderr.flush()
             os._exit(code)
     return wait_for_child(pid, timeout, " ".join(arguments))
 

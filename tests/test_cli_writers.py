@@ -8,7 +8,8 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +17,9 @@ import pytest
 from publishing_steps import (
     assert_killed_rewrites_leave_the_output_whole,
     counted_publishing_steps,
+    exit_in_a_fork,
     run_killed_at,
     temporary,
-    wait_for_child,
 )
 from test_cli_errors import FILE_WRITERS, FOLDER_WRITERS
 
@@ -154,27 +155,17 @@ def _exit_in_a_fork_as_nobody(arguments: list[str], err_file: Path) -> tuple[int
     """Run the CLI in a forked child, as user ``nobody`` when this process is root (whom
     permissions do not stop); its exit code and standard error."""
     import os
-    import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
-        pid = os.fork()
-    if pid == 0:
-        code = 70
+    @contextmanager
+    def as_nobody() -> Iterator[None]:
         sys.stderr = open(err_file, "w")  # not pytest's capture, which stays here
-        try:
-            if os.geteuid() == 0:
-                os.setgroups([])
-                os.setgid(65534)
-                os.setuid(65534)
-            code = main(arguments)
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    code = wait_for_child(pid, 120.0, " ".join(arguments))
-    return code, err_file.read_text()
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        yield
+
+    return exit_in_a_fork(arguments, as_nobody, 120.0), err_file.read_text()
 
 
 @pytest.mark.parametrize("command", EVERY_WRITER, ids=lambda c: " ".join(c[:2]))
