@@ -111,7 +111,10 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisa
   500) gave R-hat 1.023 and tail ESS 314, and six added chains left R-hat at 1.023. Signed,
   the chains cross zero about 40 times in 300 draws; the same fit's first four chains passed
   R-hat and tail ESS and two added chains passed the gate (R-hat 1.004, bulk ESS 500, tail
-  ESS 1,387 on ``sigma_dma``).
+  ESS 1,387 on ``sigma_dma``). Where the coordinates are partially centred
+  (``kappa > 0``: ``regime_shift``) the density of ``w`` is singular at ``t = 0`` and
+  trajectories crossing it diverge (30 and 81 divergences at two default-size origins;
+  ``bench/README.md``): an open problem.
 * **Feature coefficients whitened.** ``log_listings`` and ``log_events_listed`` correlate at
   0.95 on the weeks with sales, and their coefficients at -0.96 in the posterior (bulk ESS
   130 in 1,000 draws). With ``L L' = Cov(x)`` over the weeks with sales, the model samples
