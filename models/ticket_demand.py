@@ -113,8 +113,8 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisa
   R-hat and tail ESS and two added chains passed the gate (R-hat 1.004, bulk ESS 500, tail
   ESS 1,387 on ``sigma_dma``). Where the coordinates are partially centred
   (``kappa > 0``: ``regime_shift``) the density of ``w`` is singular at ``t = 0`` and
-  trajectories crossing it diverge (30 and 81 divergences at two default-size origins;
-  ``bench/README.md``): an open problem.
+  trajectories crossing it diverge (30, 81 and 42 divergences at the three default-size
+  origins; ``bench/README.md``): an open problem.
 * **Feature coefficients whitened.** ``log_listings`` and ``log_events_listed`` correlate at
   0.95 on the weeks with sales, and their coefficients at -0.96 in the posterior (bulk ESS
   130 in 1,000 draws). With ``L L' = Cov(x)`` over the weeks with sales, the model samples
@@ -278,7 +278,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int,
         alpha = pm.Normal("alpha_artist", alpha_mean + artist_popularity * popularity,
                           sigma_artist, dims="artist")
         beta_size = pm.Normal("beta_size", 0.0, 1.0)
-        # sigma_dma ~ HalfNormal(1) as |s|, s ~ Normal(0, 1): module docstring.
+        # sigma_dma ~ HalfNormal(1) as |t|, t ~ Normal(0, 1): module docstring.
         dma_scale = pm.Normal("dma_scale_signed", 0.0, 1.0)
         pm.Deterministic("sigma_dma", pt.abs(dma_scale))
         basis = orthogonal_basis(inputs.size)

@@ -7,6 +7,7 @@ each pair."""
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -27,6 +28,23 @@ from bayescope.models.ticket_demand import (
     size_scaled_dma_effects,
 )
 
+DMA_SIZE = np.log(np.array([9.0, 4.0, 2.5, 1.2, 0.8, 0.5, 0.3]))
+
+
+def _dma_effects_model(kappa: np.ndarray) -> tuple[Any, Any]:
+    """``beta_size ~ N(0, 1)``, the signed scale ``scale ~ N(0, 1)`` and the DMA effects of
+    :data:`DMA_SIZE` with centring ``kappa``: the log density without Jacobian terms (no
+    variable is transformed) and the effects, both functions of a point."""
+    with pm.Model(coords={"dma": range(DMA_SIZE.size)}) as model:
+        beta_size = pm.Normal("beta_size", 0.0, 1.0)
+        scale = pm.Normal("scale", 0.0, 1.0)
+        delta = size_scaled_dma_effects(beta_size, scale, pt.as_tensor(DMA_SIZE),
+                                        pt.as_tensor(orthogonal_basis(DMA_SIZE)), kappa)
+    logp = model.compile_logp(jacobian=False)
+    effects = model.compile_fn(model.replace_rvs_by_values([delta])[0],
+                               inputs=model.value_vars, on_unused_input="ignore")
+    return logp, effects
+
 
 @pytest.mark.parametrize("kappa", [np.ones(6), np.zeros(6),
                                    np.random.default_rng(7).uniform(size=6)])
@@ -36,21 +54,13 @@ def test_dma_effects_along_size_have_the_zero_sum_normal_prior(kappa):
     # one, N(beta_size) N(t) ZeroSumNormal(e; sigma = |t|), must be sum_j (1 - kappa_j)
     # log sigma at every point, whatever the centring and the sign of the scale t. (Prior
     # MCMC would not do: without data the centred form is a funnel.)
-    size = np.log(np.array([9.0, 4.0, 2.5, 1.2, 0.8, 0.5, 0.3]))
-    with pm.Model(coords={"dma": range(size.size)}) as model:
-        beta_size = pm.Normal("beta_size", 0.0, 1.0)
-        scale = pm.Normal("scale", 0.0, 1.0)
-        delta = size_scaled_dma_effects(beta_size, scale, pt.as_tensor(size),
-                                        pt.as_tensor(orthogonal_basis(size)), kappa)
-    logp = model.compile_logp(jacobian=False)
-    effects = model.compile_fn(model.replace_rvs_by_values([delta])[0],
-                               inputs=model.value_vars, on_unused_input="ignore")
+    logp, effects = _dma_effects_model(kappa)
     rng = np.random.default_rng(4)
     for t in (0.3, -0.3, 1.7, -0.05, 0.9, -2.2):
         point = {"beta_size": rng.normal(), "scale": t,
                  "size_slope_raw": rng.normal(0, 2), "u_dma_orthogonal": rng.normal(0, 2, 5)}
         b, s = point["beta_size"], abs(t)
-        e = effects(point) - b * size
+        e = effects(point) - b * DMA_SIZE
         assert abs(e.sum()) < 1e-10
         intended = (stats.norm.logpdf(b) + stats.norm.logpdf(t)
                     - (e @ e) / (2 * s**2) - 6 * np.log(s) - 3 * np.log(2 * np.pi))
@@ -61,19 +71,11 @@ def test_dma_effects_along_size_have_the_zero_sum_normal_prior(kappa):
 def test_a_signed_dma_scale_and_its_mirror_give_the_same_effects():
     """``(t, w)`` and ``(-t, mirrored w)`` are one model: the same effects and density, so
     the sampler may cross ``t = 0`` (``sigma_dma = 0``) without a boundary."""
-    size = np.log(np.array([9.0, 4.0, 2.5, 1.2, 0.8, 0.5, 0.3]))
     kappa = np.random.default_rng(3).uniform(size=6)
-    with pm.Model(coords={"dma": range(size.size)}) as model:
-        beta_size = pm.Normal("beta_size", 0.0, 1.0)
-        scale = pm.Normal("scale", 0.0, 1.0)
-        delta = size_scaled_dma_effects(beta_size, scale, pt.as_tensor(size),
-                                        pt.as_tensor(orthogonal_basis(size)), kappa)
-    logp = model.compile_logp()
-    effects = model.compile_fn(model.replace_rvs_by_values([delta])[0],
-                               inputs=model.value_vars, on_unused_input="ignore")
+    logp, effects = _dma_effects_model(kappa)
     rng = np.random.default_rng(5)
     b = rng.normal()
-    mean = np.concatenate([[b * np.linalg.norm(size - size.mean())], np.zeros(5)])
+    mean = np.concatenate([[b * np.linalg.norm(DMA_SIZE - DMA_SIZE.mean())], np.zeros(5)])
     w = rng.normal(0, 1, 6)
     point = {"beta_size": b, "scale": 0.4, "size_slope_raw": w[0], "u_dma_orthogonal": w[1:]}
     mirrored = 2 * kappa * mean - w  # w - kappa mu -> -(w - kappa mu)
