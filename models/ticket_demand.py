@@ -674,6 +674,23 @@ class RowOutcome:
         return (1.0 - self.zero_share) * forecast_mu(self.log_mu)
 
 
+    @property
+    def tickets_variance(self) -> np.ndarray:
+        """``Var[tickets]`` given the draw. With a sale ``B ~ Bernoulli(q)``, ``q = (1 - pi)
+        (1 - P0)`` and ``N ~ NegBinomial(m, phi)``, ``tickets = B (1 + N)`` and ``E[tickets^2]
+        = q ((1 + m)^2 + m + m^2 / phi)``; without the hurdle ``tickets = B N`` with ``q = 1 -
+        pi`` and ``N`` of mean ``mu``, so ``E[tickets^2] = q (mu^2 + mu + mu^2 / phi)``."""
+        if self.hurdle:
+            count_mean = self.excess
+            sold = (1.0 - self.zero_share) * -np.expm1(self.log_no_sale)
+            given_sale = 1.0 + count_mean
+        else:
+            count_mean = given_sale = forecast_mu(self.log_mu)
+            sold = 1.0 - self.zero_share
+        second_moment = sold * (given_sale ** 2 + count_mean + count_mean ** 2 / self.phi)
+        return second_moment - self.expected_tickets ** 2
+
+
 def row_outcome(params: Params, panel: TicketPanel, feature_means: np.ndarray, n_dmas: int,
                 tier: np.ndarray) -> RowOutcome:
     """:class:`RowOutcome` of the rows of ``panel`` (log means capped at

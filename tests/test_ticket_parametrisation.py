@@ -25,6 +25,7 @@ from bayescope.models.ticket_demand import (
     partially_centred_pair_effects,
     pointwise_loglik,
     row_dispersion,
+    row_outcome,
     size_scaled_dma_effects,
 )
 
@@ -286,6 +287,30 @@ def test_simulated_tickets_follow_the_hurdle():
         chi2 = ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum()
         assert chi2 < stats.chi2.ppf(0.999, keep.sum()), (i, counts, expected)
     assert tested >= 4
+
+
+def test_row_outcome_moments_match_the_simulated_tickets():
+    """``RowOutcome.expected_tickets`` and ``tickets_variance`` against 200,000 simulated
+    draws of each row, with the hurdle and without it (a run saved before it)."""
+    from bayescope.inference.ticket_prediction import TicketSimulator
+
+    rows, draws, tier = _hurdle_rows_and_draws()
+    n = 200_000
+    one = {k: np.repeat(v[:1], n, axis=0) for k, v in draws.items()}
+    one["phi"] = np.repeat(np.array([[0.8, 2.0, 0.5]]), n, axis=0)
+    one["price_artist"] = np.zeros((n, 2))
+    one["gamma_size"], one["sigma_price"] = np.zeros(n), np.ones(n)
+    panel = SimpleNamespace(**{**vars(rows), "take": lambda index: rows})
+    simulator = TicketSimulator(panel, tier, np.zeros(2), np.zeros(2))  # type: ignore[arg-type]
+    for params in (one, {k: v for k, v in one.items() if not k.startswith("sale_")}):
+        sample = simulator.simulate(params, np.arange(rows.n),
+                                    np.random.default_rng(5))["tickets"]
+        part = row_outcome(params, rows, np.zeros(2), 2, tier)  # type: ignore[arg-type]
+        assert part.hurdle == ("sale_phi" in params)
+        mean, variance = part.expected_tickets[0], part.tickets_variance[0]
+        np.testing.assert_allclose(sample.mean(axis=0), mean,
+                                   atol=5 * np.sqrt(variance.max() / n))
+        np.testing.assert_allclose(sample.var(axis=0), variance, rtol=0.1)
 
 
 def test_row_dispersion_grows_with_the_mean_and_runs_saved_before_the_slope_keep_theirs():

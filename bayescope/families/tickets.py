@@ -55,6 +55,7 @@ from bayescope.inference.partitioned_output import ScoredTable, write_partitions
 from bayescope.inference.predictive import n_draws, thin_draws
 from bayescope.inference.sampling import FitResult, fit_model
 from bayescope.inference.ticket_prediction import (
+    EXPECTED,
     TicketForecast,
     TicketSimulator,
     forecast,
@@ -615,7 +616,8 @@ class ServedTicketsModel:
 
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """Forecasts for the instances, in order (one simulation, ``seed`` as given)."""
+        """Forecasts for the instances, in order (one simulation, ``seed`` as given; the means
+        are the draws' expectations, :mod:`bayescope.inference.ticket_prediction`)."""
         reject_query(options)
         check_types(instances, self.schema())
         index = np.empty(len(instances), dtype=int)
@@ -638,7 +640,7 @@ class ServedTicketsModel:
             "artist_id": [i["artist_id"] for i in instances],
             "dma_id": [i["dma_id"] for i in instances],
             "week_start": [i["week_start"] for i in instances],
-            "mean": tickets.mean(axis=0).tolist(), "median": median.tolist(),
-            "low": low.tolist(), "high": high.tolist(),
-            "order_value_mean": value.mean(axis=0).tolist(),
+            "mean": draws[EXPECTED["tickets"]].mean(axis=0).tolist(),
+            "median": median.tolist(), "low": low.tolist(), "high": high.tolist(),
+            "order_value_mean": draws[EXPECTED["order_value"]].mean(axis=0).tolist(),
             "order_value_low": value_low.tolist(), "order_value_high": value_high.tolist()})
