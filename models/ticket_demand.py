@@ -178,7 +178,7 @@ row-wise negative binomial.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,6 +248,55 @@ class TicketModelInputs:
                    None if train.weeks_ahead is None else train.weeks_ahead[keep])
 
 
+def ticket_model_data(inputs: TicketModelInputs, n_artists: int,
+                      pair_scale: float = PAIR_SCALE_GUESS) -> dict[str, Any]:
+    """Every ``pm.Data`` value of :func:`build_ticket_model`, by name: all the model takes
+    from ``inputs`` beyond its :func:`structure_key`, so a model of the same structure
+    rebinds to another origin's training panel (:func:`rebind_ticket_model`)."""
+    n_dmas = inputs.size.size
+    if inputs.tickets.size % (n_artists * n_dmas):
+        raise ValueError("the training rows are not a full artist x DMA x week grid")
+    sold = inputs.tickets > 0
+    priced = sold & np.isfinite(inputs.log_price)
+    mean_rate = max(float(inputs.tickets.mean()), 1e-4)
+    basis = orthogonal_basis(inputs.size)
+    prior_chol, unwhiten = feature_whitening(inputs.x[sold])
+    grids = feature_grids(inputs, n_artists, n_dmas)
+    leads = week_leads(inputs, n_artists, n_dmas)
+    return {
+        "tier_of_artist": inputs.tier, "size": inputs.size,
+        "prior_log_rate": np.log(mean_rate), "popularity": inputs.popularity,
+        "dma_orthogonal_basis": basis,
+        "dma_information": dma_information(inputs, n_artists, basis),
+        "beta_whitened_prior_chol": prior_chol, "beta_unwhiten": unwhiten,
+        "pair_feature_interaction": pair_interaction(inputs.x, n_artists, n_dmas),
+        "pair_centring": pair_centring(inputs, n_artists, pair_scale),
+        # Data, so the number of training weeks may change when a model is reused.
+        "weeks_ahead_of_week": leads - 1,
+        "feature_means": inputs.feature_means,
+        "x_grid": grids.x, "x_active": feature_activity(grids.x),
+        "zero_inflated": zero_inflated_cells(inputs, n_artists, n_dmas),
+        "x_artist_week": grids.x_artist_week, "x_week": grids.x_week,
+        "tickets_sold": inputs.tickets[sold], "artist_sold": inputs.artist[sold],
+        "dma_sold": inputs.dma[sold], "week_sold": np.flatnonzero(sold) % leads.size,
+        "x_sold": inputs.x[sold], "listed_sold": listed_weeks(inputs)[sold].astype(float),
+        "prior_log_price": (float(np.mean(inputs.log_price[priced])) if priced.any()
+                            else 4.0),
+        "artist_priced": inputs.artist[priced], "dma_priced": inputs.dma[priced],
+        "log_price_obs": inputs.log_price[priced]}
+
+
+def rebind_ticket_model(model: pm.Model, inputs: TicketModelInputs, n_artists: int,
+                        pair_scale: float = PAIR_SCALE_GUESS) -> pm.Model:
+    """``model`` (built by :func:`build_ticket_model` for inputs of the same
+    :func:`structure_key`) with every ``pm.Data`` set from ``inputs``: the model that
+    :func:`build_ticket_model` would build for them, without a new graph. A refit that
+    builds a new model leaves the previous one's graph, which is cyclic and holds its
+    training arrays, to the garbage collector (``bench/README.md``, memory across refits)."""
+    pm.set_data(ticket_model_data(inputs, n_artists, pair_scale), model=model)
+    return model
+
+
 def build_ticket_model(inputs: TicketModelInputs, n_artists: int,
                        pair_scale: float = PAIR_SCALE_GUESS) -> pm.Model:
     """The PyMC model of the module docstring.
@@ -255,56 +304,49 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int,
     ``inputs`` must hold the full (artist, DMA, week) grid in that order (a training panel).
     ``pair_scale`` is a guess of ``sigma_pair`` that sets the pair effects' centring
     (:func:`pair_centring`; a refit passes the earlier fit's posterior mean): it changes how
-    the posterior is sampled, not what it is.
+    the posterior is sampled, not what it is. Everything taken from the data is ``pm.Data``
+    (:func:`ticket_model_data`), so a model and its compiled form can be reused for another
+    origin with the same artists and DMAs (the backtest swaps data, not graphs).
     """
+    data = ticket_model_data(inputs, n_artists, pair_scale)
     n_dmas = inputs.size.size
-    if inputs.tickets.size % (n_artists * n_dmas):
-        raise ValueError("the training rows are not a full artist x DMA x week grid")
-    sold = inputs.tickets > 0
-    priced = sold & np.isfinite(inputs.log_price)
-    mean_rate = max(float(inputs.tickets.mean()), 1e-4)
-    mean_log_price = float(np.mean(inputs.log_price[priced])) if priced.any() else 4.0
-    # Everything that depends on the data is pm.Data, so a compiled model can be reused for
-    # another origin with the same artists and DMAs (the backtest swaps data, not graphs).
+    n_leads = int(data["weeks_ahead_of_week"].max()) + 1
+    cell, artist_week, week = feature_levels(inputs.features)
     coords = {"artist": np.arange(n_artists), "dma": np.arange(n_dmas),
               "feature": list(inputs.features),
               "tier": list(TIERS)}
     with pm.Model(coords=coords) as model:
-        tier = pm.Data("tier_of_artist", inputs.tier)
-        size = pm.Data("size", inputs.size)
-        alpha_mean = pm.Normal("alpha", pm.Data("prior_log_rate", np.log(mean_rate)), 3.0)
+        tier = pm.Data("tier_of_artist", data["tier_of_artist"])
+        size = pm.Data("size", data["size"])
+        alpha_mean = pm.Normal("alpha", pm.Data("prior_log_rate", data["prior_log_rate"]), 3.0)
         sigma_artist = pm.HalfNormal("sigma_artist", 1.0)
         artist_popularity = pm.Normal("artist_popularity", 0.0, 1.0)
-        popularity = pm.Data("popularity", inputs.popularity)
+        popularity = pm.Data("popularity", data["popularity"])
         alpha = pm.Normal("alpha_artist", alpha_mean + artist_popularity * popularity,
                           sigma_artist, dims="artist")
         beta_size = pm.Normal("beta_size", 0.0, 1.0)
         # sigma_dma ~ HalfNormal(1) as |t|, t ~ Normal(0, 1): module docstring.
         dma_scale = pm.Normal("dma_scale_signed", 0.0, 1.0)
         pm.Deterministic("sigma_dma", pt.abs(dma_scale))
-        basis = orthogonal_basis(inputs.size)
         delta = size_scaled_dma_effects(
-            beta_size, dma_scale, size, pm.Data("dma_orthogonal_basis", basis),
-            pm.Data("dma_information", dma_information(inputs, n_artists, basis)))
-        prior_chol, unwhiten = feature_whitening(inputs.x[sold])
-        beta_whitened = pm.MvNormal("beta_whitened", 0.0,
-                                    chol=pm.Data("beta_whitened_prior_chol", prior_chol))
-        beta = pm.Deterministic("beta", pt.dot(pm.Data("beta_unwhiten", unwhiten),
+            beta_size, dma_scale, size,
+            pm.Data("dma_orthogonal_basis", data["dma_orthogonal_basis"]),
+            pm.Data("dma_information", data["dma_information"]))
+        beta_whitened = pm.MvNormal("beta_whitened", 0.0, chol=pm.Data(
+            "beta_whitened_prior_chol", data["beta_whitened_prior_chol"]))
+        beta = pm.Deterministic("beta", pt.dot(pm.Data("beta_unwhiten", data["beta_unwhiten"]),
                                                beta_whitened), dims="feature")
         sigma_pair = pm.HalfNormal("sigma_pair", 1.0)
-        interaction = pm.Data("pair_feature_interaction", pair_interaction(
-            inputs.x, n_artists, n_dmas))
+        interaction = pm.Data("pair_feature_interaction", data["pair_feature_interaction"])
         pair = partially_centred_pair_effects(
             sigma_pair, pt.dot(interaction, beta),
-            pm.Data("pair_centring", pair_centring(inputs, n_artists, pair_scale)))
+            pm.Data("pair_centring", data["pair_centring"]))
         log_phi = pm.Normal("log_phi", 0.0, 1.0, dims="tier")
         pm.Deterministic("phi", pt.exp(log_phi), dims="tier")
-        leads = week_leads(inputs, n_artists, n_dmas)
-        # Data, so the number of training weeks may change when a compiled model is reused.
-        lead_of_week = pm.Data("weeks_ahead_of_week", leads - 1)
+        lead_of_week = pm.Data("weeks_ahead_of_week", data["weeks_ahead_of_week"])
         log_phi_week = pt.zeros(lead_of_week.shape[0])
-        if leads.max() > 1:
-            model.add_coord("weeks_ahead", np.arange(1, leads.max() + 1))
+        if n_leads > 1:
+            model.add_coord("weeks_ahead", np.arange(1, n_leads + 1))
             dispersion_ahead = pm.ZeroSumNormal("dispersion_weeks_ahead", 0.5,
                                                 dims="weeks_ahead")
             log_phi_week = dispersion_ahead[lead_of_week]
@@ -317,24 +359,21 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int,
         logit_zero = pm.Normal("logit_listed_zero", -2.0, 1.5, dims="tier")
         zero_share = pm.Deterministic("listed_zero_share", pm.math.sigmoid(logit_zero),
                                       dims="tier")
-        offset = pt.dot(beta, pm.Data("feature_means", inputs.feature_means))
+        offset = pt.dot(beta, pm.Data("feature_means", data["feature_means"]))
         pm.Deterministic("alpha_raw", alpha_mean - offset)
         pm.Deterministic("artist_effect", alpha - offset, dims="artist")
 
-        grids = feature_grids(inputs, n_artists, n_dmas)
         every_cell = zero_sales_loglik(
-            alpha - offset, delta, pair, beta[grids.cell], beta[grids.artist_week],
-            beta[grids.week], pt.exp(log_sale_phi_grid), zero_share[tier], sale_slope[None],
-            pm.Data("x_grid", grids.x),
-            pm.Data("x_active", feature_activity(grids.x)),
-            pm.Data("zero_inflated", zero_inflated_cells(inputs, n_artists, n_dmas)),
-            pm.Data("x_artist_week", grids.x_artist_week), pm.Data("x_week", grids.x_week))[0]
-        y = pm.Data("tickets_sold", inputs.tickets[sold])
-        a_s = pm.Data("artist_sold", inputs.artist[sold])
-        d_s = pm.Data("dma_sold", inputs.dma[sold])
-        w_s = pm.Data("week_sold", np.flatnonzero(sold) % leads.size)
+            alpha - offset, delta, pair, beta[cell], beta[artist_week], beta[week],
+            pt.exp(log_sale_phi_grid), zero_share[tier], sale_slope[None],
+            *(pm.Data(name, data[name]) for name in (
+                "x_grid", "x_active", "zero_inflated", "x_artist_week", "x_week")))[0]
+        y = pm.Data("tickets_sold", data["tickets_sold"])
+        a_s = pm.Data("artist_sold", data["artist_sold"])
+        d_s = pm.Data("dma_sold", data["dma_sold"])
+        w_s = pm.Data("week_sold", data["week_sold"])
         eta_sold = (alpha[a_s] + delta[d_s] + pair[a_s, d_s]
-                    + pt.dot(pm.Data("x_sold", inputs.x[sold]), beta))
+                    + pt.dot(pm.Data("x_sold", data["x_sold"]), beta))
         log_phi_sold = log_phi_grid[a_s, w_s] + slope * eta_sold
         # The every-cell term gave these weeks log P(no sale); they need log P(sale) and the
         # count above one (the hurdle of the module docstring).
@@ -342,23 +381,24 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int,
                                   eta_sold)
         log_sale = pt.log1mexp(log_no_sale)
         log_excess = pt.log(excess_mean(eta_sold, log_sale))
-        listed_sold = pm.Data("listed_sold", listed_weeks(inputs)[sold].astype(float))
+        listed_sold = pm.Data("listed_sold", data["listed_sold"])
         with_sales = pt.sum(nb_logpmf(y - 1.0, log_excess, log_phi_sold)
                             - log_no_sale + log_sale
                             + listed_sold * pt.log1p(-zero_share[tier[a_s]]))
         pm.Potential("tickets_loglik", every_cell + with_sales)
 
-        price_mean = pm.Normal("price_mean", pm.Data("prior_log_price", mean_log_price), 2.0)
+        price_mean = pm.Normal("price_mean",
+                               pm.Data("prior_log_price", data["prior_log_price"]), 2.0)
         price_popularity = pm.Normal("price_popularity", 0.0, 0.5)
         sigma_price_artist = pm.HalfNormal("sigma_price_artist", 0.5)
         price_artist = pm.Normal("price_artist", price_mean + price_popularity * popularity,
                                  sigma_price_artist, dims="artist")
         gamma_size = pm.Normal("gamma_size", 0.0, 0.5)
         sigma_price = pm.HalfNormal("sigma_price", 1.0)
-        a_p = pm.Data("artist_priced", inputs.artist[priced])
-        d_p = pm.Data("dma_priced", inputs.dma[priced])
+        a_p = pm.Data("artist_priced", data["artist_priced"])
+        d_p = pm.Data("dma_priced", data["dma_priced"])
         pm.Normal("log_price", price_artist[a_p] + gamma_size * size[d_p], sigma_price,
-                  observed=pm.Data("log_price_obs", inputs.log_price[priced]))
+                  observed=pm.Data("log_price_obs", data["log_price_obs"]))
     return model
 
 
@@ -387,15 +427,22 @@ def structure_key(inputs: TicketModelInputs, n_artists: int) -> str:
             f"-lead{int(leads.max())}")
 
 
-def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> FeatureGrids:
-    """:class:`FeatureGrids` of a training panel (a full artist x DMA x week grid)."""
-    n_weeks = inputs.tickets.size // (n_artists * n_dmas)
-    raw = (inputs.x + inputs.feature_means).reshape(n_artists, n_dmas, n_weeks, -1)
-    names = list(inputs.features)
+def feature_levels(features: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of ``features`` that vary by cell, by artist-week
+    (:data:`ARTIST_WEEK_FEATURES`) and by week (:data:`WEEK_FEATURES`)."""
+    names = list(features)
     artist_week = np.asarray([names.index(n) for n in ARTIST_WEEK_FEATURES if n in names], int)
     week = np.asarray([names.index(n) for n in WEEK_FEATURES if n in names], int)
     cell = np.asarray([k for k in range(len(names)) if k not in artist_week and k not in week],
                       int)
+    return cell, artist_week, week
+
+
+def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> FeatureGrids:
+    """:class:`FeatureGrids` of a training panel (a full artist x DMA x week grid)."""
+    n_weeks = inputs.tickets.size // (n_artists * n_dmas)
+    raw = (inputs.x + inputs.feature_means).reshape(n_artists, n_dmas, n_weeks, -1)
+    cell, artist_week, week = feature_levels(inputs.features)
     shared = np.concatenate([artist_week, week])
     if not np.allclose(raw[:, :, :, shared], raw[:, :1, :, shared]):
         raise ValueError("an artist-week or week feature differs between DMAs")

@@ -397,3 +397,48 @@ def test_model_likelihood_is_the_pointwise_form_with_dispersion_by_weeks_ahead(t
             expected = pointwise_loglik(params, train, inputs.feature_means, 6,
                                         panels.tier).sum()
             np.testing.assert_allclose(total, expected, rtol=1e-9)
+
+
+def test_a_rebound_model_is_the_model_built_for_its_data(tmp_path):
+    """A model built at one origin and rebound to another origin's panel
+    (``rebind_ticket_model``) has the log density of the model built there:
+    every value taken from the data is ``pm.Data``, named once in ``ticket_model_data``."""
+    from bayescope.data.generate_tickets import generate_ticket_tables
+    from bayescope.data.ticket_features import FEATURE_SETS
+    from bayescope.data.ticket_panel import build_panels, popularity_tiers
+    from bayescope.data.ticket_tables import load_ticket_tables, write_ticket_tables
+    from bayescope.models.ticket_demand import (
+        TicketModelInputs,
+        build_ticket_model,
+        rebind_ticket_model,
+        structure_key,
+        ticket_model_data,
+    )
+
+    generated = generate_ticket_tables(5, np.random.default_rng(6), n_dmas=6, n_weeks=80)
+    write_ticket_tables(generated.tables, tmp_path, "csv")
+    tables = load_ticket_tables(tmp_path)
+    artists = np.asarray(sorted(popularity_tiers(tables, tables.weeks[-12]).index),
+                         dtype=object)
+
+    def inputs_at(weeks_back: int) -> TicketModelInputs:
+        panels = build_panels(tables, artists, tables.weeks[-weeks_back], 4, 40,
+                              FEATURE_SETS["dynamic"])
+        return TicketModelInputs.from_panels(panels)
+
+    early, late = inputs_at(12), inputs_at(4)
+    assert structure_key(early, 5) == structure_key(late, 5)
+    assert not np.array_equal(early.tickets, late.tickets)
+    model = build_ticket_model(early, 5)
+    assert set(ticket_model_data(early, 5)) == {var.name for var in model.data_vars}
+    rebound = rebind_ticket_model(model, late, 5, pair_scale=0.7)
+    fresh = build_ticket_model(late, 5, pair_scale=0.7)
+    rebound_logp, fresh_logp = rebound.compile_logp(), fresh.compile_logp()
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        point = {v.name: rng.normal(0, 0.3, np.shape(value))
+                 for v, value in zip(fresh.value_vars, fresh.initial_point().values(),
+                                     strict=True)}
+        np.testing.assert_allclose(rebound_logp(point), fresh_logp(point), rtol=1e-10)
+    assert not np.isclose(build_ticket_model(early, 5).compile_logp()(point),
+                          fresh_logp(point))

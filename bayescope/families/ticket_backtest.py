@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,7 +37,7 @@ from bayescope.families.tickets import TicketFitSettings, feature_set, fit_ticke
 from bayescope.inference.artifacts import flat_posterior
 from bayescope.inference.initial_points import WarmStart
 from bayescope.inference.predictive import thin_draws
-from bayescope.inference.ticket_prediction import TicketSimulator
+from bayescope.inference.ticket_prediction import EXPECTED, TicketSimulator
 from bayescope.models.baselines.tickets import FITTERS
 from bayescope.posterior_reports.comparison import compare_models
 from bayescope.posterior_reports.counts import CountCheck
@@ -129,10 +129,13 @@ def _backtest_origin(tables: TicketTables, settings: BacktestSettings, artists: 
     count = min(settings.predictive_draws, fit_settings.draws * fit_settings.chains)
     params = thin_draws(posterior, count, rng)
     simulator = TicketSimulator(panels.forecast, panels.tier, panels.size, inputs.feature_means)
-    draws = {"ours": simulator.simulate(params, np.arange(panels.forecast.n), rng)["tickets"]}
+    ours = simulator.simulate(params, np.arange(panels.forecast.n), rng)
+    draws = {"ours": ours["tickets"]}
     for name, fitter in FITTERS.items():
         draws[name] = fitter(panels, count, rng).draws
-    return _score_origin(panels, draws, origin, checks), gate, warm
+    # Our mean is the one `predict` reports, the draws' expectations (ticket_prediction).
+    means = {"ours": ours[EXPECTED["tickets"]].mean(axis=0)}
+    return _score_origin(panels, draws, origin, checks, means), gate, warm
 
 
 def _peak_memory_gb() -> float:
@@ -143,8 +146,10 @@ def _peak_memory_gb() -> float:
 
 
 def _score_origin(panels: Any, draws: dict[str, np.ndarray], origin: pd.Timestamp,
-                  checks: dict[str, CountCheck]) -> pd.DataFrame:
-    """Per-row scores of every model at one origin; rootogram counts go to ``checks``."""
+                  checks: dict[str, CountCheck], means: Mapping[str, np.ndarray]
+                  ) -> pd.DataFrame:
+    """Per-row scores of every model at one origin; rootogram counts go to ``checks``;
+    ``means`` holds the means of models that report one other than their draws' average."""
     forecast = panels.forecast
     y = forecast.tickets
     rank = pd.Series(-panels.households).rank(method="first").to_numpy().astype(int)
@@ -159,19 +164,22 @@ def _score_origin(panels: Any, draws: dict[str, np.ndarray], origin: pd.Timestam
         "tier": np.asarray(TIERS, dtype=object)[panels.tier[forecast.artist]],
         "dma_size": size_group[forecast.dma], "tickets": y})
     for name, sample in draws.items():
-        for column, values in row_scores(y, sample).items():
+        for column, values in row_scores(y, sample, means.get(name)).items():
             frame[f"{name}_{column}"] = values
         checks.setdefault(name, CountCheck(max_count=10)).add(y, sample)
     return frame
 
 
-def row_scores(y: np.ndarray, sample: np.ndarray) -> dict[str, np.ndarray]:
-    """Per row, from ``(draws, rows)`` predictive draws: mean, median, CRPS, whether ``y``
-    is inside the equal-tailed 80% and 90% intervals, and the forecast's own probabilities
-    of a sale (``p_sold``) and of a sale inside each interval (``p_in_80_sold``, ...)."""
+def row_scores(y: np.ndarray, sample: np.ndarray, mean: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+    """Per row, from ``(draws, rows)`` predictive draws: mean (``mean`` where given, else the
+    draws'), median, CRPS, whether ``y`` is inside the equal-tailed 80% and 90% intervals,
+    and the forecast's own probabilities of a sale (``p_sold``) and of a sale inside each
+    interval (``p_in_80_sold``, ...)."""
     q05, q10, q50, q90, q95 = np.quantile(sample, [0.05, 0.1, 0.5, 0.9, 0.95], axis=0)
     positive = sample > 0
-    return {"mean": sample.mean(axis=0), "median": q50, "crps": crps(y, sample),
+    return {"mean": sample.mean(axis=0) if mean is None else mean, "median": q50,
+            "crps": crps(y, sample),
             "in_80": (y >= q10) & (y <= q90), "in_90": (y >= q05) & (y <= q95),
             "p_sold": positive.mean(axis=0),
             "p_in_80_sold": (positive & (sample >= q10) & (sample <= q90)).mean(axis=0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
 
 from bayescope.data.ticket_features import FEATURE_SETS, STATIC_FEATURES
@@ -53,7 +55,7 @@ from bayescope.inference.dask_engine import check_engine, dask_client
 from bayescope.inference.initial_points import WarmStart
 from bayescope.inference.partitioned_output import ScoredTable, write_partitions_on_dask
 from bayescope.inference.predictive import n_draws, thin_draws
-from bayescope.inference.sampling import FitResult, fit_model
+from bayescope.inference.sampling import COMPILED_KEPT, FitResult, fit_model
 from bayescope.inference.ticket_prediction import (
     EXPECTED,
     TicketForecast,
@@ -68,6 +70,7 @@ from bayescope.models.ticket_demand import (
     TicketModelInputs,
     build_ticket_model,
     gated,
+    rebind_ticket_model,
     structure_key,
 )
 from bayescope.posterior_reports.diagnostics import labelled_summary
@@ -94,6 +97,9 @@ WARM_TUNE = 150
 # Starting points stored with a run for a later warm refit (8 per chain of 4; 1.7 MB at 30
 # artists x 210 DMAs: 6,600 free values each).
 STORED_WARM_POINTS = 32
+# Models built by fits in this process, by structure (as many as compiled ones are kept):
+# a refit rebinds one instead of building a graph (bench/README.md, memory across refits).
+_MODELS: OrderedDict[str, pm.Model] = OrderedDict()
 
 
 @dataclass
@@ -165,8 +171,8 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative-binomial hurdle on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     pair_scale = warm_start.mean("sigma_pair") if warm_start is not None else None
-    model = build_ticket_model(inputs, panels.tier.size,
-                               PAIR_SCALE_GUESS if pair_scale is None else pair_scale)
+    model = ticket_model(inputs, panels.tier.size,
+                         PAIR_SCALE_GUESS if pair_scale is None else pair_scale)
     if warm_start is not None:
         warm_start.check_shapes(model, "(an earlier fit)")
     result = fit_model(model, gated(model.named_vars), "nuts", settings.draws,
@@ -176,6 +182,23 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
                        settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start,
                        top_up_tune=settings.warm_tune)
     return result, inputs
+
+
+def ticket_model(inputs: TicketModelInputs, n_artists: int, pair_scale: float) -> pm.Model:
+    """The model of ``inputs``: one built earlier in this process for the same structure
+    (:func:`~bayescope.models.ticket_demand.structure_key`) with its data set from
+    ``inputs`` (:func:`~bayescope.models.ticket_demand.rebind_ticket_model`), else a new one.
+
+    A new graph per refit left the previous one, cyclic as every PyTensor graph is and
+    holding its training arrays, for the garbage collector to find."""
+    key = structure_key(inputs, n_artists)
+    earlier = _MODELS.pop(key, None)
+    model = (build_ticket_model(inputs, n_artists, pair_scale) if earlier is None
+             else rebind_ticket_model(earlier, inputs, n_artists, pair_scale))
+    _MODELS[key] = model
+    while len(_MODELS) > COMPILED_KEPT:
+        _MODELS.popitem(last=False)
+    return model
 
 
 def fit_tickets(tables: TicketTables, settings: TicketFitSettings, run_dir: str | Path,
