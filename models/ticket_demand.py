@@ -93,12 +93,11 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisa
 
   each coordinate partially centred, ``w_j ~ Normal(kappa_j mu_j, sigma_dma^kappa_j)``,
   ``z_j = mu_j + sigma_dma^(1 - kappa_j) (w_j - kappa_j mu_j)``, with ``kappa_j`` the share
-  of ``z_j``'s posterior the data decide at the sampled ``sigma_dma``, from a precision
-  estimated on the training weeks before the fit (:func:`dma_information`). Where DMAs
-  differ beyond their size (the package's own process) ``kappa`` is about 0.6 and
-  ``sigma_dma`` mixes as well as fully centred (bulk ESS 563 and 586 in 600 draws); where
-  they do not (``seasonal_price``: sales scale with size alone) ``kappa`` is 0 and the
-  centred form funnels (bulk ESS 3, R-hat 1.98; here 24-60). The
+  of ``z_j``'s posterior the data decide, estimated from the training weeks before the fit
+  (:func:`dma_centring`). Where DMAs differ beyond their size (the package's own process)
+  ``kappa`` is about 0.6 and ``sigma_dma`` mixes as well as fully centred (bulk ESS 563 and
+  586 in 600 draws); where they do not (``seasonal_price``: sales scale with size alone)
+  ``kappa`` is 0 and the centred form funnels (bulk ESS 3, R-hat 1.98; here 24-60). The
   size coordinate is separate because the plain form moved ``beta_size`` by moving all
   ``z_d`` together along ``s`` (bulk ESS 7 in 1,200 draws at 210 DMAs).
 * **The DMA scale signed.** ``sigma_dma = |t|`` with ``t ~ Normal(0, 1)`` (the half-normal
@@ -267,7 +266,7 @@ def ticket_model_data(inputs: TicketModelInputs, n_artists: int,
         "tier_of_artist": inputs.tier, "size": inputs.size,
         "prior_log_rate": np.log(mean_rate), "popularity": inputs.popularity,
         "dma_orthogonal_basis": basis,
-        "dma_information": dma_information(inputs, n_artists, basis),
+        "dma_centring": dma_centring(inputs, n_artists, basis),
         "beta_whitened_prior_chol": prior_chol, "beta_unwhiten": unwhiten,
         "pair_feature_interaction": pair_interaction(inputs.x, n_artists, n_dmas),
         "pair_centring": pair_centring(inputs, n_artists, pair_scale),
@@ -331,7 +330,7 @@ def build_ticket_model(inputs: TicketModelInputs, n_artists: int,
         delta = size_scaled_dma_effects(
             beta_size, dma_scale, size,
             pm.Data("dma_orthogonal_basis", data["dma_orthogonal_basis"]),
-            pm.Data("dma_information", data["dma_information"]))
+            pm.Data("dma_centring", data["dma_centring"]))
         beta_whitened = pm.MvNormal("beta_whitened", 0.0, chol=pm.Data(
             "beta_whitened_prior_chol", data["beta_whitened_prior_chol"]))
         beta = pm.Deterministic("beta", pt.dot(pm.Data("beta_unwhiten", data["beta_unwhiten"]),
@@ -456,26 +455,23 @@ def feature_grids(inputs: TicketModelInputs, n_artists: int, n_dmas: int) -> Fea
 
 def size_scaled_dma_effects(beta_size: pt.TensorVariable, scale: pt.TensorVariable,
                             size: pt.TensorVariable, basis: pt.TensorVariable,
-                            information: pt.TensorVariable | np.ndarray) -> pt.TensorVariable:
+                            centring: pt.TensorVariable | np.ndarray) -> pt.TensorVariable:
     """DMA effects ``beta_size s + e``, ``e ~ ZeroSumNormal(sigma)``, sampled along size.
 
     ``scale`` is the signed scale ``t`` of the module docstring, ``sigma = |t|`` (a positive
     ``sigma`` may be passed as it is). ``basis`` is :func:`orthogonal_basis` of ``size``: its
     first column the unit vector along the centred size, the rest orthogonal to it and to
-    ``1``. ``information`` (one ``I_j`` per column, :func:`dma_information`) sets how far each
-    coordinate ``z_j`` of ``e + beta_size (s - mean(s))`` on the basis is centred, whose prior
-    is ``Normal(mu_j, sigma)`` (``mu = beta_size |s - mean(s)|`` along size, 0 elsewhere):
-    with ``kappa_j = I_j sigma^2 / (1 + I_j sigma^2)`` at the current ``sigma`` the sampler
-    sees ``w_j ~ Normal(kappa_j mu_j, sigma^kappa_j)`` and ``z_j = mu_j + sign(t) sigma^(1 -
-    kappa_j) (w_j - kappa_j mu_j)``, the same prior exactly for any ``kappa`` (``w_j - kappa_j
-    mu_j`` is symmetric about 0, so the sign leaves it as it is). ``kappa`` falls to 0 with
-    ``sigma``, so ``w`` keeps a unit scale where ``t`` crosses 0.
+    ``1``. ``centring`` (one weight ``kappa`` per column, :func:`dma_centring`; 1 is centred)
+    partially centres each coordinate ``z_j`` of ``e + beta_size (s - mean(s))`` on the
+    basis, whose prior is ``Normal(mu_j, sigma)`` (``mu = beta_size |s - mean(s)|`` along
+    size, 0 elsewhere): the sampler sees ``w_j ~ Normal(kappa_j mu_j, sigma^kappa_j)`` and
+    ``z_j = mu_j + sign(t) sigma^(1 - kappa_j) (w_j - kappa_j mu_j)``, the same prior exactly
+    (``w_j - kappa_j mu_j`` is symmetric about 0, so the sign leaves it as it is).
     Registers ``w`` along size as ``size_slope_raw``, the orthogonal ``w`` as
     ``u_dma_orthogonal`` and the effects as ``delta_dma`` (module docstring).
     """
+    kappa = pt.as_tensor(centring)
     sigma = pt.abs(scale)
-    precision = pt.as_tensor(information) * sigma**2
-    kappa = precision / (1.0 + precision)
     sign = pt.sign(scale)
     centred_size = size - size.mean()
     size_norm = pt.linalg.norm(centred_size)
@@ -497,23 +493,21 @@ def centring_weight(information: np.ndarray, variance: float) -> np.ndarray:
     return np.clip(np.nan_to_num(kappa), 0.0, 1.0)
 
 
-def dma_information(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray
-                    ) -> np.ndarray:
-    """Precision ``I_j`` with which the training weeks measure each DMA coordinate along
-    ``basis``, which sets its centring.
+def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -> np.ndarray:
+    """Weight ``kappa_j`` of the centred form for each DMA coordinate along ``basis``.
 
     For a normal effect ``z ~ Normal(mu, sigma)`` measured with precision ``I`` the best
-    weight of the centred form is the share of the posterior that the data decide, ``kappa =
-    I sigma^2 / (1 + I sigma^2)`` (Papaspiliopoulos, Roberts & Skold 2007, "A general
-    framework for the parametrization of hierarchical models", section 3): centred where the
-    data pin each effect, non-centred where the prior does. The model evaluates it at the
-    sampled ``sigma`` (:func:`size_scaled_dma_effects`). ``I`` comes from the training weeks
-    before the fit, by moments on the artist-DMA log totals ``l_ad = log(n_ad + 1/2)`` with
+    weight is the share of the posterior that the data decide, ``kappa = I sigma^2 / (1 + I
+    sigma^2)`` (Papaspiliopoulos, Roberts & Skold 2007, "A general framework for the
+    parametrization of hierarchical models", section 3): centred where the data pin each
+    effect, non-centred where the prior does. Both come from the training weeks before the
+    fit, by moments on the artist-DMA log totals ``l_ad = log(n_ad + 1/2)`` with
     sampling variance ``1 / (n_ad + 1/2)``: the pair variance ``tau^2`` beyond that after the
-    artist and DMA means are removed; the DMA means ``m_d`` with variance ``v_d = sum_a
-    (tau^2 + 1 / (n_ad + 1/2)) / A^2``; ``I_j = sum_d Q_dj^2 / v_d``. A moment estimate only
-    picks coordinates: the prior and the posterior are the same for every ``I``. With one
-    artist or one coordinate off size, ``I`` is 0 (non-centred).
+    artist and DMA means are removed; the DMA means ``m_d`` with variance ``v_d = sum_a (tau^2
+    + 1 / (n_ad + 1/2)) / A^2``; ``sigma^2`` the mean square of ``m`` off ``1`` and size less
+    the mean ``v_d`` (0 if negative); ``I_j = sum_d Q_dj^2 / v_d``. A moment estimate only
+    picks coordinates: the prior and the posterior are the same for every ``kappa``. With one
+    artist or too few DMAs to estimate a spread, ``kappa`` is 0 (non-centred).
     """
     n_dmas = basis.shape[0]
     if n_artists < 2 or basis.shape[1] < 2:
@@ -526,13 +520,17 @@ def dma_information(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray
     shrink = (1.0 - 1.0 / n_artists) * (1.0 - 1.0 / n_dmas)
     pair_variance = max(float(np.mean(residual**2)) / shrink - float(noise.mean()), 0.0)
     dma_variance = (pair_variance + noise).sum(axis=0) / n_artists**2
-    return (basis**2).T @ (1.0 / dma_variance)
+    dma_means = log_rates.mean(axis=0)
+    off_size = basis[:, 1:].T @ dma_means
+    variance = max(float(np.mean(off_size**2) - np.mean(dma_variance)), 0.0)
+    information = (basis**2).T @ (1.0 / dma_variance)
+    return centring_weight(information, variance)
 
 
 def pair_centring(inputs: TicketModelInputs, n_artists: int, sigma: float) -> np.ndarray:
     """``(artists, DMAs)`` weight ``kappa_ad`` of the centred form for each pair effect.
 
-    The weight of :func:`dma_information`, ``kappa = I sigma^2 / (1 + I sigma^2)``, pair by
+    The weight of :func:`dma_centring`, ``kappa = I sigma^2 / (1 + I sigma^2)``, pair by
     pair, for pair effects of scale ``sigma`` (a guess: :data:`PAIR_SCALE_GUESS`, or a
     refit's earlier posterior mean). ``I_ad`` is the information the training weeks hold on
     the pair's log mean, that of ``W`` negative-binomial weeks of mean ``E_ad / W``, ``I = E /
@@ -721,6 +719,7 @@ class RowOutcome:
     def expected_tickets(self) -> np.ndarray:
         """``E[tickets] = (1 - pi) mu``."""
         return (1.0 - self.zero_share) * forecast_mu(self.log_mu)
+
 
     @property
     def tickets_variance(self) -> np.ndarray:

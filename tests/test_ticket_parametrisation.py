@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from bayescope.models.ticket_demand import (
-    dma_information,
+    dma_centring,
     feature_whitening,
     forecast_log_mu,
     orthogonal_basis,
@@ -32,35 +32,30 @@ from bayescope.models.ticket_demand import (
 DMA_SIZE = np.log(np.array([9.0, 4.0, 2.5, 1.2, 0.8, 0.5, 0.3]))
 
 
-def _dma_effects_model(information: np.ndarray) -> tuple[Any, Any]:
+def _dma_effects_model(kappa: np.ndarray) -> tuple[Any, Any]:
     """``beta_size ~ N(0, 1)``, the signed scale ``scale ~ N(0, 1)`` and the DMA effects of
-    :data:`DMA_SIZE` centred by ``information``: the log density without Jacobian terms (no
+    :data:`DMA_SIZE` with centring ``kappa``: the log density without Jacobian terms (no
     variable is transformed) and the effects, both functions of a point."""
     with pm.Model(coords={"dma": range(DMA_SIZE.size)}) as model:
         beta_size = pm.Normal("beta_size", 0.0, 1.0)
         scale = pm.Normal("scale", 0.0, 1.0)
         delta = size_scaled_dma_effects(beta_size, scale, pt.as_tensor(DMA_SIZE),
-                                        pt.as_tensor(orthogonal_basis(DMA_SIZE)), information)
+                                        pt.as_tensor(orthogonal_basis(DMA_SIZE)), kappa)
     logp = model.compile_logp(jacobian=False)
     effects = model.compile_fn(model.replace_rvs_by_values([delta])[0],
                                inputs=model.value_vars, on_unused_input="ignore")
     return logp, effects
 
 
-def _centring(information: np.ndarray, sigma: float) -> np.ndarray:
-    return information * sigma**2 / (1 + information * sigma**2)
-
-
-@pytest.mark.parametrize("information", [np.full(6, 1e9), np.zeros(6),
-                                         np.random.default_rng(7).uniform(0, 30, size=6)])
-def test_dma_effects_along_size_have_the_zero_sum_normal_prior(information):
-    # At a given scale t the map (w along size, u) -> e = delta - beta_size s is affine onto
-    # the zero-sum plane with Jacobian prod_j sigma^(1 - kappa_j), kappa_j = I_j sigma^2 / (1
-    # + I_j sigma^2), so the model's log density minus the intended one, N(beta_size) N(t)
-    # ZeroSumNormal(e; sigma = |t|), must be sum_j (1 - kappa_j) log sigma at every point,
-    # whatever the centring and the sign of t. (Prior MCMC would not do: without data the
-    # centred form is a funnel.)
-    logp, effects = _dma_effects_model(information)
+@pytest.mark.parametrize("kappa", [np.ones(6), np.zeros(6),
+                                   np.random.default_rng(7).uniform(size=6)])
+def test_dma_effects_along_size_have_the_zero_sum_normal_prior(kappa):
+    # The map (w along size, u) -> e = delta - beta_size s is affine onto the zero-sum plane
+    # with Jacobian prod_j sigma^(1 - kappa_j), so the model's log density minus the intended
+    # one, N(beta_size) N(t) ZeroSumNormal(e; sigma = |t|), must be sum_j (1 - kappa_j)
+    # log sigma at every point, whatever the centring and the sign of the scale t. (Prior
+    # MCMC would not do: without data the centred form is a funnel.)
+    logp, effects = _dma_effects_model(kappa)
     rng = np.random.default_rng(4)
     for t in (0.3, -0.3, 1.7, -0.05, 0.9, -2.2):
         point = {"beta_size": rng.normal(), "scale": t,
@@ -70,17 +65,15 @@ def test_dma_effects_along_size_have_the_zero_sum_normal_prior(information):
         assert abs(e.sum()) < 1e-10
         intended = (stats.norm.logpdf(b) + stats.norm.logpdf(t)
                     - (e @ e) / (2 * s**2) - 6 * np.log(s) - 3 * np.log(2 * np.pi))
-        kappa = _centring(information, s)
         np.testing.assert_allclose(logp(point) - intended, np.sum(1 - kappa) * np.log(s),
-                                   atol=1e-6)
+                                   atol=1e-8)
 
 
 def test_a_signed_dma_scale_and_its_mirror_give_the_same_effects():
     """``(t, w)`` and ``(-t, mirrored w)`` are one model: the same effects and density, so
     the sampler may cross ``t = 0`` (``sigma_dma = 0``) without a boundary."""
-    information = np.random.default_rng(3).uniform(0, 30, size=6)
-    logp, effects = _dma_effects_model(information)
-    kappa = _centring(information, 0.4)
+    kappa = np.random.default_rng(3).uniform(size=6)
+    logp, effects = _dma_effects_model(kappa)
     rng = np.random.default_rng(5)
     b = rng.normal()
     mean = np.concatenate([[b * np.linalg.norm(DMA_SIZE - DMA_SIZE.mean())], np.zeros(5)])
@@ -93,40 +86,27 @@ def test_a_signed_dma_scale_and_its_mirror_give_the_same_effects():
     np.testing.assert_allclose(logp(mirror), logp(point), atol=1e-10)
 
 
-def test_dma_coordinates_keep_a_unit_scale_where_the_signed_scale_crosses_zero():
-    """With the centring at the sampled scale, ``kappa -> 0`` as ``t -> 0``: the density of
-    ``w`` tends to the non-centred one's instead of a wall (a fixed ``kappa > 0`` gives ``w``
-    the scale ``|t|^kappa``, which vanishes at ``t = 0``)."""
-    information = np.full(6, 20.0)
-    logp, _ = _dma_effects_model(information)
-    plain, _ = _dma_effects_model(np.zeros(6))
-    w = np.random.default_rng(9).normal(0, 1, 6)
-    for t in (1e-2, -1e-4, 1e-7):
-        point = {"beta_size": 0.3, "scale": t, "size_slope_raw": w[0],
-                 "u_dma_orthogonal": w[1:]}
-        assert abs(logp(point) - plain(point)) < 50 * information[0] * t**2 * (1 - np.log(
-            abs(t)))
-    assert np.all(_centring(information, 1e-4) < 1e-6)
-
-
-def test_dma_information_grows_with_the_data():
-    """``I_j = sum_d Q_dj^2 / v_d`` from moments: four times the weeks, about four times the
-    information where the weekly noise dominates; 0 with one artist (non-centred)."""
+def test_dma_centring_follows_what_the_data_decide():
+    """Centred where DMA effects beyond size are large against their noise, non-centred
+    where there are none (Papaspiliopoulos et al.'s weight, estimated by moments)."""
     rng = np.random.default_rng(8)
-    n_artists, n_dmas = 12, 40
+    n_artists, n_dmas, n_weeks = 12, 40, 30
     size = rng.normal(size=n_dmas)
     basis = orthogonal_basis(size)
-    rate = np.exp(-1.0 + 0.5 * size[None, :] + rng.normal(0, 0.5, (n_artists, 1)))
 
-    def information(n_weeks: int, artists: int = n_artists) -> np.ndarray:
-        tickets = rng.poisson(np.repeat(rate[:artists, :, None], n_weeks, axis=2))
-        inputs = SimpleNamespace(tickets=tickets.astype(float).ravel())
-        return dma_information(inputs, artists, basis)  # type: ignore[arg-type]
+    def centring(sigma_dma: float) -> np.ndarray:
+        effect = 0.5 * size + sigma_dma * rng.normal(size=n_dmas)
+        rate = np.exp(1.0 + rng.normal(0, 0.5, (n_artists, 1)) + effect[None, :]
+                      + rng.normal(0, 0.3, (n_artists, n_dmas)))
+        tickets = rng.poisson(np.repeat(rate[:, :, None], n_weeks, axis=2)).astype(float)
+        inputs = SimpleNamespace(tickets=tickets.ravel())
+        return dma_centring(inputs, n_artists, basis)  # type: ignore[arg-type]
 
-    short, long = information(10), information(40)
-    assert short.shape == (n_dmas - 1,) and np.all(short > 0)
-    assert 3.0 < np.median(long / short) < 5.5  # above 4 where counts are small (n + 1/2)
-    assert np.all(information(10, artists=1) == 0.0)
+    strong, none = centring(0.8), centring(0.0)
+    assert strong.shape == (n_dmas - 1,)
+    assert np.median(strong[1:]) > 0.8
+    assert np.all(none[1:] == 0.0)
+    assert np.all((strong >= 0) & (strong <= 1))
 
 
 def test_whitening_carries_the_unit_prior_of_the_coefficients():
