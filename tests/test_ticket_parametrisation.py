@@ -249,20 +249,29 @@ def test_pointwise_loglik_is_the_zero_inflated_hurdle():
                                zi_nb, rtol=1e-10)
 
 
-def test_simulated_tickets_follow_the_hurdle():
-    """The simulator's draws of each row: P(0) is ``pi + (1 - pi) P0``, the mean is ``(1 -
-    pi) mu`` whatever ``phi0`` (small, middling or large), and the counts above one follow
-    ``NB(m, phi)`` (chi-square over the first counts)."""
+def _one_draw_repeated(n: int, **tier_values: list[list[float]]) -> tuple[Any, dict, Any, Any]:
+    """The first draw of :func:`_hurdle_rows_and_draws` repeated ``n`` times, with the
+    per-tier values given and a unit log-normal price, and a simulator of its rows:
+    ``(rows, params, tier, simulator)``."""
     from bayescope.inference.ticket_prediction import TicketSimulator
 
     rows, draws, tier = _hurdle_rows_and_draws()
-    n = 40_000
     one = {k: np.repeat(v[:1], n, axis=0) for k, v in draws.items()}
-    one["sale_phi"] = np.repeat(np.array([[0.02, 5.0, 0.3]]), n, axis=0)
+    for name, values in tier_values.items():
+        one[name] = np.repeat(np.asarray(values, float), n, axis=0)
     one["price_artist"] = np.zeros((n, 2))
     one["gamma_size"], one["sigma_price"] = np.zeros(n), np.ones(n)
     panel = SimpleNamespace(**{**vars(rows), "take": lambda index: rows})
     simulator = TicketSimulator(panel, tier, np.zeros(2), np.zeros(2))  # type: ignore[arg-type]
+    return rows, one, tier, simulator
+
+
+def test_simulated_tickets_follow_the_hurdle():
+    """The simulator's draws of each row: P(0) is ``pi + (1 - pi) P0``, the mean is ``(1 -
+    pi) mu`` whatever ``phi0`` (small, middling or large), and the counts above one follow
+    ``NB(m, phi)`` (chi-square over the first counts)."""
+    n = 40_000
+    rows, one, tier, simulator = _one_draw_repeated(n, sale_phi=[[0.02, 5.0, 0.3]])
     sample = simulator.simulate(one, np.arange(rows.n), np.random.default_rng(3))["tickets"]
     mu = np.exp(forecast_log_mu(one, rows, np.zeros(2), n_dmas=2))[0]  # type: ignore[arg-type]
     phi = one["phi"][0, tier[rows.artist]] * mu ** one["dispersion_slope"][0]
@@ -292,16 +301,8 @@ def test_simulated_tickets_follow_the_hurdle():
 def test_row_outcome_moments_match_the_simulated_tickets():
     """``RowOutcome.expected_tickets`` and ``tickets_variance`` against 200,000 simulated
     draws of each row, with the hurdle and without it (a run saved before it)."""
-    from bayescope.inference.ticket_prediction import TicketSimulator
-
-    rows, draws, tier = _hurdle_rows_and_draws()
     n = 200_000
-    one = {k: np.repeat(v[:1], n, axis=0) for k, v in draws.items()}
-    one["phi"] = np.repeat(np.array([[0.8, 2.0, 0.5]]), n, axis=0)
-    one["price_artist"] = np.zeros((n, 2))
-    one["gamma_size"], one["sigma_price"] = np.zeros(n), np.ones(n)
-    panel = SimpleNamespace(**{**vars(rows), "take": lambda index: rows})
-    simulator = TicketSimulator(panel, tier, np.zeros(2), np.zeros(2))  # type: ignore[arg-type]
+    rows, one, tier, simulator = _one_draw_repeated(n, phi=[[0.8, 2.0, 0.5]])
     for params in (one, {k: v for k, v in one.items() if not k.startswith("sale_")}):
         sample = simulator.simulate(params, np.arange(rows.n),
                                     np.random.default_rng(5))["tickets"]
