@@ -39,6 +39,8 @@ QUANTILES = (0.05, 0.5, 0.95)
 OUTCOMES = ("tickets", "order_value")
 EXPECTED = {outcome: f"expected_{outcome}" for outcome in OUTCOMES}
 """Each simulated outcome's per-draw expectation, the source of its mean (module docstring)."""
+SIMULATED = (*OUTCOMES, *EXPECTED.values())
+"""What :meth:`TicketSimulator.simulate` returns per draw and row, summed into totals."""
 
 
 @dataclass
@@ -58,7 +60,7 @@ class TicketSimulator:
     @property
     def outcomes(self) -> tuple[str, ...]:
         """Simulated outcomes, then each draw's expected tickets and order value."""
-        return ("tickets", "order_value", *EXPECTED.values())
+        return SIMULATED
 
     def simulate(self, params: Mapping[str, np.ndarray], index: np.ndarray,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -162,7 +164,7 @@ def national_totals(parts: Sequence[WeekDraws]) -> pd.DataFrame:
     rows = []
     for week in weeks:
         summed = {outcome: sum(part[week][outcome] for part in parts if week in part)
-                  for outcome in (*OUTCOMES, *EXPECTED.values())}
+                  for outcome in SIMULATED}
         columns = {outcome: np.asarray(values)[:, None] for outcome, values in summed.items()}
         rows.append({"week_start": week, **_total_columns(columns, 0)})
     return pd.DataFrame(rows)

@@ -720,7 +720,6 @@ class RowOutcome:
         """``E[tickets] = (1 - pi) mu``."""
         return (1.0 - self.zero_share) * forecast_mu(self.log_mu)
 
-
     @property
     def tickets_variance(self) -> np.ndarray:
         """``Var[tickets]`` given the draw. With a sale ``B ~ Bernoulli(q)``, ``q = (1 - pi)

@@ -171,27 +171,28 @@ def fit_ticket_model(panels: PanelPair, settings: TicketFitSettings,
     log.info("fitting the hierarchical negative-binomial hurdle on %d artist-DMA-weeks (%d with "
              "sales)", inputs.tickets.size, int((inputs.tickets > 0).sum()))
     pair_scale = warm_start.mean("sigma_pair") if warm_start is not None else None
+    key = structure_key(inputs, panels.tier.size)
     model = ticket_model(inputs, panels.tier.size,
-                         PAIR_SCALE_GUESS if pair_scale is None else pair_scale)
+                         PAIR_SCALE_GUESS if pair_scale is None else pair_scale, key)
     if warm_start is not None:
         warm_start.check_shapes(model, "(an earlier fit)")
     result = fit_model(model, gated(model.named_vars), "nuts", settings.draws,
                        settings.warmup(warm_start is not None),
                        settings.chains, settings.seed, settings.progress,
-                       structure_key(inputs, panels.tier.size),
+                       key,
                        settings.backend, settings.max_tree_depth, MASS_MATRIX, warm_start,
                        top_up_tune=settings.warm_tune)
     return result, inputs
 
 
-def ticket_model(inputs: TicketModelInputs, n_artists: int, pair_scale: float) -> pm.Model:
+def ticket_model(inputs: TicketModelInputs, n_artists: int, pair_scale: float,
+                 key: str) -> pm.Model:
     """The model of ``inputs``: one built earlier in this process for the same structure
-    (:func:`~bayescope.models.ticket_demand.structure_key`) with its data set from
+    ``key`` (:func:`~bayescope.models.ticket_demand.structure_key`) with its data set from
     ``inputs`` (:func:`~bayescope.models.ticket_demand.rebind_ticket_model`), else a new one.
 
     A new graph per refit left the previous one, cyclic as every PyTensor graph is and
     holding its training arrays, for the garbage collector to find."""
-    key = structure_key(inputs, n_artists)
     earlier = _MODELS.pop(key, None)
     model = (build_ticket_model(inputs, n_artists, pair_scale) if earlier is None
              else rebind_ticket_model(earlier, inputs, n_artists, pair_scale))
