@@ -94,8 +94,9 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
         # are freed when _backtest_origin returns, not held through the next refit;
         # collecting also frees what sits in reference cycles before that refit allocates.
         gc.collect()
-        log.info("origin %s: %s; peak memory %.1f GB", origin.date(), ", ".join(
-            f"{m} CRPS {frame[f'{m}_crps'].mean():.3f}" for m in MODELS), _peak_memory_gb())
+        log.info("origin %s: %s; resident memory %.2f GB, peak %.2f GB", origin.date(),
+                 ", ".join(f"{m} CRPS {frame[f'{m}_crps'].mean():.3f}" for m in MODELS),
+                 _resident_memory_gb(), _peak_memory_gb())
         if progress is not None:
             progress(k + 1, len(origins))
     rows = pd.concat(frames, ignore_index=True)
@@ -143,6 +144,17 @@ def _peak_memory_gb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _resident_memory_gb() -> float:
+    """This process's resident memory now (``VmRSS``; NaN where ``/proc`` has none): with
+    the peak, it tells memory held across refits from one refit's transient peak."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(entry for entry in status if entry.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return float("nan")
+    return int(line.split()[1]) / 1e6
 
 
 def _score_origin(panels: Any, draws: dict[str, np.ndarray], origin: pd.Timestamp,
