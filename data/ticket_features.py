@@ -81,6 +81,10 @@ FEATURES = ("streams_index", "streams_momentum", "social_momentum", "log_listing
 ARTIST_WEEK_FEATURES = ("social_momentum", "log_national_sales", "log_national_sales_latest",
                         "social_momentum_latest")
 """Features that are the same in every DMA of an artist's week."""
+SALES_FEATURES = ("log_recent_sales", "log_national_sales", "log_tickets_per_event",
+                  "log_recent_sales_latest", "log_national_sales_latest")
+"""Features computed from earlier ticket sales (the rest are streaming, social, listing and
+calendar signals)."""
 WEEK_FEATURES = ("season_sin", "season_cos")
 """Features that are the same for every artist and DMA of a week."""
 STATIC_FEATURES = FEATURES[:7]

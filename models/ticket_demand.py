@@ -189,6 +189,7 @@ from bayescope.data.ticket_features import (
     ARTIST_WEEK_FEATURES,
     FEATURES,
     LATEST,
+    SALES_FEATURES,
     WEEK_FEATURES,
 )
 from bayescope.data.ticket_panel import TIERS, PanelPair, TicketPanel
@@ -504,10 +505,21 @@ def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -
     fit, by moments on the artist-DMA log totals ``l_ad = log(n_ad + 1/2)`` with
     sampling variance ``1 / (n_ad + 1/2)``: the pair variance ``tau^2`` beyond that after the
     artist and DMA means are removed; the DMA means ``m_d`` with variance ``v_d = sum_a (tau^2
-    + 1 / (n_ad + 1/2)) / A^2``; ``sigma^2`` the mean square of ``m`` off ``1`` and size less
-    the mean ``v_d`` (0 if negative); ``I_j = sum_d Q_dj^2 / v_d``. A moment estimate only
-    picks coordinates: the prior and the posterior are the same for every ``kappa``. With one
+    + 1 / (n_ad + 1/2)) / A^2``; ``sigma^2`` the mean square of ``m`` off ``1``, size and
+    the DMA means of the signal features (:func:`beyond_features`; not those computed from
+    earlier sales, :data:`~bayescope.data.ticket_features.SALES_FEATURES`) less the mean
+    ``v_d`` (0 if negative); ``I_j = sum_d Q_dj^2 / v_d``. A moment estimate only picks
+    coordinates: the prior and the posterior are the same for every ``kappa``. With one
     artist or too few DMAs to estimate a spread, ``kappa`` is 0 (non-centred).
+
+    The features matter because the model's DMA effect is what is left of a market's level
+    after them. On ``regime_shift``'s tables at the default size the plain mean square gave
+    ``sigma^2`` 0.025-0.037 and ``kappa`` 0.22-0.28, where the posterior put ``sigma_dma`` at
+    0.02-0.06; with the signed scale, that ``kappa`` made ``t = 0`` a wall the chains could not
+    cross (no sign change in 4 x 300 draws, 30 divergences, R-hat 1.19). Past sales are left
+    out because their DMA means carry every market's level whatever its cause: with them, the
+    package's own process (``sigma_dma = 0.3``) got ``kappa = 0`` too, without them 0.14-0.62
+    (``bench/README.md``).
     """
     n_dmas = basis.shape[0]
     if n_artists < 2 or basis.shape[1] < 2:
@@ -520,11 +532,28 @@ def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -
     shrink = (1.0 - 1.0 / n_artists) * (1.0 - 1.0 / n_dmas)
     pair_variance = max(float(np.mean(residual**2)) / shrink - float(noise.mean()), 0.0)
     dma_variance = (pair_variance + noise).sum(axis=0) / n_artists**2
-    dma_means = log_rates.mean(axis=0)
-    off_size = basis[:, 1:].T @ dma_means
-    variance = max(float(np.mean(off_size**2) - np.mean(dma_variance)), 0.0)
+    off_size = basis[:, 1:].T @ log_rates.mean(axis=0)
+    signals = [k for k, name in enumerate(inputs.features) if name not in SALES_FEATURES]
+    feature_means = np.zeros((off_size.size, 0))
+    if signals:
+        feature_means = basis[:, 1:].T @ np.asarray(inputs.x)[:, signals].reshape(
+            n_artists, n_dmas, -1, len(signals)).mean(axis=(0, 2))
+    residual_variance = beyond_features(off_size, feature_means)
+    variance = max(residual_variance - float(np.mean(dma_variance)), 0.0)
     information = (basis**2).T @ (1.0 / dma_variance)
     return centring_weight(information, variance)
+
+
+def beyond_features(means: np.ndarray, feature_means: np.ndarray) -> float:
+    """Mean square of the DMA ``means`` (off ``1`` and size) beyond what the features' DMA
+    means explain: the residual variance of their least-squares regression, on its degrees of
+    freedom (the plain mean square where there are too few DMAs for the regression)."""
+    varying = feature_means[:, feature_means.std(axis=0) > 1e-9]
+    if varying.shape[1] == 0 or means.size < 2 * varying.shape[1] + 2:
+        return float(np.mean(means**2))
+    coefficients, _, rank, _ = np.linalg.lstsq(varying, means, rcond=None)
+    residual = means - varying @ coefficients
+    return float(np.sum(residual**2) / (means.size - rank))
 
 
 def pair_centring(inputs: TicketModelInputs, n_artists: int, sigma: float) -> np.ndarray:

@@ -99,7 +99,8 @@ def test_dma_centring_follows_what_the_data_decide():
         rate = np.exp(1.0 + rng.normal(0, 0.5, (n_artists, 1)) + effect[None, :]
                       + rng.normal(0, 0.3, (n_artists, n_dmas)))
         tickets = rng.poisson(np.repeat(rate[:, :, None], n_weeks, axis=2)).astype(float)
-        inputs = SimpleNamespace(tickets=tickets.ravel())
+        inputs = SimpleNamespace(tickets=tickets.ravel(), x=np.zeros((tickets.size, 0)),
+                                 features=())
         return dma_centring(inputs, n_artists, basis)  # type: ignore[arg-type]
 
     strong, none = centring(0.8), centring(0.0)
@@ -107,6 +108,28 @@ def test_dma_centring_follows_what_the_data_decide():
     assert np.median(strong[1:]) > 0.8
     assert np.all(none[1:] == 0.0)
     assert np.all((strong >= 0) & (strong <= 1))
+
+
+def test_dma_centring_leaves_what_signal_features_explain_to_them():
+    """DMA levels that a listing signal explains are not the DMA effect's (non-centred); the
+    same levels explained only by earlier sales stay the effect's (centred)."""
+    rng = np.random.default_rng(9)
+    n_artists, n_dmas, n_weeks = 12, 40, 30
+    size = rng.normal(size=n_dmas)
+    basis = orthogonal_basis(size)
+    level = rng.normal(size=n_dmas)
+    rate = np.exp(1.0 + rng.normal(0, 0.5, (n_artists, 1)) + 0.5 * size + 0.8 * level
+                  + rng.normal(0, 0.3, (n_artists, n_dmas)))
+    tickets = rng.poisson(np.repeat(rate[:, :, None], n_weeks, axis=2)).astype(float)
+    signal = level[None, :, None] + rng.normal(0, 0.5, (n_artists, n_dmas, n_weeks))
+
+    def centring(feature: str) -> np.ndarray:
+        inputs = SimpleNamespace(tickets=tickets.ravel(), x=signal.reshape(-1, 1),
+                                 features=(feature,))
+        return dma_centring(inputs, n_artists, basis)  # type: ignore[arg-type]
+
+    assert np.all(centring("log_listings")[1:] < 0.1)
+    assert np.median(centring("log_recent_sales")[1:]) > 0.8
 
 
 def test_whitening_carries_the_unit_prior_of_the_coefficients():
