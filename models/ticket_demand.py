@@ -94,10 +94,12 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisa
   each coordinate partially centred, ``w_j ~ Normal(kappa_j mu_j, sigma_dma^kappa_j)``,
   ``z_j = mu_j + sigma_dma^(1 - kappa_j) (w_j - kappa_j mu_j)``, with ``kappa_j`` the share
   of ``z_j``'s posterior the data decide, estimated from the training weeks before the fit
-  (:func:`dma_centring`). Where DMAs differ beyond their size (the package's own process)
+  (:func:`dma_centring`; what the signal features' DMA means explain is theirs, not the DMA
+  effect's). Where DMAs differ beyond their size (the package's own process)
   ``kappa`` is about 0.6 and ``sigma_dma`` mixes as well as fully centred (bulk ESS 563 and
-  586 in 600 draws); where they do not (``seasonal_price``: sales scale with size alone)
-  ``kappa`` is 0 and the centred form funnels (bulk ESS 3, R-hat 1.98; here 24-60). The
+  586 in 600 draws); where they do not (the three misspecified processes: sales scale with
+  size and the markets' listings) ``kappa`` is 0 and the centred form funnels (bulk ESS 3,
+  R-hat 1.98 on ``seasonal_price``; here 24-60). The
   size coordinate is separate because the plain form moved ``beta_size`` by moving all
   ``z_d`` together along ``s`` (bulk ESS 7 in 1,200 draws at 210 DMAs).
 * **The DMA scale signed.** ``sigma_dma = |t|`` with ``t ~ Normal(0, 1)`` (the half-normal
@@ -111,10 +113,12 @@ leaves the prior above exactly as it is (tested: ``tests/test_ticket_parametrisa
   500) gave R-hat 1.023 and tail ESS 314, and six added chains left R-hat at 1.023. Signed,
   the chains cross zero about 40 times in 300 draws; the same fit's first four chains passed
   R-hat and tail ESS and two added chains passed the gate (R-hat 1.004, bulk ESS 500, tail
-  ESS 1,387 on ``sigma_dma``). Where the coordinates are partially centred
-  (``kappa > 0``: ``regime_shift``) the density of ``w`` is singular at ``t = 0`` and
-  trajectories crossing it diverge (30, 81 and 42 divergences at the three default-size
-  origins; ``bench/README.md``): an open problem.
+  ESS 1,387 on ``sigma_dma``). Where a coordinate is partially centred (``kappa > 0``) the
+  density of ``w`` is singular at ``t = 0``, and trajectories crossing it diverge. That is
+  why ``kappa`` must not be overestimated: on ``regime_shift`` a moment estimate that
+  ignored the features gave ``kappa`` 0.22-0.28 where the posterior put ``sigma_dma`` at
+  0.02-0.06, and the chains never crossed zero (30, 81 and 42 divergences at the three
+  default-size origins, R-hat up to 1.19 on ``sigma_dma``; ``bench/README.md``).
 * **Feature coefficients whitened.** ``log_listings`` and ``log_events_listed`` correlate at
   0.95 on the weeks with sales, and their coefficients at -0.96 in the posterior (bulk ESS
   130 in 1,000 draws). With ``L L' = Cov(x)`` over the weeks with sales, the model samples
