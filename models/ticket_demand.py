@@ -548,12 +548,18 @@ def dma_centring(inputs: TicketModelInputs, n_artists: int, basis: np.ndarray) -
     return centring_weight(information, variance)
 
 
+DMAS_PER_FEATURE = 10
+"""Fewest DMAs per signal feature for :func:`beyond_features` to regress on the features
+(nine vary by DMA in the default feature set: 90 of the 210 DMAs)."""
+
+
 def beyond_features(means: np.ndarray, feature_means: np.ndarray) -> float:
     """Mean square of the DMA ``means`` (off ``1`` and size) beyond what the features' DMA
     means explain: the residual variance of their least-squares regression, on its degrees of
-    freedom (the plain mean square where there are too few DMAs for the regression)."""
+    freedom; the plain mean square where there are fewer than :data:`DMAS_PER_FEATURE` DMAs
+    per feature, too few for the residual to estimate a variance (the regression's noise)."""
     varying = feature_means[:, feature_means.std(axis=0) > 1e-9]
-    if varying.shape[1] == 0 or means.size < 2 * varying.shape[1] + 2:
+    if varying.shape[1] == 0 or means.size < DMAS_PER_FEATURE * varying.shape[1]:
         return float(np.mean(means**2))
     coefficients, _, rank, _ = np.linalg.lstsq(varying, means, rcond=None)
     residual = means - varying @ coefficients
