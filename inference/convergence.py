@@ -8,6 +8,7 @@ transition. Diagnostics come from arviz-stats; this module only applies the thre
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,11 +63,14 @@ def check_convergence(idata: Any, var_names: tuple[str, ...]) -> GateReport:
     min_tail = min(v["ess_tail"] for v in per.values())
     problems = []
     if not max_rhat <= RHAT_MAX:
-        problems.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}")
+        problems.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}"
+                        + failing(per, "rhat", lambda v: not v <= RHAT_MAX))
     if not min_bulk >= ESS_MIN:
-        problems.append(f"min bulk ESS {min_bulk:.0f} < {ESS_MIN:.0f}")
+        problems.append(f"min bulk ESS {min_bulk:.0f} < {ESS_MIN:.0f}"
+                        + failing(per, "ess_bulk", lambda v: not v >= ESS_MIN))
     if not min_tail >= ESS_MIN:
-        problems.append(f"min tail ESS {min_tail:.0f} < {ESS_MIN:.0f}")
+        problems.append(f"min tail ESS {min_tail:.0f} < {ESS_MIN:.0f}"
+                        + failing(per, "ess_tail", lambda v: not v >= ESS_MIN))
     if divergences:
         problems.append(f"{divergences} divergent transitions")
     return GateReport(
@@ -79,6 +83,15 @@ def check_convergence(idata: Any, var_names: tuple[str, ...]) -> GateReport:
         per_parameter=per,
         problems=problems,
     )
+
+
+def failing(per: dict[str, dict[str, float]], statistic: str,
+            fails: Callable[[float], bool], shown: int = 3) -> str:
+    """`` (on a, b and 2 more)``: the parameters that fail one check, worst first."""
+    names = [name for name, values in per.items() if fails(values[statistic])]
+    names.sort(key=lambda name: per[name][statistic], reverse=statistic == "rhat")
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f" (on {', '.join(names[:shown])}{more})"
 
 
 def scalar_series(posterior: Any, var_names: tuple[str, ...]
