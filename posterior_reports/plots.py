@@ -189,6 +189,8 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: Path,
     methods = {r["method"] for r in rows}
     method = ("paired bootstrap" if methods == {"bootstrap"}
               else "paired cluster bootstrap" if methods == {"cluster bootstrap"}
+              else "paired stratified cluster bootstrap"
+              if methods == {"stratified cluster bootstrap"}
               else "paired normal approximation")
     fig.suptitle(f"{method.capitalize()}: model minus reference, 90% intervals "
                  "(green better, red worse, grey within noise)", fontsize=10)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bayescope.posterior_reports import comparison
 from bayescope.posterior_reports.binary import binary_metrics, expected_calibration_error
 from bayescope.posterior_reports.binned import two_model_bins
 from bayescope.posterior_reports.comparison import compare_models
@@ -298,3 +299,46 @@ def test_ties_are_broken_at_random_so_top_k_has_k_units():
     assert precision_at_k(y, y, 100) == 1.0
     # A constant score picks at random: about half the units reach the top value.
     assert 0.35 < precision_at_k(y, np.zeros(1000), 100) < 0.65
+
+
+def test_stratified_cluster_bootstrap_keeps_the_design_and_its_variance_is_the_textbook_one():
+    rng = np.random.default_rng(12)
+    # Three strata of 2, 5 and 9 equal clusters (a backtest's tiers): differences centred on
+    # 1.0, 0.1 and 0.0 per stratum with within-stratum spread 0.2, 0.05 and 0.02.
+    sizes, centres, spreads = (2, 5, 9), (1.0, 0.1, 0.0), (0.2, 0.05, 0.02)
+    per_cluster = 50
+    stratum_of = np.repeat(np.arange(3), sizes)
+    cluster_diff = np.concatenate([rng.normal(c, s, k) for k, c, s in
+                                   zip(sizes, centres, spreads, strict=True)])
+    cluster = np.repeat(np.arange(stratum_of.size), per_cluster)
+    a = rng.gamma(2.0, 1.0, cluster.size)
+    scores = {"a": {"crps": a}, "b": {"crps": a + cluster_diff[cluster]}}
+    labels = np.array(["superstar", "established", "emerging"])[stratum_of][cluster]
+    n, n_boot = stratum_of.size, 20000
+    weights = comparison.resample_weights(
+        comparison.stratum_of_clusters(cluster_index=np.arange(n), strata=stratum_of), n,
+        np.random.default_rng(0), n_boot)
+    for h, k in enumerate(sizes):  # every resample keeps each stratum's count
+        np.testing.assert_allclose(weights[:, stratum_of == h].sum(axis=1), k)
+    boot = weights @ cluster_diff / n
+    textbook = np.sqrt(sum((k / n) ** 2 * np.var(cluster_diff[stratum_of == h], ddof=1) / k
+                           for h, k in enumerate(sizes)))
+    assert boot.std() == pytest.approx(textbook, rel=0.05)
+
+    plain = compare_models(scores, "a", np.random.default_rng(1), n_boot=4000,
+                           clusters=cluster)[1]
+    stratified = compare_models(scores, "a", np.random.default_rng(1), n_boot=4000,
+                                clusters=cluster, strata=labels)[1]
+    assert stratified["method"] == "stratified cluster bootstrap"
+    assert stratified["difference"] == plain["difference"]
+    # Unstratified resamples lose the 2-cluster stratum one time in (15/16)^16 ~ 36%.
+    assert plain["difference_low"] < 0.06 < stratified["difference_low"]
+    assert stratified["verdict"] == "worse"
+    with pytest.raises(ValueError, match="superstar has one cluster"):
+        compare_models(scores, "a", rng, clusters=cluster,
+                       strata=np.where(cluster == 0, "superstar", "other"))
+    with pytest.raises(ValueError, match="more than one stratum"):
+        compare_models(scores, "a", rng, clusters=cluster,
+                       strata=np.where(np.arange(cluster.size) % 2 == 0, "x", "y"))
+    with pytest.raises(ValueError, match="give clusters"):
+        compare_models(scores, "a", rng, strata=labels)

@@ -121,3 +121,25 @@ def test_where_ours_loses_is_said_in_plain_words():
     metrics["comparison"] = metrics["comparison"][:1]
     metrics["with_sales"]["models"]["ours"]["coverage_90"] = 0.66
     assert where_ours_loses(metrics) == []
+
+
+def test_the_comparison_resamples_artists_within_the_tiers_they_were_sampled_from():
+    from bayescope.families.ticket_backtest import sampling_strata
+
+    def rows(tiers: dict[str, str]) -> pd.DataFrame:
+        return pd.DataFrame({"artist_id": np.repeat(list(tiers), 3),
+                             "tier": np.repeat(list(tiers.values()), 3)})
+
+    two_each = rows({"A1": "superstar", "A2": "superstar", "A3": "established",
+                     "A4": "established", "A5": "emerging", "A6": "emerging"})
+    np.testing.assert_array_equal(sampling_strata(two_each), two_each["tier"].to_numpy())
+    # A lone superstar joins the established tier; a lone emerging artist, the one above.
+    lone = rows({"A1": "superstar", "A3": "established", "A4": "established",
+                 "A5": "emerging", "A6": "emerging"})
+    assert list(dict.fromkeys(sampling_strata(lone))) == ["established", "emerging"]
+    lone_bottom = rows({"A1": "superstar", "A2": "superstar", "A3": "established",
+                        "A4": "established", "A5": "emerging"})
+    assert list(dict.fromkeys(sampling_strata(lone_bottom))) == ["superstar", "established"]
+    # Lone at both ends of three tiers of four artists: one stratum left, no stratification.
+    assert sampling_strata(rows({"A1": "superstar", "A3": "established",
+                                 "A4": "established", "A5": "emerging"})) is None

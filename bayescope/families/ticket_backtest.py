@@ -271,10 +271,34 @@ def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator) -> dict[str
                         "squared_error": (y - rows[f"{name}_mean"].to_numpy()) ** 2}
                  for name in MODELS}
     artists = rows["artist_id"].to_numpy()
+    several = np.unique(artists).size > 1
     metrics["comparison"] = compare_models(
-        pointwise, "ours", rng, clusters=artists if np.unique(artists).size > 1 else None)
+        pointwise, "ours", rng, clusters=artists if several else None,
+        strata=sampling_strata(rows) if several else None)
     metrics["where_ours_loses"] = where_ours_loses(metrics)
     return metrics
+
+
+def sampling_strata(rows: pd.DataFrame) -> np.ndarray | None:
+    """The tier each row's artist was sampled from (``sample_artists`` takes a fixed number per
+    tier), for the comparison's stratified resample; a tier of one artist joins the next tier
+    down in :data:`TIERS` (the last, the one above). ``None`` when fewer than two tiers of two
+    artists remain."""
+    per_tier = rows.groupby("tier")["artist_id"].nunique()
+    order = [t for t in TIERS if t in per_tier.index]
+    counts = {t: int(per_tier[t]) for t in order}
+    merged = {t: t for t in order}
+    for position, tier in enumerate(order):
+        if counts[tier] >= 2 or len(order) == 1:
+            continue
+        target = order[position + 1] if position + 1 < len(order) else order[position - 1]
+        while merged[target] != target:
+            target = merged[target]
+        merged = {t: target if m == tier else m for t, m in merged.items()}
+        counts[target] += counts[tier]
+    strata = rows["tier"].map(merged).to_numpy()
+    kept = pd.Series(rows["artist_id"].to_numpy()).groupby(strata).nunique()
+    return strata if len(kept) >= 2 and (kept >= 2).all() else None
 
 
 GROUP_LABELS = {"by_tier": "popularity tier", "by_dma_size": "DMA size",
