@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,3 +250,52 @@ def test_mlflow_model_predicts_what_the_api_serves(fitted, tmp_path: Path, capsy
     with pytest.raises(bs.BayescopeInputError) as caught:
         served.predict(frame.drop(columns=frame.columns[0]), params=params)
     assert caught.value.field is not None
+
+
+def test_predictions_have_the_declared_fields_and_types(fitted) -> None:
+    from bayescope.families.base import FIELD_TYPES
+
+    kind, model, _ = fitted
+    served = model.served("x")
+    declared = served.output_types()
+    assert set(declared.values()) <= set(FIELD_TYPES)
+    assert set(served.outputs()) <= set(declared)
+    python_types = {"string": str, "integer": int, "number": (int, float)}
+    for row in served.predict([CASES[kind].instance(model)], seed=1):
+        assert list(row) == list(declared), kind
+        for name, value in row.items():
+            nullable = declared[name].startswith("nullable ")
+            if value is None:
+                assert nullable, (kind, name)
+                continue
+            expected = python_types[declared[name].removeprefix("nullable ")]
+            assert isinstance(value, expected) and not isinstance(value, bool), (kind, name)
+
+
+def _spark_session() -> Any:
+    """A one-core local Spark session whose Python workers run this interpreter, or a skip
+    where PySpark or Java is missing (the ``spark`` extra; CI has neither)."""
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    sql = pytest.importorskip("pyspark.sql")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (sql.SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+            .getOrCreate())
+
+
+def test_mlflow_model_scores_on_spark(fitted, tmp_path: Path) -> None:
+    """``mlflow.pyfunc.spark_udf`` answers with the prediction table as one struct column."""
+    mlflow = pytest.importorskip("mlflow.pyfunc")
+    spark = _spark_session()
+    from pyspark.sql.functions import struct
+
+    kind, model, _ = fitted
+    frame = pd.DataFrame([CASES[kind].instance(model)])
+    params = {"seed": 4, **({"horizon": "90"} if kind == "btyd" else {})}
+    exported = bs.save_mlflow(model, tmp_path / "mlflow")
+    expected = mlflow.load_model(str(exported)).predict(frame, params=params)
+    udf = mlflow.spark_udf(spark, str(exported), env_manager="local", params=params)
+    rows = spark.createDataFrame(frame)
+    scored = (rows.withColumn("prediction", udf(struct(*frame.columns)))
+              .select("prediction.*").toPandas())
+    pd.testing.assert_frame_equal(scored, expected, check_dtype=False)

@@ -32,6 +32,7 @@ from werkzeug.routing import BaseConverter
 
 from bayescope.api.served import ServedModel, load_served
 from bayescope.errors import BayescopeInputError
+from bayescope.families.base import FIELD_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -264,11 +265,12 @@ def openapi_document(models: dict[str, ServedModel], max_instances: int) -> dict
             "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
     for name, model in models.items():
         schemas[f"{name}_instance"] = model.schema()
-        # Every prediction field is a finite number, or null where documented (an uplift
-        # that is not identified); identifiers are strings.
-        schemas[f"{name}_prediction"] = {"type": "object", "properties": {
-            key: {"type": ["number", "null"], "description": text}
-            for key, text in model.outputs().items()}}
+        meanings = model.outputs()
+        types = model.output_types()
+        schemas[f"{name}_prediction"] = {"type": "object", "required": list(types),
+                                         "properties": {
+            key: {**FIELD_TYPES[kind], "description": meanings.get(key, "from the instance")}
+            for key, kind in types.items()}}
         body = {"type": "object", "required": ["instances"], "properties": {"instances": {
             "type": "array", "maxItems": max_instances, "minItems": 1,
             "items": {"$ref": f"#/components/schemas/{name}_instance"}}}}

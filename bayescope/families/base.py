@@ -34,6 +34,12 @@ from bayescope.inference.artifacts import Artifact, check_model_id, load_artifac
 from bayescope.posterior_reports.html import ReportContent
 from bayescope.posterior_reports.report import write_report
 
+FIELD_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"}, "nullable string": {"type": ["string", "null"]},
+    "integer": {"type": "integer"}, "number": {"type": "number"},
+    "nullable number": {"type": ["number", "null"]}}
+"""The types a prediction field may have, as JSON schemas (``ServedModel.output_types``)."""
+
 Progress = Callable[[int, int | None], None]
 """A progress callback: ``progress(done_now, total_or_None)``."""
 
@@ -78,6 +84,11 @@ class ServedModel(Protocol):
 
     def outputs(self) -> dict[str, str]:
         """What each prediction field means."""
+        ...
+
+    def output_types(self) -> dict[str, str]:
+        """Every field of a prediction, in order (identifiers too), with its type: a key of
+        :data:`FIELD_TYPES`."""
         ...
 
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,

@@ -565,6 +565,15 @@ class ServedBTYDModel:
                         "spend_low": "5% posterior quantile", "spend_high": "95% quantile"})
         return out
 
+    def output_types(self) -> dict[str, str]:
+        """Every prediction field with its type; a summary instance may have no
+        ``customer_id``."""
+        quantities = [q for q in ("purchases", "p_alive", "spend")
+                      if q != "spend" or self.spec.spend is not None]
+        return {"customer_id": "nullable string",
+                **{f"{q}_{end}": "number" for q in quantities for end in ("mean", "low", "high")},
+                "pmf_0": "number"}
+
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Predictions for the instances, in order (``seed`` unused: closed forms)."""

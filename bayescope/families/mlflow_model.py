@@ -7,9 +7,11 @@ Its ``predict(DataFrame)`` answers with the family's prediction table: each row 
 instance of the API's ``POST /v1/models/NAME/predict`` (the same columns, the same checks), so
 ``mlflow.pyfunc.load_model(path).predict(df)`` equals what the API and
 ``model.served(...).predict`` give for those rows. A request's ``seed`` and the family's
-options (a BTYD horizon) are MLflow ``params``. The folder registers with
-``mlflow.register_model`` and scores on Spark with ``mlflow.pyfunc.spark_udf``; where it is
-loaded, ``bayescope`` must be installed (it is the model's pip requirement).
+options (a BTYD horizon) are MLflow ``params``. The signature's output schema is the
+prediction's columns and types (``ServedModel.output_types``), so that
+``mlflow.pyfunc.spark_udf(spark, path)`` returns them as one struct column. The folder
+registers with ``mlflow.register_model``; where it is loaded, ``bayescope`` must be installed
+(it is the model's pip requirement).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from bayescope.families.base import Estimator
 from bayescope.files import work_prefix
 from bayescope.inference.artifacts import load_artifact
 from bayescope.version import __version__
+
+MLFLOW_TYPES = {"string": "string", "integer": "long", "number": "double"}
+"""MLflow's column type of each prediction field type (nullable or not,
+:data:`bayescope.families.base.FIELD_TYPES`)."""
 
 
 def _mlflow() -> Any:
@@ -60,7 +66,7 @@ def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
     """
     mlflow = _mlflow()
     from mlflow.models import ModelSignature
-    from mlflow.types import ParamSchema, ParamSpec
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     from bayescope.families.mlflow_pyfunc import MLFLOW_MAX_DRAWS, BayescopeModel
 
@@ -79,6 +85,10 @@ def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
     served = load(run_dir).served("mlflow", MLFLOW_MAX_DRAWS)
     params = ParamSchema([ParamSpec("seed", "long", 0), *(
         ParamSpec(name, "string", default) for name, default in served.query_defaults.items())])
+    # The output schema lets spark_udf answer with a struct of the prediction's columns.
+    outputs = Schema([ColSpec(MLFLOW_TYPES[kind.removeprefix("nullable ")], name,
+                              required=not kind.startswith("nullable"))
+                      for name, kind in served.output_types().items()])
     # Written whole into a temporary folder beside the target, then renamed onto it: a
     # process killed mid-write leaves no half model at the target (the next writer clears
     # the temporary, bayescope.files.output_lock).
@@ -91,7 +101,7 @@ def save_mlflow(model: Estimator | str | Path, path: str | Path) -> Path:
             mlflow.pyfunc.save_model(
                 str(work / "model"), python_model=BayescopeModel(),
                 artifacts={"run_dir": str(run_dir)},
-                signature=ModelSignature(inputs=None, params=params),
+                signature=ModelSignature(inputs=None, outputs=outputs, params=params),
                 pip_requirements=[f"bayescope=={__version__}"],
                 metadata={"bayescope_kind": served.kind, "bayescope_version": __version__})
         os.replace(work / "model", target)

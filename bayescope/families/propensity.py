@@ -471,6 +471,12 @@ class ServedPropensityModel:
                 "low": "5% posterior quantile", "high": "95% posterior quantile",
                 "segment": "segment number", "segment_name": "segment in plain words"}
 
+    def output_types(self) -> dict[str, str]:
+        """Every prediction field with its type."""
+        return {"customer_id": "string", "mean": "number", "median": "number",
+                "low": "number", "high": "number", "segment": "integer",
+                "segment_name": "string"}
+
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Probabilities and segments (``seed`` is unused: the summaries are exact)."""

@@ -437,6 +437,13 @@ class ServedSpendModel:
             "uplift_low": "5% quantile of the uplift", "uplift_high": "95% quantile",
         }
 
+    def output_types(self) -> dict[str, str]:
+        """Every prediction field with its type; the uplift is null where it is not
+        identified."""
+        return {"customer_id": "string", **{
+            name: "nullable number" if name.startswith("uplift") else "number"
+            for name in self.outputs()}}
+
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Predictions for validated instances, in order."""

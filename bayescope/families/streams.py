@@ -367,6 +367,10 @@ class ServedStreamsModel:
                 "growth_high": "its 95% quantile",
                 "streams_ratio_mean": "mean of streams at the horizon over streams now"}
 
+    def output_types(self) -> dict[str, str]:
+        """Every prediction field with its type (the artist, then numbers)."""
+        return {"artist_id": "string", **{name: "number" for name in self.outputs()}}
+
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Growth forecasts for the instances, in order."""

@@ -638,6 +638,11 @@ class ServedTicketsModel:
                 "order_value_mean": "posterior-predictive mean order value",
                 "order_value_low": "5% quantile", "order_value_high": "95% quantile"}
 
+    def output_types(self) -> dict[str, str]:
+        """Every prediction field with its type (the cell, then numbers)."""
+        return {"artist_id": "string", "dma_id": "string", "week_start": "string",
+                **{name: "number" for name in self.outputs()}}
+
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Forecasts for the instances, in order (one simulation, ``seed`` as given; the means
