@@ -87,9 +87,12 @@ def check_convergence(idata: Any, var_names: tuple[str, ...]) -> GateReport:
 
 def failing(per: dict[str, dict[str, float]], statistic: str,
             fails: Callable[[float], bool], shown: int = 3) -> str:
-    """`` (on a, b and 2 more)``: the parameters that fail one check, worst first."""
+    """`` (on a, b and 2 more)``: the parameters that fail one check, worst first (a NaN
+    statistic, which no threshold passes, before all)."""
     names = [name for name, values in per.items() if fails(values[statistic])]
-    names.sort(key=lambda name: per[name][statistic], reverse=statistic == "rhat")
+    sign = -1.0 if statistic == "rhat" else 1.0  # the largest R-hat, the smallest ESS first
+    names.sort(key=lambda name: (not np.isnan(per[name][statistic]),
+                                 sign * per[name][statistic]))
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return f" (on {', '.join(names[:shown])}{more})"
 

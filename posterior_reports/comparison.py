@@ -22,13 +22,13 @@ mean is ``sum_g W_g S_g / sum_g W_g n_g``.
 Clusters drawn by a stratified design (a backtest's artists, a fixed number from each popularity
 tier) are resampled within their strata, so that every resample keeps the design's count per
 stratum (Davison & Hinkley 1997, ch. 3, on stratified data; of 16 clusters resampled together, a
-stratum of two vanishes from 36% of the resamples). With ``n_h`` clusters in stratum ``h``, each
-resample draws ``n_h - 1`` of them with replacement and weighs each draw ``n_h / (n_h - 1)``
-(the rescaling bootstrap of Rao & Wu 1988, JASA 83, 231-241, with ``m_h = n_h - 1``): its
-variance of a stratified mean is the textbook ``sum_h (n_h / n)^2 s_h^2 / n_h`` without the
-``(n_h - 1) / n_h`` shrinkage a plain within-stratum resample gives, which halves the variance
-of a stratum of two. A stratum of one cluster has no variance to resample: the caller must merge
-it (``compare_models`` refuses it).
+stratum of two vanishes from 12% of the resamples, and a given cluster from 36%). With ``n_h``
+clusters in stratum ``h``, each resample draws ``n_h - 1`` of them with replacement and weighs
+each draw ``n_h / (n_h - 1)`` (the rescaling bootstrap of Rao & Wu 1988, JASA 83, 231-241, with
+``m_h = n_h - 1``): its variance of a stratified mean is the textbook ``sum_h (n_h / n)^2 s_h^2
+/ n_h`` without the ``(n_h - 1) / n_h`` shrinkage a plain within-stratum resample gives, which
+halves the variance of a stratum of two. A stratum of one cluster has no variance to resample:
+the caller must merge it (``compare_models`` refuses it).
 """
 
 from __future__ import annotations

@@ -261,7 +261,16 @@ def test_predictions_have_the_declared_fields_and_types(fitted) -> None:
     assert set(declared.values()) <= set(FIELD_TYPES)
     assert set(served.outputs()) <= set(declared)
     python_types = {"string": str, "integer": int, "number": (int, float)}
-    for row in served.predict([CASES[kind].instance(model)], seed=1):
+    instances = [CASES[kind].instance(model)]
+    if kind == "btyd":  # a summary without an id: its customer_id is null
+        summary = {"frequency": 2, "recency": 30.0, "T": 60.0, "monetary_value": 20.0}
+        instances.append(summary)
+        with pytest.raises(bs.BayescopeInputError, match="customer_id must be a string"):
+            served.predict([{**summary, "customer_id": 7}])
+    rows = served.predict(instances, seed=1)
+    if kind == "btyd":
+        assert rows[1]["customer_id"] is None
+    for row in rows:
         assert list(row) == list(declared), kind
         for name, value in row.items():
             nullable = declared[name].startswith("nullable ")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import pytest
 
 from bayescope.inference.convergence import check_convergence
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_a_failed_check_names_its_parameters_worst_first() -> None:
     rng = np.random.default_rng(0)
     mixed = rng.normal(size=(4, 500))
@@ -26,3 +28,9 @@ def test_a_failed_check_names_its_parameters_worst_first() -> None:
     assert "mu" not in bulk_problem and "beta" not in bulk_problem
     assert bulk_problem.endswith("(on sigma_dma, tau)")
     assert gate.per_parameter["sigma_dma"]["rhat"] > gate.per_parameter["tau"]["rhat"]
+
+    constant = check_convergence(az.from_dict({
+        "posterior": {"sigma_dma": stuck, "flat": np.ones((4, 500))},
+        "sample_stats": {"diverging": np.zeros((4, 500), dtype=bool)}}), ("sigma_dma", "flat"))
+    assert np.isnan(constant.per_parameter["flat"]["rhat"])  # a NaN fails, and comes first
+    assert constant.problems[0].endswith("(on flat, sigma_dma)")

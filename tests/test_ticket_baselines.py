@@ -126,20 +126,45 @@ def test_where_ours_loses_is_said_in_plain_words():
 def test_the_comparison_resamples_artists_within_the_tiers_they_were_sampled_from():
     from bayescope.families.ticket_backtest import sampling_strata
 
-    def rows(tiers: dict[str, str]) -> pd.DataFrame:
-        return pd.DataFrame({"artist_id": np.repeat(list(tiers), 3),
-                             "tier": np.repeat(list(tiers.values()), 3)})
+    def strata(tiers: dict[str, str]) -> list[str]:
+        ids = np.repeat(list(tiers), 3)
+        found = sampling_strata(ids, tiers)
+        return None if found is None else list(dict.fromkeys(found))
 
-    two_each = rows({"A1": "superstar", "A2": "superstar", "A3": "established",
-                     "A4": "established", "A5": "emerging", "A6": "emerging"})
-    np.testing.assert_array_equal(sampling_strata(two_each), two_each["tier"].to_numpy())
+    two_each = {"A1": "superstar", "A2": "superstar", "A3": "established",
+                "A4": "established", "A5": "emerging", "A6": "emerging"}
+    ids = np.array(["A6", "A1", "A3", "A6", "A2", "A4", "A5"])
+    np.testing.assert_array_equal(sampling_strata(ids, two_each),
+                                  [two_each[a] for a in ids])
     # A lone superstar joins the established tier; a lone emerging artist, the one above.
-    lone = rows({"A1": "superstar", "A3": "established", "A4": "established",
-                 "A5": "emerging", "A6": "emerging"})
-    assert list(dict.fromkeys(sampling_strata(lone))) == ["established", "emerging"]
-    lone_bottom = rows({"A1": "superstar", "A2": "superstar", "A3": "established",
-                        "A4": "established", "A5": "emerging"})
-    assert list(dict.fromkeys(sampling_strata(lone_bottom))) == ["superstar", "established"]
+    assert strata({"A1": "superstar", "A3": "established", "A4": "established",
+                   "A5": "emerging", "A6": "emerging"}) == ["established", "emerging"]
+    assert strata({"A1": "superstar", "A2": "superstar", "A3": "established",
+                   "A4": "established", "A5": "emerging"}) == ["superstar", "established"]
     # Lone at both ends of three tiers of four artists: one stratum left, no stratification.
-    assert sampling_strata(rows({"A1": "superstar", "A3": "established",
-                                 "A4": "established", "A5": "emerging"})) is None
+    assert strata({"A1": "superstar", "A3": "established", "A4": "established",
+                   "A5": "emerging"}) is None
+    with pytest.raises(ValueError, match="no sampling tier"):
+        sampling_strata(np.array(["A1", "A9"]), {"A1": "superstar"})
+
+
+def test_an_artist_that_changes_tier_between_origins_keeps_its_sampling_stratum():
+    from bayescope.families.ticket_backtest import MODELS, row_scores, summarise_backtest
+
+    rng = np.random.default_rng(4)
+    sampled_from = {"A1": "superstar", "A2": "superstar", "A3": "emerging", "A4": "emerging"}
+    rows = pd.DataFrame({"artist_id": np.repeat(list(sampled_from), 20),
+                         "origin": np.tile(np.repeat(["o1", "o2"], 10), 4),
+                         "dma_id": "501", "dma_size": "DMA rank 1-10",
+                         "weeks_ahead": np.tile(np.arange(1, 11), 8)})
+    # A2 has fallen to the emerging tier by the second origin.
+    rows["tier"] = np.where((rows["artist_id"] == "A2") & (rows["origin"] == "o2"),
+                            "emerging", rows["artist_id"].map(sampled_from))
+    rows["tickets"] = rng.poisson(3.0, len(rows)).astype(float)
+    for name in MODELS:
+        draws = rng.poisson(3.0, (200, len(rows))).astype(float)
+        for column, values in row_scores(rows["tickets"].to_numpy(), draws).items():
+            rows[f"{name}_{column}"] = values
+    metrics = summarise_backtest(rows, rng, sampled_from)
+    assert {row["method"] for row in metrics["comparison"]} == {"stratified cluster bootstrap"}
+    assert set(metrics["by_tier"]) == {"superstar", "emerging"}

@@ -617,6 +617,11 @@ class ServedBTYDModel:
                 raise BayescopeInputError(f"instance {k} is not a JSON object",
                                           field="instances", rows=[k])
             if all(name in instance for name in SUMMARY_FIELDS):
+                label = instance.get("customer_id")
+                if label is not None and not isinstance(label, str):
+                    raise BayescopeInputError(f"instance {k}: customer_id must be a string "
+                                              f"(or absent), got {str(label)[:40]!r}",
+                                              field="customer_id", rows=[k])
                 rows[k] = [_number(instance, name, k) for name in SUMMARY_FIELDS]
                 check_summary(rows[k:k + 1], first_row=k, row_numbers=[k])
                 continue

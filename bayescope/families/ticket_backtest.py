@@ -101,12 +101,13 @@ def run_backtest(tables: TicketTables, settings: BacktestSettings,
         if progress is not None:
             progress(k + 1, len(origins))
     rows = pd.concat(frames, ignore_index=True)
-    metrics = summarise_backtest(rows, rng)
+    sampled_from = {a: str(tiers[a]) for a in artists}
+    metrics = summarise_backtest(rows, rng, sampled_from)
     metrics["rootograms"] = {name: check.rootogram() for name, check in checks.items()}
     metrics["zero_checks"] = {name: check.zero_check() for name, check in checks.items()}
     metrics.update({"origins": [str(o.date()) for o in origins], "horizon": fit_settings.horizon,
                     "artists": artists.tolist(), "gates": gates,
-                    "artist_tiers": {a: tiers[a] for a in artists}})
+                    "artist_tiers": sampled_from})
     return metrics, rows
 
 
@@ -255,8 +256,10 @@ def with_sales_coverage(rows: pd.DataFrame) -> dict[str, Any]:
     return {"n_rows": len(sold), "models": models}
 
 
-def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator) -> dict[str, Any]:
-    """Scores overall and by group, and the paired comparison against ours."""
+def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator,
+                       sampled_from: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Scores overall and by group, and the paired comparison against ours (artists resampled
+    within the tiers they were sampled from, ``{artist: tier}``, when given)."""
     metrics: dict[str, Any] = {
         "n_rows": len(rows),
         "models": {name: _model_scores(rows, name) for name in MODELS}}
@@ -274,16 +277,22 @@ def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator) -> dict[str
     several = np.unique(artists).size > 1
     metrics["comparison"] = compare_models(
         pointwise, "ours", rng, clusters=artists if several else None,
-        strata=sampling_strata(rows) if several else None)
+        strata=sampling_strata(artists, sampled_from) if several and sampled_from else None)
     metrics["where_ours_loses"] = where_ours_loses(metrics)
     return metrics
 
 
-def sampling_strata(rows: pd.DataFrame) -> np.ndarray | None:
-    """The tier each row's artist was sampled from (``sample_artists`` takes a fixed number per
-    tier), for the comparison's stratified resample; a tier of one artist joins the next tier
-    down in :data:`TIERS` (the last, the one above). ``None`` when fewer than two tiers of two
-    artists remain."""
+def sampling_strata(artist_ids: np.ndarray, sampled_from: Mapping[str, str]
+                    ) -> np.ndarray | None:
+    """Per row, the tier its artist was sampled from (``sample_artists`` takes a fixed number
+    per tier at the first origin; a row's own ``tier`` may differ at later origins), for the
+    comparison's stratified resample; a tier of one artist joins the next tier down in
+    :data:`TIERS` (the last, the one above). ``None`` when fewer than two tiers of two artists
+    remain."""
+    rows = pd.DataFrame({"artist_id": artist_ids,
+                         "tier": pd.Series(artist_ids).map(dict(sampled_from)).to_numpy()})
+    if rows["tier"].isna().any():
+        raise ValueError("an artist of the rows has no sampling tier")
     per_tier = rows.groupby("tier")["artist_id"].nunique()
     order = [t for t in TIERS if t in per_tier.index]
     counts = {t: int(per_tier[t]) for t in order}
