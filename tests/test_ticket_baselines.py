@@ -104,19 +104,21 @@ def test_where_ours_loses_is_said_in_plain_words():
              "difference_low": 0.05, "difference_high": 0.15}],
         "by_tier": {"superstar": scores, "emerging": even},
         "by_dma_size": {"1-10": even}, "by_weeks_ahead": {"1": even, "4": scores},
+        "by_origin": {"2024-10-07": even, "2024-11-04": scores},
         "with_sales": {"models": {"ours": {"coverage_90": 0.73,
                                            "expected_coverage_90": 0.64}}}}
     said = where_ours_loses(metrics)
-    assert len(said) == 4
+    assert len(said) == 5
     assert said[0].startswith("Overall, glm_nb has a lower CRPS than ours")
     assert said[0].endswith("beyond the noise).")
     assert "popularity tier superstar, glm_nb beats ours" in said[1]
     assert "weeks ahead 4" in said[2]
-    assert "0.730" in said[3] and "wider" in said[3]
+    assert said[3] == "For origin 2024-11-04, glm_nb beats ours: CRPS 0.1500 against 0.2000."
+    assert "0.730" in said[4] and "wider" in said[4]
     metrics["comparison"][1]["difference_high"] = 0.01
     assert where_ours_loses(metrics)[0].endswith(
         "within the noise of the artists sampled).")
-    for group in ("by_tier", "by_weeks_ahead"):
+    for group in ("by_tier", "by_weeks_ahead", "by_origin"):
         metrics[group] = {"all": even}
     metrics["comparison"] = metrics["comparison"][:1]
     metrics["with_sales"]["models"]["ours"]["coverage_90"] = 0.66

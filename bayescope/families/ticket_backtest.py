@@ -265,7 +265,7 @@ def summarise_backtest(rows: pd.DataFrame, rng: np.random.Generator,
         "models": {name: _model_scores(rows, name) for name in MODELS}}
     metrics["with_sales"] = with_sales_coverage(rows)
     for column, key in (("dma_size", "by_dma_size"), ("tier", "by_tier"),
-                        ("weeks_ahead", "by_weeks_ahead")):
+                        ("weeks_ahead", "by_weeks_ahead"), ("origin", "by_origin")):
         metrics[key] = {str(group): {name: _model_scores(part, name) for name in MODELS}
                         for group, part in rows.groupby(column, sort=True)}
     y = rows["tickets"].to_numpy(float)
@@ -311,14 +311,14 @@ def sampling_strata(artist_ids: np.ndarray, sampled_from: Mapping[str, str]
 
 
 GROUP_LABELS = {"by_tier": "popularity tier", "by_dma_size": "DMA size",
-                "by_weeks_ahead": "weeks ahead"}
+                "by_weeks_ahead": "weeks ahead", "by_origin": "origin"}
 COVERAGE_TOLERANCE = 0.05
 
 
 def where_ours_loses(metrics: dict[str, Any]) -> list[str]:
     """Plain sentences, one per place where a baseline beats ours: overall CRPS (saying
     whether the paired interval excludes zero), a group's CRPS (tier, DMA size, weeks
-    ahead), and on the weeks with sales a 90% coverage more than
+    ahead, origin), and on the weeks with sales a 90% coverage more than
     :data:`COVERAGE_TOLERANCE` from ours' own expectation. Empty when ours is best
     everywhere."""
     out = []
@@ -332,7 +332,7 @@ def where_ours_loses(metrics: dict[str, Any]) -> list[str]:
                        f"[{row['difference_low']:.4f}, {row['difference_high']:.4f}], "
                        f"{beyond}).")
     for key, label in GROUP_LABELS.items():
-        for group, scores in metrics[key].items():
+        for group, scores in metrics.get(key, {}).items():
             ours = scores["ours"]["crps"]
             best = min((name for name in scores if name != "ours"),
                        key=lambda name: scores[name]["crps"])
