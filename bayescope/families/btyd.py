@@ -553,26 +553,21 @@ class ServedBTYDModel:
             }
 
     def outputs(self) -> dict[str, str]:
-        """What each prediction field means."""
+        """What each prediction field means, in the order :meth:`predict` gives them."""
         out = {"purchases_mean": "expected purchases in the horizon (posterior mean)",
                "purchases_low": "5% posterior quantile", "purchases_high": "95% quantile",
                "p_alive_mean": "P(alive) at the calibration end (posterior mean)",
-               "p_alive_low": "5% posterior quantile", "p_alive_high": "95% quantile",
-               "pmf_0": "P(no purchase in the horizon) (posterior mean; predict --pmf's "
-                        "pmf_0)"}
+               "p_alive_low": "5% posterior quantile", "p_alive_high": "95% quantile"}
         if self.spec.spend is not None:
             out.update({"spend_mean": "expected spend in the horizon (posterior mean)",
                         "spend_low": "5% posterior quantile", "spend_high": "95% quantile"})
+        out["pmf_0"] = "P(no purchase in the horizon) (posterior mean; predict --pmf's pmf_0)"
         return out
 
     def output_types(self) -> dict[str, str]:
         """Every prediction field with its type; a summary instance may have no
         ``customer_id``."""
-        quantities = [q for q in ("purchases", "p_alive", "spend")
-                      if q != "spend" or self.spec.spend is not None]
-        return {"customer_id": "nullable string",
-                **{f"{q}_{end}": "number" for q in quantities for end in ("mean", "low", "high")},
-                "pmf_0": "number"}
+        return {"customer_id": "nullable string", **dict.fromkeys(self.outputs(), "number")}
 
     def predict(self, instances: Sequence[Mapping[str, Any]], seed: int = 0,
                 options: Mapping[str, str] | None = None) -> list[dict[str, Any]]:

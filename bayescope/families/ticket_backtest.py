@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -289,25 +290,24 @@ def sampling_strata(artist_ids: np.ndarray, sampled_from: Mapping[str, str]
     comparison's stratified resample; a tier of one artist joins the next tier down in
     :data:`TIERS` (the last, the one above). ``None`` when fewer than two tiers of two artists
     remain."""
-    rows = pd.DataFrame({"artist_id": artist_ids,
-                         "tier": pd.Series(artist_ids).map(dict(sampled_from)).to_numpy()})
-    if rows["tier"].isna().any():
+    present = pd.unique(pd.Series(artist_ids))
+    if any(artist not in sampled_from for artist in present):
         raise ValueError("an artist of the rows has no sampling tier")
-    per_tier = rows.groupby("tier")["artist_id"].nunique()
-    order = [t for t in TIERS if t in per_tier.index]
-    counts = {t: int(per_tier[t]) for t in order}
+    counts = Counter(sampled_from[artist] for artist in present)
+    order = [t for t in TIERS if counts[t]]
     merged = {t: t for t in order}
     for position, tier in enumerate(order):
+        # Merges only run forward, except the last tier's: a tier never joins one merged away.
         if counts[tier] >= 2 or len(order) == 1:
             continue
         target = order[position + 1] if position + 1 < len(order) else order[position - 1]
-        while merged[target] != target:
-            target = merged[target]
         merged = {t: target if m == tier else m for t, m in merged.items()}
         counts[target] += counts[tier]
-    strata = rows["tier"].map(merged).to_numpy()
-    kept = pd.Series(rows["artist_id"].to_numpy()).groupby(strata).nunique()
-    return strata if len(kept) >= 2 and (kept >= 2).all() else None
+    stratum = {artist: merged[sampled_from[artist]] for artist in present}
+    sizes = Counter(stratum.values())
+    if len(sizes) < 2 or min(sizes.values()) < 2:
+        return None
+    return pd.Series(artist_ids).map(stratum).to_numpy()
 
 
 GROUP_LABELS = {"by_tier": "popularity tier", "by_dma_size": "DMA size",
